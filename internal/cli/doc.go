@@ -1,0 +1,17 @@
+// Package cli implements the k3sync command line.
+//
+// # Contract
+//
+// The commands, flags, output formats and exit codes are a contract used by
+// CI pipelines and other tools; change them only compatibly:
+//
+//	k3sync validate --repo DIR [--output text|json]   exit 0 valid, 1 invalid
+//	k3sync render   --repo DIR [--tenant T] [--output yaml|json]
+//	k3sync schema                                      print the CUE schema
+//	k3sync version
+//
+// # Environment
+//
+// Every flag can also be set as K3SYNC_<FLAG>, upper case with '-' as '_'
+// (K3SYNC_REPO, K3SYNC_OUTPUT). A flag on the command line wins.
+package cli

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/k3sync/k3sync/internal/diag"
+	"github.com/k3sync/k3sync/internal/loader"
+	"github.com/k3sync/k3sync/internal/model"
+)
+
+func newValidate() *cobra.Command {
+	var repoDir string
+	output := &outputFlag{value: "text", allowed: []string{"text", "json"}}
+	cmd := &cobra.Command{
+		Use:   "validate --repo DIR",
+		Short: "Check a platform repo against the schema and the platform policy",
+		Long: `Check a platform repo against the CUE schema and the platform policy.
+
+Errors are printed one per line as FILE:LINE:COL: CUE.PATH: message, with
+FILE relative to the repo, all of them, sorted. Exit code 0 means valid,
+1 invalid.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			repo, errs, err := loadRepo(repoDir)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if output.value == "json" {
+				if errs == nil {
+					errs = diag.List{}
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					Valid  bool      `json:"valid"`
+					Errors diag.List `json:"errors"`
+				}{len(errs) == 0, errs}); err != nil {
+					return fmt.Errorf("write output: %w", err)
+				}
+			} else if len(errs) > 0 {
+				fmt.Fprintln(w, errs.Error())
+			} else {
+				fmt.Fprintf(w, "%s: valid (%d clusters, %d Kafka clusters, %d gateways, %d tenants)\n", repoDir,
+					len(repo.Platform.Clusters), len(repo.Platform.Kafka), len(repo.Platform.Gateways), len(repo.Tenants))
+			}
+			if len(errs) > 0 {
+				return exitError{ExitError}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&repoDir, "repo", ".", "platform repo folder")
+	cmd.Flags().Var(output, "output", "output format: text or json")
+	return cmd
+}
+
+// loadRepo loads dir. A repo that does not validate returns its errors;
+// anything else (a missing folder) is err.
+func loadRepo(dir string) (*model.Repo, diag.List, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("repo %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, nil, fmt.Errorf("repo %s: not a folder", dir)
+	}
+	repo, err := loader.Load(os.DirFS(dir))
+	if err != nil {
+		if l, ok := loader.Validation(err); ok {
+			return nil, l, nil
+		}
+		return nil, nil, fmt.Errorf("repo %s: %w", dir, err)
+	}
+	return repo, nil, nil
+}

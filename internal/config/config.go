@@ -1,0 +1,192 @@
+// Package config reads the k3sync configuration file: how to reach each
+// logical cluster, Kafka cluster and gateway named in platform.cue, and
+// where to keep state.
+//
+// # Secrets
+//
+// Passwords and tokens are never inline: each is read from a file
+// (…File) or an environment variable (…Env) when a connection is made, and
+// the Secret type never prints its value.
+//
+// # Example
+//
+//	clusters:
+//	  eu-west: {kubeconfig: /etc/k3sync/eu-west.kubeconfig, context: admin, qps: 50, burst: 100}
+//	kafka:
+//	  main:
+//	    brokers: ["kafka-0:9092"]
+//	    sasl: {mechanism: SCRAM-SHA-512, username: k3sync, passwordFile: /etc/k3sync/kafka-password}
+//	    tls: {caFile: /etc/k3sync/kafka-ca.pem}
+//	gateways:
+//	  edge: {adminURL: https://kong-admin:8444, tokenEnv: KONG_ADMIN_TOKEN}
+//	state: {path: /var/lib/k3sync/state.db}
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the k3sync configuration file.
+type Config struct {
+	Clusters map[string]Cluster `json:"clusters"`
+	Kafka    map[string]Kafka   `json:"kafka"`
+	Gateways map[string]Gateway `json:"gateways"`
+	State    State              `json:"state"`
+}
+
+// Cluster says how to reach a logical Kubernetes cluster.
+type Cluster struct {
+	Kubeconfig string `json:"kubeconfig"`
+	// Context in the kubeconfig; its current context when empty.
+	Context string `json:"context,omitempty"`
+	// QPS and Burst bound client-side request rates (client-go defaults
+	// when zero).
+	QPS   float32 `json:"qps,omitempty"`
+	Burst int     `json:"burst,omitempty"`
+	// Concurrency bounds parallel writes during an apply (default 8).
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// Kafka says how to reach a Kafka cluster.
+type Kafka struct {
+	Brokers []string `json:"brokers"`
+	TLS     *TLS     `json:"tls,omitempty"`
+	SASL    *SASL    `json:"sasl,omitempty"`
+	// MutationsPerSecond bounds topic/partition mutations (0: unbounded).
+	MutationsPerSecond float64 `json:"mutationsPerSecond,omitempty"`
+}
+
+// SASL is a SASL login.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `json:"mechanism"`
+	Username  string `json:"username"`
+	// Secret holds passwordFile or passwordEnv.
+	Secret
+}
+
+// Gateway says how to reach a Kong Admin API.
+type Gateway struct {
+	AdminURL string `json:"adminURL"`
+	// Secret holds tokenFile or tokenEnv.
+	Secret
+	TLS      *TLS   `json:"tls,omitempty"`
+	// Concurrency bounds parallel writes during an apply (default 8).
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// TLS configures a TLS client.
+type TLS struct {
+	CAFile             string `json:"caFile,omitempty"`
+	CertFile           string `json:"certFile,omitempty"`
+	KeyFile            string `json:"keyFile,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+}
+
+// State says where k3sync keeps its state.
+type State struct {
+	// Path of the bbolt file (default k3sync.db in the working folder).
+	Path string `json:"path,omitempty"`
+}
+
+// Secret is a reference to a secret value: a file or an environment
+// variable. The value itself is read by Value and never printed.
+type Secret struct {
+	PasswordFile string `json:"passwordFile,omitempty"`
+	PasswordEnv  string `json:"passwordEnv,omitempty"`
+	TokenFile    string `json:"tokenFile,omitempty"`
+	TokenEnv     string `json:"tokenEnv,omitempty"`
+}
+
+// IsSet reports whether the secret refers to anything.
+func (s Secret) IsSet() bool {
+	return s.PasswordFile != "" || s.PasswordEnv != "" || s.TokenFile != "" || s.TokenEnv != ""
+}
+
+// Value reads the secret; empty when none is configured.
+func (s Secret) Value() (string, error) {
+	file, env := s.PasswordFile, s.PasswordEnv
+	if s.TokenFile != "" || s.TokenEnv != "" {
+		file, env = s.TokenFile, s.TokenEnv
+	}
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("secret environment variable %s is not set", env)
+		}
+		return v, nil
+	}
+	return "", nil
+}
+
+// String never shows the value.
+func (s Secret) String() string {
+	switch {
+	case s.PasswordFile != "" || s.TokenFile != "":
+		return "(secret from file)"
+	case s.PasswordEnv != "" || s.TokenEnv != "":
+		return "(secret from environment)"
+	}
+	return "(none)"
+}
+
+// Load reads and checks the config file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads a config from YAML or JSON. Unknown fields are errors, so
+// that a misspelt key never silently does nothing.
+func Parse(b []byte) (*Config, error) {
+	c := &Config{}
+	if err := yaml.UnmarshalStrict(b, c); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	var errs []error
+	for name, cl := range c.Clusters {
+		if cl.Kubeconfig == "" {
+			errs = append(errs, fmt.Errorf("clusters.%s.kubeconfig: required", name))
+		}
+	}
+	for name, k := range c.Kafka {
+		if len(k.Brokers) == 0 {
+			errs = append(errs, fmt.Errorf("kafka.%s.brokers: at least one broker is required", name))
+		}
+		if k.SASL != nil {
+			switch k.SASL.Mechanism {
+			case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+			default:
+				errs = append(errs, fmt.Errorf("kafka.%s.sasl.mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", name, k.SASL.Mechanism))
+			}
+		}
+	}
+	for name, g := range c.Gateways {
+		if g.AdminURL == "" {
+			errs = append(errs, fmt.Errorf("gateways.%s.adminURL: required", name))
+		}
+	}
+	if c.State.Path == "" {
+		c.State.Path = "k3sync.db"
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,25 @@
+// Package loader reads a platform repo from an fs.FS, checks it against the
+// embedded CUE schema and the platform policy, and returns the typed model.
+//
+// # Layout
+//
+//	platform.cue             #Platform: clusters, Kafka clusters, gateways, policy
+//	tenants/<name>/*.cue     #Tenant: one folder per tenant, name = folder name
+//
+// Other files are ignored, so a repo may carry docs, CI files or a cue.mod.
+// Each tenant folder is evaluated on its own: a tenant's files cannot change
+// the platform or another tenant, which is what makes folder ownership
+// (CODEOWNERS, PR ownership checks) meaningful.
+//
+// # Errors
+//
+// Every problem is reported, not just the first: CUE errors from each file,
+// then policy checks done in Go (prefixes, conflicts between tenants,
+// capacity, Kafka's own rules). Each error names the repo file, line and
+// column, and the CUE path within that file. Load returns a diag.List.
+//
+// # Source
+//
+// The fs.FS is a folder today and a Git tree in the daemon; nothing here
+// touches the OS directly.
+package loader

@@ -1,0 +1,198 @@
+package render
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/k3sync/k3sync/internal/model"
+)
+
+// ClusterResources are a tenant's objects on one cluster.
+type ClusterResources struct {
+	Cluster string                       `json:"cluster"`
+	Objects []*unstructured.Unstructured `json:"objects"`
+}
+
+// KindOrder is the order objects are created in: a kind's dependencies come
+// before it. Deletes go in reverse.
+var KindOrder = []string{"Namespace", "ServiceAccount", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy"}
+
+func kubernetes(p *model.Platform, t *model.Tenant) []*ClusterResources {
+	k := t.Kubernetes
+	if k == nil {
+		return nil
+	}
+	var objs []*unstructured.Unstructured
+	for _, nsName := range sortedKeys(k.Namespaces) {
+		ns := k.Namespaces[nsName]
+		objs = append(objs, namespace(t, ns), serviceAccount(t, ns))
+		objs = append(objs, resourceQuota(t, ns))
+		if ns.LimitRange != nil {
+			objs = append(objs, limitRange(t, ns))
+		}
+		objs = append(objs, roleBindings(t, ns)...)
+		if np := networkPolicy(p, t, ns); np != nil {
+			objs = append(objs, np)
+		}
+	}
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
+		return slices.Index(KindOrder, a.GetKind()) - slices.Index(KindOrder, b.GetKind())
+	})
+	clusters := slices.Clone(k.Clusters)
+	slices.Sort(clusters)
+	out := make([]*ClusterResources, 0, len(clusters))
+	for _, cl := range slices.Compact(clusters) {
+		cr := &ClusterResources{Cluster: cl, Objects: make([]*unstructured.Unstructured, len(objs))}
+		for i, o := range objs {
+			cr.Objects[i] = o.DeepCopy()
+		}
+		out = append(out, cr)
+	}
+	return out
+}
+
+func labels(t *model.Tenant, extra map[string]string) map[string]any {
+	l := map[string]any{LabelTenant: t.Name, LabelManagedBy: ManagedBy}
+	for k, v := range extra {
+		l[k] = v
+	}
+	return l
+}
+
+func meta(t *model.Tenant, name, namespace string) map[string]any {
+	m := map[string]any{"name": name, "labels": labels(t, nil)}
+	if namespace != "" {
+		m["namespace"] = namespace
+	}
+	return m
+}
+
+func object(apiVersion, kind string, metadata map[string]any, fields map[string]any) *unstructured.Unstructured {
+	o := map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": metadata}
+	maps.Copy(o, fields)
+	return &unstructured.Unstructured{Object: o}
+}
+
+func namespace(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
+	m := map[string]any{"name": ns.Name, "labels": labels(t, ns.Labels)}
+	if len(ns.Annotations) > 0 {
+		a := map[string]any{}
+		for k, v := range ns.Annotations {
+			a[k] = v
+		}
+		m["annotations"] = a
+	}
+	return object("v1", "Namespace", m, nil)
+}
+
+func serviceAccount(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
+	return object("v1", "ServiceAccount", meta(t, ServiceAccountName, ns.Name), nil)
+}
+
+// quantity returns q in Kubernetes' canonical form; the loader validated it.
+func quantity(q string) string {
+	parsed, err := resource.ParseQuantity(q)
+	if err != nil {
+		return q
+	}
+	return parsed.String()
+}
+
+func resources(r *model.Resources) map[string]any {
+	out := map[string]any{}
+	if r == nil {
+		return out
+	}
+	if r.CPU != "" {
+		out["cpu"] = quantity(r.CPU)
+	}
+	if r.Memory != "" {
+		out["memory"] = quantity(r.Memory)
+	}
+	return out
+}
+
+func resourceQuota(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
+	q := ns.Quota
+	hard := map[string]any{
+		"requests.cpu":    quantity(q.Requests.CPU),
+		"requests.memory": quantity(q.Requests.Memory),
+		"pods":            quantity(itoa(q.Pods)),
+	}
+	if q.Limits != nil {
+		if q.Limits.CPU != "" {
+			hard["limits.cpu"] = quantity(q.Limits.CPU)
+		}
+		if q.Limits.Memory != "" {
+			hard["limits.memory"] = quantity(q.Limits.Memory)
+		}
+	}
+	return object("v1", "ResourceQuota", meta(t, QuotaName, ns.Name), map[string]any{"spec": map[string]any{"hard": hard}})
+}
+
+func limitRange(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
+	lr := ns.LimitRange
+	item := map[string]any{"type": "Container"}
+	for field, r := range map[string]*model.Resources{"defaultRequest": lr.DefaultRequest, "default": lr.Default, "max": lr.Max} {
+		if res := resources(r); len(res) > 0 {
+			item[field] = res
+		}
+	}
+	return object("v1", "LimitRange", meta(t, LimitRangeName, ns.Name), map[string]any{"spec": map[string]any{"limits": []any{item}}})
+}
+
+// RoleBindingName is the name of the binding of group to role.
+func RoleBindingName(group, role string) string {
+	r := strings.NewReplacer("/", "-", "%", "-")
+	return "k3sync:" + role + ":" + r.Replace(group)
+}
+
+func roleBindings(t *model.Tenant, ns *model.Namespace) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	sa := object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, "k3sync:deployer", ns.Name), map[string]any{
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": ServiceAccountName, "namespace": ns.Name}},
+	})
+	out = append(out, sa)
+	for _, g := range t.Kubernetes.Access {
+		if len(g.Namespaces) > 0 && !slices.Contains(g.Namespaces, ns.Name) {
+			continue
+		}
+		out = append(out, object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, RoleBindingName(g.Group, g.Role), ns.Name), map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": g.Role},
+			"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g.Group}},
+		}))
+	}
+	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out
+}
+
+func networkPolicy(p *model.Platform, t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
+	var from []any
+	switch t.NetworkIsolation(p) {
+	case model.IsolationNone:
+		return nil
+	case model.IsolationTenant:
+		from = append(from, map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{LabelTenant: t.Name}}})
+	case model.IsolationNamespace:
+		from = append(from, map[string]any{"podSelector": map[string]any{}})
+	}
+	if allow := t.Kubernetes.AllowIngressFrom; len(allow) > 0 {
+		values := make([]any, 0, len(allow))
+		for _, n := range slices.Sorted(slices.Values(allow)) {
+			values = append(values, n)
+		}
+		from = append(from, map[string]any{"namespaceSelector": map[string]any{"matchExpressions": []any{
+			map[string]any{"key": "kubernetes.io/metadata.name", "operator": "In", "values": values},
+		}}})
+	}
+	return object("networking.k8s.io/v1", "NetworkPolicy", meta(t, NetworkPolicyName, ns.Name), map[string]any{"spec": map[string]any{
+		"podSelector": map[string]any{},
+		"policyTypes": []any{"Ingress"},
+		"ingress":     []any{map[string]any{"from": from}},
+	}})
+}

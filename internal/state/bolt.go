@@ -1,0 +1,97 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var entriesBucket = []byte("entries")
+
+// Bolt is a Store in a bbolt file.
+type Bolt struct {
+	db *bolt.DB
+}
+
+// OpenBolt opens (creating if needed) the bbolt file at path. Only one
+// process may hold it: a second one waits up to timeout, then fails.
+func OpenBolt(path string, timeout time.Duration) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return nil, fmt.Errorf("state %s: open: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(entriesBucket)
+		return err //nolint:wrapcheck // wrapped below
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("state %s: init: %w", path, err)
+	}
+	return &Bolt{db: db}, nil
+}
+
+// Close closes the file.
+func (b *Bolt) Close() error { return b.db.Close() } //nolint:wrapcheck // nothing to add
+
+func entryKey(tenant, target string) []byte { return []byte(tenant + "\x00" + target) }
+
+// Load implements Store.
+func (b *Bolt) Load(_ context.Context, tenant, target string) (Entry, error) {
+	e := Entry{Tenant: tenant, Target: target, Resources: map[string]json.RawMessage{}}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(entriesBucket).Get(entryKey(tenant, target))
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(v, &e) //nolint:wrapcheck // wrapped below
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("state %s %s: load: %w", tenant, target, err)
+	}
+	if e.Resources == nil {
+		e.Resources = map[string]json.RawMessage{}
+	}
+	return e, nil
+}
+
+// Save implements Store.
+func (b *Bolt) Save(_ context.Context, e Entry) error {
+	if e.Tenant == "" || e.Target == "" {
+		return errors.New("state: save: entry without tenant or target")
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("state %s %s: encode: %w", e.Tenant, e.Target, err)
+	}
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(entriesBucket).Put(entryKey(e.Tenant, e.Target), v) //nolint:wrapcheck // wrapped below
+	}); err != nil {
+		return fmt.Errorf("state %s %s: save: %w", e.Tenant, e.Target, err)
+	}
+	return nil
+}
+
+// List implements Store.
+func (b *Bolt) List(_ context.Context, target string) ([]Entry, error) {
+	var out []Entry
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(entriesBucket).ForEach(func(_, v []byte) error {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err //nolint:wrapcheck // wrapped below
+			}
+			if target == "" || e.Target == target {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: list: %w", err)
+	}
+	return out, nil
+}
