@@ -75,7 +75,7 @@ type Gateway struct {
 	AdminURL string `json:"adminURL"`
 	// Secret holds tokenFile or tokenEnv.
 	Secret
-	TLS      *TLS   `json:"tls,omitempty"`
+	TLS *TLS `json:"tls,omitempty"`
 	// Concurrency bounds parallel writes during an apply (default 8).
 	Concurrency int `json:"concurrency,omitempty"`
 }

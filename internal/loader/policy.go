@@ -453,4 +453,3 @@ func parseInt(s string) (int64, error) {
 	}
 	return n, nil
 }
-

@@ -92,11 +92,11 @@ type TenantKafka struct {
 
 // Topic is a Kafka topic.
 type Topic struct {
-	Name        string `json:"name"`
-	Partitions  int32  `json:"partitions,omitempty"`
-	Replication int16  `json:"replication,omitempty"`
-	Configs  TopicConfigs `json:"configs"`
-	Deletion Protection        `json:"deletion,omitempty"`
+	Name        string       `json:"name"`
+	Partitions  int32        `json:"partitions,omitempty"`
+	Replication int16        `json:"replication,omitempty"`
+	Configs     TopicConfigs `json:"configs"`
+	Deletion    Protection   `json:"deletion,omitempty"`
 }
 
 // KafkaUser is a SCRAM principal User:<Name>.
