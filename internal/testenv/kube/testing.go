@@ -1,0 +1,55 @@
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// StartT starts n independent control planes in parallel with the zero
+// Options, stops them when the test ends and fails the test if any of them
+// does not start. It never skips: missing binaries fail the test with a
+// message saying to run 'make kube-bins'.
+func StartT(t testing.TB, n int) []*ControlPlane {
+	t.Helper()
+	return StartTWith(t, n, Options{})
+}
+
+// StartTWith is StartT with Options. With n > 1 and a Name, the planes are
+// named Name-0, Name-1, ...
+func StartTWith(t testing.TB, n int, opts Options) []*ControlPlane {
+	t.Helper()
+	planes := make([]*ControlPlane, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		o := opts
+		if n > 1 && o.Name != "" {
+			o.Name = fmt.Sprintf("%s-%d", opts.Name, i)
+		}
+		wg.Go(func() {
+			start := time.Now()
+			planes[i], errs[i] = Start(t.Context(), o)
+			if errs[i] == nil {
+				t.Logf("kube control plane %s (%s) ready in %s", planes[i].Name, planes[i].URL, time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
+	wg.Wait()
+	for _, cp := range planes {
+		if cp == nil {
+			continue
+		}
+		t.Cleanup(func() {
+			if err := cp.Stop(); err != nil {
+				t.Errorf("stop kube control plane %s: %v", cp.Name, err)
+			}
+		})
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("start %d kube control plane(s): %v", n, err)
+	}
+	return planes
+}
