@@ -136,10 +136,24 @@ func resourceQuota(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructu
 
 func limitRange(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
 	lr := ns.LimitRange
+	max, def, defReq := resources(lr.Max), resources(lr.Default), resources(lr.DefaultRequest)
+	// The apiserver defaults a container limit range this way
+	// (SetDefaults_LimitRangeItem) and the list is atomic: render what it
+	// stores, or every plan would show the defaults as a change.
+	for k, v := range max {
+		if _, ok := def[k]; !ok {
+			def[k] = v
+		}
+	}
+	for k, v := range def {
+		if _, ok := defReq[k]; !ok {
+			defReq[k] = v
+		}
+	}
 	item := map[string]any{"type": "Container"}
-	for field, r := range map[string]*model.Resources{"defaultRequest": lr.DefaultRequest, "default": lr.Default, "max": lr.Max} {
-		if res := resources(r); len(res) > 0 {
-			item[field] = res
+	for field, r := range map[string]map[string]any{"defaultRequest": defReq, "default": def, "max": max} {
+		if len(r) > 0 {
+			item[field] = r
 		}
 	}
 	return object("v1", "LimitRange", meta(t, LimitRangeName, ns.Name), map[string]any{"spec": map[string]any{"limits": []any{item}}})
