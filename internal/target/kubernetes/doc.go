@@ -1,0 +1,46 @@
+// Package kubernetes is k3sync's Kubernetes target: one logical cluster,
+// planned and applied with server-side apply.
+//
+// # Reading
+//
+// Live state is read in bulk: one paged list per kind, selected by the
+// label app.kubernetes.io/managed-by=k3sync (narrowed to the requested
+// tenants when the request is), plus the cluster's OpenAPI v3 schema for
+// the kinds k3sync manages, fetched once per process. A plan sends no
+// per-object request.
+//
+// # Three-way diff
+//
+// For every object, the merge the apiserver would compute for an apply by
+// field manager "k3sync" is computed locally with the apiserver's own
+// field manager (k8s.io/apimachinery managedfields, structured-merge-diff
+// underneath) and compared with the live object, field by field:
+//
+//   - desired: the rendered object, applied as k3sync;
+//   - last applied: what k3sync applied last (kept in the state store with
+//     the inventory) and the fields k3sync's manager owns (managedFields);
+//   - live: the listed object.
+//
+// A changed field whose desired value equals the last applied one was
+// changed out of band: drift, attributed to the field manager that owns it
+// now. A field someone else owns and Git does not set is left alone; a
+// field removed from Git is released (SSA removes it unless another
+// manager owns it).
+//
+// # Inventory and deletes
+//
+// The state store keeps, per tenant and cluster, every object k3sync
+// applied. Only those are ever deleted; a foreign object carrying the same
+// labels is never touched. Namespaces removed from Git are deleted only if
+// the last applied definition allowed it; otherwise they are orphaned:
+// kept, and forgotten by the inventory.
+//
+// # Applying
+//
+// Server-side apply, creates and updates level by level in the kinds
+// table order (namespaces first), deletes afterwards in reverse, each
+// level with bounded concurrency. Conflicts with other managers are
+// forced only for tenants whose drift policy is revert; otherwise they
+// fail that object's change and are reported. Every change has its own
+// result; an unreachable cluster fails its own changes only.
+package kubernetes

@@ -1,0 +1,130 @@
+package kubernetes
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// FieldManager is the server-side apply field manager of k3sync.
+const FieldManager = "k3sync"
+
+// DefaultConcurrency bounds parallel writes per cluster.
+const DefaultConcurrency = 8
+
+// Target is one logical Kubernetes cluster.
+type Target struct {
+	name        string
+	dyn         dynamic.Interface
+	clientset   kubernetes.Interface
+	store       state.Store
+	concurrency int
+	stats       *Stats
+
+	schemaMu sync.Mutex
+	schema   *typeSchema
+}
+
+// Stats counts the requests a target sent, by kind of request.
+type Stats struct {
+	Reads  atomic.Int64
+	Writes atomic.Int64
+}
+
+// Option tunes a Target.
+type Option func(*Target)
+
+// WithConcurrency bounds parallel writes (default 8).
+func WithConcurrency(n int) Option {
+	return func(t *Target) {
+		if n > 0 {
+			t.concurrency = n
+		}
+	}
+}
+
+// New connects to the cluster named name as cfg says. Nothing is sent
+// until the first plan.
+func New(name string, cfg config.Cluster, store state.Store, opts ...Option) (*Target, error) {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: kubeconfig %s: %w", name, cfg.Kubeconfig, err)
+	}
+	if cfg.QPS > 0 {
+		rc.QPS = cfg.QPS
+	}
+	if cfg.Burst > 0 {
+		rc.Burst = cfg.Burst
+	}
+	t, err := NewForConfig(name, rc, store, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency > 0 {
+		t.concurrency = cfg.Concurrency
+	}
+	return t, nil
+}
+
+// NewForConfig is New with a client configuration.
+func NewForConfig(name string, rc *rest.Config, store state.Store, opts ...Option) (*Target, error) {
+	if store == nil {
+		return nil, errors.New("kubernetes target: no state store")
+	}
+	t := &Target{name: name, store: store, concurrency: DefaultConcurrency, stats: &Stats{}}
+	for _, o := range opts {
+		o(t)
+	}
+	rc = rest.CopyConfig(rc)
+	if rc.UserAgent == "" {
+		rc.UserAgent = "k3sync"
+	}
+	counted := t.stats
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				counted.Reads.Add(1)
+			} else {
+				counted.Writes.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	var err error
+	if t.dyn, err = dynamic.NewForConfig(rc); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if t.clientset, err = kubernetes.NewForConfig(rc); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	return t, nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// System implements the orchestrator's Target.
+func (t *Target) System() plan.System { return plan.Kubernetes }
+
+// Name is the logical cluster name.
+func (t *Target) Name() string { return t.name }
+
+// Stats returns the request counters.
+func (t *Target) Stats() *Stats { return t.stats }
+
+// stateTarget is the state store's target key.
+func (t *Target) stateTarget() string { return string(plan.Kubernetes) + "/" + t.name }

@@ -1,0 +1,248 @@
+package kubernetes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// levelConcurrency bounds parallel writes within one tenant's level; the
+// target's concurrency bounds how many tenants apply at once.
+const levelConcurrency = 4
+
+// ErrBlocked is the result of a change k3sync refused to make.
+var ErrBlocked = errors.New("blocked")
+
+// ErrDependency is the result of a change skipped because one it depends
+// on failed.
+var ErrDependency = errors.New("dependency failed")
+
+// Apply plans the request afresh and applies it. Every change gets a
+// result; the error is for failures that prevented planning at all.
+func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) ([]plan.Result, error) {
+	tps, err := t.plan(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	// Tenants are independent: apply them in parallel, results in
+	// indexed slots, each tenant's levels in order.
+	perTenant := make([][]plan.Result, len(tps))
+	errs := make([]error, len(tps))
+	var g errgroup.Group
+	g.SetLimit(t.concurrency)
+	for i, tp := range tps {
+		g.Go(func() error {
+			perTenant[i], errs[i] = t.applyTenant(ctx, tp, opts)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var results []plan.Result
+	for _, rs := range perTenant {
+		results = append(results, rs...)
+	}
+	return results, errors.Join(errs...)
+}
+
+func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.ApplyOptions) ([]plan.Result, error) {
+	before := tp.entry.Clone()
+	entry := tp.entry.Clone()
+	// Write ahead: own everything about to be created before creating it,
+	// so a crash cannot leave an object k3sync created but forgot.
+	var creating bool
+	for _, it := range tp.items {
+		if it.change.Action == plan.Create {
+			if _, ok := entry.Resources[idOf(it.desired)]; !ok {
+				entry.Resources[idOf(it.desired)] = json.RawMessage(`{}`)
+				creating = true
+			}
+		}
+	}
+	if creating && !opts.DryRun {
+		if err := t.save(ctx, entry); err != nil {
+			return nil, err
+		}
+	}
+
+	results := make([]plan.Result, len(tp.items))
+	var mu sync.Mutex
+	failedNamespaces := map[string]bool{}
+	record := func(i int, rv string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		it := tp.items[i]
+		results[i] = plan.Result{Change: it.change, Err: err}
+		if err != nil {
+			results[i].Error = err.Error()
+		}
+		id := objectID(it.change.Kind, it.change.Namespace, it.change.Name)
+		switch {
+		case err != nil && it.change.Kind == "Namespace" && it.change.Action != plan.Delete:
+			failedNamespaces[it.change.Name] = true
+		case err != nil:
+		case it.change.Action == plan.Delete || it.change.Action == plan.Orphan:
+			delete(entry.Resources, id)
+		default:
+			it.resourceVersion = rv
+			entry.Resources[id] = encodeLastApplied(it)
+		}
+	}
+
+	// Creates and updates top-down, level by level; deletes bottom-up.
+	for level := range kinds {
+		if err := t.runLevel(ctx, tp, level, false, opts, failedNamespaces, &mu, record); err != nil {
+			return results, err
+		}
+	}
+	for level := len(kinds) - 1; level >= 0; level-- {
+		if err := t.runLevel(ctx, tp, level, true, opts, failedNamespaces, &mu, record); err != nil {
+			return results, err
+		}
+	}
+	for i, it := range tp.items {
+		switch it.change.Action {
+		case plan.Blocked:
+			record(i, "", fmt.Errorf("%s: %w", it.change.Key, ErrBlocked))
+		case plan.Orphan:
+			record(i, "", nil)
+		}
+	}
+	for _, id := range tp.forget {
+		delete(entry.Resources, id)
+	}
+	for id, it := range tp.unchanged {
+		// Record an unchanged object only when what the inventory says
+		// of it is out of date: a no-op run writes nothing.
+		if la := decodeLastApplied(entry.Resources[id]); entry.Resources[id] == nil || la.Deletable != it.deletable || !sameJSON(la.Object, it.desired.Object) {
+			entry.Resources[id] = encodeLastApplied(it)
+		}
+	}
+	if opts.DryRun || entriesEqual(before, entry) {
+		return results, nil
+	}
+	return results, t.save(ctx, entry)
+}
+
+// runLevel applies (or, with deletes, deletes) the items of one level
+// with bounded concurrency.
+func (t *Target) runLevel(ctx context.Context, tp *tenantPlan, level int, deletes bool, opts plan.ApplyOptions,
+	failedNamespaces map[string]bool, mu *sync.Mutex, record func(int, string, error)) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(levelConcurrency)
+	for i, it := range tp.items {
+		if it.change.Level != level || (it.change.Action == plan.Delete) != deletes {
+			continue
+		}
+		if it.change.Action != plan.Create && it.change.Action != plan.Update && it.change.Action != plan.Delete {
+			continue
+		}
+		mu.Lock()
+		depFailed := it.change.Namespace != "" && failedNamespaces[it.change.Namespace]
+		mu.Unlock()
+		if depFailed && !deletes {
+			record(i, "", fmt.Errorf("%s: namespace %s: %w", it.change.Key, it.change.Namespace, ErrDependency))
+			continue
+		}
+		g.Go(func() error {
+			var err error
+			var rv string
+			if deletes {
+				err = t.deleteObject(gctx, tp, it, opts)
+			} else {
+				rv, err = t.applyObject(gctx, it, opts)
+			}
+			record(i, rv, err)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("cluster %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// applyObject applies the item and returns the live resourceVersion it
+// produced.
+func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptions) (string, error) {
+	k, _, ok := kindByName(it.desired.GetKind())
+	if !ok {
+		return "", fmt.Errorf("%s: unknown kind", it.change.Key)
+	}
+	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: it.force}
+	if opts.DryRun {
+		ao.DryRun = []string{metav1.DryRunAll}
+	}
+	ri := t.dyn.Resource(k.GVR())
+	var out *unstructured.Unstructured
+	var err error
+	if k.Namespaced {
+		out, err = ri.Namespace(it.desired.GetNamespace()).Apply(ctx, it.desired.GetName(), it.desired, ao)
+	} else {
+		out, err = ri.Apply(ctx, it.desired.GetName(), it.desired, ao)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: apply: %w", it.change.Key, err)
+	}
+	return out.GetResourceVersion(), nil
+}
+
+func (t *Target) deleteObject(ctx context.Context, tp *tenantPlan, it *item, opts plan.ApplyOptions) error {
+	k, _, ok := kindByName(it.change.Kind)
+	if !ok {
+		return fmt.Errorf("%s: unknown kind", it.change.Key)
+	}
+	policy := metav1.DeletePropagationBackground
+	do := metav1.DeleteOptions{PropagationPolicy: &policy}
+	// Delete only the object that was planned: a foreign object that took
+	// its name since has another UID.
+	if l, ok := tp.live[objectID(it.change.Kind, it.change.Namespace, it.change.Name)]; ok {
+		uid := l.GetUID()
+		do.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	if opts.DryRun {
+		do.DryRun = []string{metav1.DryRunAll}
+	}
+	ri := t.dyn.Resource(k.GVR())
+	var err error
+	if k.Namespaced {
+		err = ri.Namespace(it.change.Namespace).Delete(ctx, it.change.Name, do)
+	} else {
+		err = ri.Delete(ctx, it.change.Name, do)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s: delete: %w", it.change.Key, err)
+	}
+	return nil
+}
+
+func encodeLastApplied(it *item) json.RawMessage {
+	b, err := json.Marshal(lastApplied{Deletable: it.deletable, Object: it.desired.Object, ResourceVersion: it.resourceVersion})
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
+
+func (t *Target) save(ctx context.Context, e state.Entry) error {
+	e.UpdatedAt = time.Now().UTC()
+	if err := t.store.Save(ctx, e); err != nil {
+		return fmt.Errorf("cluster %s: inventory of %s: %w", t.name, e.Tenant, err)
+	}
+	return nil
+}
+
+func entriesEqual(a, b state.Entry) bool {
+	return maps.EqualFunc(a.Resources, b.Resources, func(x, y json.RawMessage) bool { return string(x) == string(y) })
+}

@@ -1,0 +1,282 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// item is one planned change with what applying it needs.
+type item struct {
+	change  plan.Change
+	desired *unstructured.Unstructured
+	// deletable is recorded in the inventory with the applied object.
+	deletable bool
+	// force takes over conflicting fields (the tenant reverts drift).
+	force bool
+	// resourceVersion is the live version the inventory records with the
+	// object: the one its apply produced, or the live one when no apply
+	// was needed.
+	resourceVersion string
+}
+
+// tenantPlan is the plan of one tenant on this cluster.
+type tenantPlan struct {
+	tenant string
+	entry  state.Entry
+	items  []*item
+	// forget are inventory IDs whose objects are gone, or orphaned.
+	forget []string
+	// unchanged are the desired objects that need no change, for the
+	// inventory.
+	unchanged map[string]*item
+	// live holds the live objects of deletes, for their UID precondition.
+	live map[string]*unstructured.Unstructured
+}
+
+// Plan reads the cluster and returns the changes that would make it match
+// the request.
+func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, error) {
+	tps, err := t.plan(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var out []plan.Change
+	for _, tp := range tps {
+		for _, it := range tp.items {
+			out = append(out, it.change)
+		}
+	}
+	plan.Sort(out)
+	return out, nil
+}
+
+func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, error) {
+	scope, err := t.scope(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(scope) == 0 {
+		return nil, nil
+	}
+	var names []string
+	if !req.Complete {
+		names = make([]string, 0, len(scope))
+		for _, s := range scope {
+			names = append(names, s.tenant)
+		}
+	}
+	ts, err := t.loadSchema(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", t.name, err)
+	}
+	live, err := t.readLive(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var out []*tenantPlan
+	for _, s := range scope {
+		tp, err := t.planTenant(ts, req, s, live)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tp)
+	}
+	capDeletes(req, out)
+	return out, nil
+}
+
+// scoped is a tenant the request concerns on this cluster.
+type scoped struct {
+	tenant  string
+	model   *model.Tenant
+	desired []*unstructured.Unstructured
+	entry   state.Entry
+}
+
+// scope lists the tenants with something desired here or something in the
+// inventory here, sorted by name.
+func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) {
+	byName := map[string]*scoped{}
+	for _, tr := range req.Tenants {
+		s := &scoped{tenant: tr.Desired.Name, model: tr.Model}
+		for _, cr := range tr.Desired.Kubernetes {
+			if cr.Cluster == t.name {
+				s.desired = cr.Objects
+			}
+		}
+		byName[s.tenant] = s
+	}
+	entries, err := t.store.List(ctx, t.stateTarget())
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: inventory: %w", t.name, err)
+	}
+	for _, e := range entries {
+		s, ok := byName[e.Tenant]
+		if !ok {
+			if !req.Complete {
+				continue
+			}
+			// Removed from Git entirely: everything it owned goes.
+			s = &scoped{tenant: e.Tenant}
+			byName[e.Tenant] = s
+		}
+		s.entry = e
+	}
+	var out []scoped
+	for _, s := range byName {
+		if s.entry.Resources == nil {
+			s.entry = state.Entry{Tenant: s.tenant, Target: t.stateTarget()}.Clone()
+		}
+		if len(s.desired) == 0 && len(s.entry.Resources) == 0 {
+			continue
+		}
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b scoped) int { return compareStrings(a.tenant, b.tenant) })
+	return out, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map[string]*unstructured.Unstructured) (*tenantPlan, error) {
+	tp := &tenantPlan{tenant: s.tenant, entry: s.entry, unchanged: map[string]*item{}, live: live}
+	force := s.model != nil && req.Platform != nil && s.model.DriftPolicy(req.Platform) == model.DriftRevert
+	desiredIDs := map[string]bool{}
+	for _, d := range s.desired {
+		id := idOf(d)
+		desiredIDs[id] = true
+		_, level, _ := kindByName(d.GetKind())
+		key := plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: d.GetKind(), Namespace: d.GetNamespace(), Name: d.GetName()}
+		it := &item{desired: d, force: force, deletable: t.deletable(req, s, d)}
+		l, exists := live[id]
+		if !exists {
+			it.change = plan.Change{Key: key, Action: plan.Create, Level: level}
+			tp.items = append(tp.items, it)
+			continue
+		}
+		var last map[string]any
+		if raw, ok := s.entry.Resources[id]; ok {
+			la := decodeLastApplied(raw)
+			last = la.Object
+			if la.ResourceVersion != "" && la.ResourceVersion == l.GetResourceVersion() && la.Deletable == it.deletable && sameJSON(la.Object, d.Object) {
+				// Untouched since k3sync applied this very object.
+				it.resourceVersion = la.ResourceVersion
+				tp.unchanged[id] = it
+				continue
+			}
+		}
+		it.resourceVersion = l.GetResourceVersion()
+		d2, err := ts.diff(d, l, last)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %s: %w", t.name, id, err)
+		}
+		if d2 == nil {
+			// Also adopts an identical object missing from the inventory
+			// (a lost state file) without a change.
+			tp.unchanged[id] = it
+			continue
+		}
+		it.change = plan.Change{Key: key, Action: plan.Update, Fields: d2.fields, Drift: d2.drift, Level: level}
+		if _, owned := s.entry.Resources[id]; !owned {
+			it.change.Notes = append(it.change.Notes, "adopts an object k3sync did not create")
+		}
+		if len(d2.conflicts) > 0 {
+			if force {
+				it.change.Notes = append(it.change.Notes, fmt.Sprintf("takes fields back from %v (drift policy revert)", d2.conflicts))
+			} else {
+				it.change.Notes = append(it.change.Notes, fmt.Sprintf("fields owned by %v: applying fails with a conflict unless the tenant's drift policy is revert", d2.conflicts))
+			}
+		}
+		tp.items = append(tp.items, it)
+	}
+	for _, id := range sortedIDs(s.entry.Resources) {
+		if desiredIDs[id] {
+			continue
+		}
+		kindName, ns, name := splitID(id)
+		_, level, _ := kindByName(kindName)
+		if _, exists := live[id]; !exists {
+			tp.forget = append(tp.forget, id)
+			continue
+		}
+		key := plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: kindName, Namespace: ns, Name: name}
+		la := decodeLastApplied(s.entry.Resources[id])
+		if kindName == "Namespace" && !la.Deletable {
+			tp.items = append(tp.items, &item{change: plan.Change{Key: key, Action: plan.Orphan, Level: level, Notes: []string{
+				"removed from Git, but namespace deletion is not allowed: the namespace and everything in it are kept, and k3sync stops managing it",
+			}}})
+			continue
+		}
+		c := plan.Change{Key: key, Action: plan.Delete, Level: level}
+		if kindName == "Namespace" {
+			c.Notes = append(c.Notes, "deletes the namespace and everything in it")
+		}
+		tp.items = append(tp.items, &item{change: c})
+	}
+	return tp, nil
+}
+
+// deletable reports whether the definition allows deleting d once it
+// leaves Git. Only namespaces are protected.
+func (t *Target) deletable(req plan.Request, s scoped, d *unstructured.Unstructured) bool {
+	if d.GetKind() != "Namespace" {
+		return true
+	}
+	if s.model == nil || s.model.Kubernetes == nil || req.Platform == nil {
+		return false
+	}
+	ns, ok := s.model.Kubernetes.Namespaces[d.GetName()]
+	return ok && s.model.NamespaceDeletable(req.Platform, ns)
+}
+
+// capDeletes blocks every delete of the plan when there are more than the
+// platform allows, unless the request lifts the cap.
+func capDeletes(req plan.Request, tps []*tenantPlan) {
+	if req.AllowMassDeletion || req.Platform == nil {
+		return
+	}
+	limit := req.Platform.Policy.Deletion.MaxDeletesPerPlan
+	n := 0
+	for _, tp := range tps {
+		for _, it := range tp.items {
+			if it.change.Action == plan.Delete {
+				n++
+			}
+		}
+	}
+	if n <= limit {
+		return
+	}
+	for _, tp := range tps {
+		for _, it := range tp.items {
+			if it.change.Action == plan.Delete {
+				it.change.Action = plan.Blocked
+				it.change.Notes = append(it.change.Notes, fmt.Sprintf("%d deletes on this cluster exceed the platform's limit of %d per plan: allow mass deletion to proceed", n, limit))
+			}
+		}
+	}
+}
+
+func sortedIDs[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
