@@ -19,7 +19,7 @@ const exampleRepo = "../../examples/platform-repo"
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = Run(args, &o, &e)
+	code = Run(t.Context(), args, &o, &e)
 	return o.String(), e.String(), code
 }
 

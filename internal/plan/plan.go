@@ -189,10 +189,11 @@ func (p *Plan) Tenants() []string {
 
 // Sort sorts changes in apply order.
 func Sort(changes []Change) {
-	slices.SortStableFunc(changes, compare)
+	slices.SortStableFunc(changes, Compare)
 }
 
-func compare(a, b Change) int {
+// Compare orders two changes as Sort does.
+func Compare(a, b Change) int {
 	if c := cmp.Or(
 		cmp.Compare(a.Tenant, b.Tenant),
 		cmp.Compare(slices.Index(Systems, a.System), slices.Index(Systems, b.System)),

@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/k3sync/k3sync/internal/apply"
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/target/kubernetes"
+)
+
+// liveFlags are the flags of the commands that talk to the targets.
+type liveFlags struct {
+	repoDir    string
+	configFile string
+	tenants    []string
+	revision   string
+}
+
+func (f *liveFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.repoDir, "repo", ".", "platform repo folder")
+	cmd.Flags().StringVar(&f.configFile, "config", "k3sync.yaml", "configuration file: how to reach each cluster, Kafka cluster and gateway")
+	cmd.Flags().StringSliceVar(&f.tenants, "tenant", nil, "only these tenants (repeatable or comma-separated)")
+	cmd.Flags().StringVar(&f.revision, "revision", "", "Git revision the repo folder is at, for the record")
+}
+
+// session is a loaded repo with its targets and state.
+type session struct {
+	repo   *model.Repo
+	req    plan.Request
+	engine *apply.Engine
+	// missing are targets tenants use that the config does not name.
+	missing []plan.TargetError
+	close   func()
+}
+
+// open loads the repo and config and connects the targets. readOnly opens
+// no state file that does not exist yet.
+func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
+	repo, errs, err := loadRepo(f.repoDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), errs.Error())
+		return nil, exitError{ExitError}
+	}
+	cfg, err := config.Load(f.configFile)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // config errors name the file
+	}
+	for _, t := range f.tenants {
+		if repo.Tenant(t) == nil {
+			return nil, fmt.Errorf("tenant %q: not in the repo", t)
+		}
+	}
+	store, closeStore, err := openState(cfg.State.Path, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{repo: repo, close: closeStore}
+	s.req = plan.Request{Revision: f.revision, Platform: &repo.Platform, Complete: len(f.tenants) == 0}
+	for _, t := range repo.Tenants {
+		if len(f.tenants) > 0 && !slices.Contains(f.tenants, t.Name) {
+			continue
+		}
+		s.req.Tenants = append(s.req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&repo.Platform, t), Model: t})
+	}
+	var targets []apply.Target
+	for _, name := range sortedKeys(cfg.Clusters) {
+		tg, err := kubernetes.New(name, cfg.Clusters[name], store)
+		if err != nil {
+			s.close()
+			return nil, err //nolint:wrapcheck // names the cluster
+		}
+		targets = append(targets, tg)
+	}
+	s.engine = apply.New(targets...)
+	for _, t := range s.req.Tenants {
+		for _, cr := range t.Desired.Kubernetes {
+			if _, ok := cfg.Clusters[cr.Cluster]; !ok {
+				s.missing = appendMissing(s.missing, plan.Kubernetes, cr.Cluster, "cluster")
+			}
+		}
+	}
+	return s, nil
+}
+
+func appendMissing(list []plan.TargetError, sys plan.System, name, what string) []plan.TargetError {
+	e := plan.TargetError{System: sys, Target: name, Message: fmt.Sprintf("%s %s is used by tenants but not in the config file", what, name)}
+	if !slices.Contains(list, e) {
+		list = append(list, e)
+	}
+	return list
+}
+
+// openState opens the state file; for read-only use a missing file is an
+// empty store.
+func openState(path string, readOnly bool) (state.Store, func(), error) {
+	if readOnly {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return state.NewMemory(), func() {}, nil
+		}
+	}
+	b, err := state.OpenBolt(path, 5*time.Second)
+	if err != nil {
+		return nil, nil, err //nolint:wrapcheck // names the file
+	}
+	return b, func() { _ = b.Close() }, nil
+}
+
+func newPlan() *cobra.Command {
+	var f liveFlags
+	output := &outputFlag{value: "text", allowed: []string{"text", "markdown", "json"}}
+	var allowMass bool
+	cmd := &cobra.Command{
+		Use:   "plan --config FILE --repo DIR [--tenant T]",
+		Short: "Show what apply would change, three-way: Git, last applied, live",
+		Long: `Read every target once and show, per tenant and system, what apply would
+create, update (field by field, with drift marked), delete, orphan or refuse.
+
+Exit codes, as terraform plan -detailed-exitcode: 0 no changes, 2 changes,
+1 error (invalid repo, unreachable target).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			s.req.AllowMassDeletion = allowMass
+			p := s.engine.Plan(cmd.Context(), s.req)
+			p.Errors = append(s.missing, p.Errors...)
+			if err := writePlan(cmd.OutOrStdout(), p, output.value); err != nil {
+				return err
+			}
+			switch {
+			case len(p.Errors) > 0:
+				return exitError{ExitError}
+			case p.HasChanges() || p.Blocked():
+				return exitError{ExitChanges}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().Var(output, "output", "output format: text, markdown or json")
+	cmd.Flags().BoolVar(&allowMass, "allow-mass-deletion", false, "plan deletes above the platform's per-plan limit")
+	return cmd
+}
+
+func writePlan(w io.Writer, p *plan.Plan, format string) error {
+	var err error
+	switch format {
+	case "json":
+		err = p.WriteJSON(w)
+	case "markdown":
+		err = p.WriteMarkdown(w)
+	default:
+		err = p.WriteText(w, plan.TextOptions{Colour: isTerminal(w)})
+	}
+	if err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+}
+
+func newApply() *cobra.Command {
+	var f liveFlags
+	var dryRun, allowMass bool
+	output := &outputFlag{value: "text", allowed: []string{"text", "json"}}
+	cmd := &cobra.Command{
+		Use:   "apply --config FILE --repo DIR [--tenant T]",
+		Short: "Make the targets match Git",
+		Long: `Plan afresh and apply: Kubernetes first, then Kafka, then Kong; within a
+target creates top-down and deletes bottom-up. Every change reports its own
+result; a failing target fails only its own changes. Exit code 1 if anything
+failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.open(cmd, dryRun)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			s.req.AllowMassDeletion = allowMass
+			r := s.engine.Apply(cmd.Context(), s.req, plan.ApplyOptions{DryRun: dryRun})
+			r.Errors = append(s.missing, r.Errors...)
+			if err := writeReport(cmd.OutOrStdout(), r, output.value, dryRun); err != nil {
+				return err
+			}
+			if r.Failed() {
+				return exitError{ExitError}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "send every change as a dry run (server-side dry run, Kafka validate-only); write no state")
+	cmd.Flags().BoolVar(&allowMass, "allow-mass-deletion", false, "apply deletes above the platform's per-plan limit")
+	cmd.Flags().Var(output, "output", "output format: text or json")
+	return cmd
+}
+
+func writeReport(w io.Writer, r *apply.Report, format string, dryRun bool) error {
+	if format == "json" {
+		for i := range r.Results {
+			if r.Results[i].Err != nil {
+				r.Results[i].Error = r.Results[i].Err.Error()
+			}
+		}
+		return writeJSON(w, r)
+	}
+	var b strings.Builder
+	ok, failed := 0, 0
+	for _, res := range r.Results {
+		if res.Err != nil {
+			failed++
+			fmt.Fprintf(&b, "✗ %s %s %s: %v\n", res.Tenant, res.Action, res.Key, res.Err)
+			continue
+		}
+		ok++
+		fmt.Fprintf(&b, "✓ %s %s %s\n", res.Tenant, res.Action, res.Key)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "error: %s\n", e.String())
+	}
+	verb := "Applied"
+	if dryRun {
+		verb = "Dry run"
+	}
+	fmt.Fprintf(&b, "%s: %d changes made, %d failed.\n", verb, ok, failed)
+	_, err := io.WriteString(w, b.String())
+	return err //nolint:wrapcheck // the writer's error says it all
+}
