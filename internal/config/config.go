@@ -23,10 +23,12 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -37,6 +39,78 @@ type Config struct {
 	Kafka    map[string]Kafka   `json:"kafka"`
 	Gateways map[string]Gateway `json:"gateways"`
 	State    State              `json:"state"`
+	Git      Git                `json:"git"`
+	Server   Server             `json:"server"`
+	// Reconcile tunes the daemon's loop.
+	Reconcile Reconcile `json:"reconcile"`
+}
+
+// Git says where the platform repo is.
+type Git struct {
+	URL    string `json:"url"`
+	Branch string `json:"branch,omitempty"`
+	// Interval between polls (default 30s); webhooks poll earlier.
+	Interval Duration `json:"interval,omitempty"`
+	// Dir keeps the bare clone (default k3sync-repo next to the state).
+	Dir string `json:"dir,omitempty"`
+	// Username with passwordFile/passwordEnv (or tokenFile/tokenEnv) for
+	// HTTPS.
+	Username string `json:"username,omitempty"`
+	Secret
+	// SSHKeyFile and KnownHostsFile for SSH URLs.
+	SSHKeyFile     string `json:"sshKeyFile,omitempty"`
+	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+}
+
+// Server is the daemon's HTTP side.
+type Server struct {
+	// Listen address (default 127.0.0.1:8080).
+	Listen string `json:"listen,omitempty"`
+	// Tokens that may call the API, each with a role.
+	Tokens   []Token  `json:"tokens"`
+	Webhooks Webhooks `json:"webhooks"`
+}
+
+// Token is an API bearer token with a role: viewer (read) or operator
+// (read, trigger syncs, suspend).
+type Token struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	Secret
+}
+
+// Webhooks holds the secrets that sign push and pull request webhooks.
+type Webhooks struct {
+	GitHub Secret `json:"github"`
+	Gitea  Secret `json:"gitea"`
+}
+
+// Reconcile tunes the daemon's loop.
+type Reconcile struct {
+	// Concurrency of tenants applied at once per target (default 8).
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// Duration is a time.Duration written as "30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads "30s", "5m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes "30s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(d.String()) //nolint:wrapcheck // a string cannot fail
 }
 
 // Cluster says how to reach a logical Kubernetes cluster.
@@ -101,18 +175,23 @@ type Secret struct {
 	PasswordEnv  string `json:"passwordEnv,omitempty"`
 	TokenFile    string `json:"tokenFile,omitempty"`
 	TokenEnv     string `json:"tokenEnv,omitempty"`
+	SecretFile   string `json:"secretFile,omitempty"`
+	SecretEnv    string `json:"secretEnv,omitempty"`
 }
 
 // IsSet reports whether the secret refers to anything.
 func (s Secret) IsSet() bool {
-	return s.PasswordFile != "" || s.PasswordEnv != "" || s.TokenFile != "" || s.TokenEnv != ""
+	return s.PasswordFile != "" || s.PasswordEnv != "" || s.TokenFile != "" || s.TokenEnv != "" || s.SecretFile != "" || s.SecretEnv != ""
 }
 
 // Value reads the secret; empty when none is configured.
 func (s Secret) Value() (string, error) {
 	file, env := s.PasswordFile, s.PasswordEnv
-	if s.TokenFile != "" || s.TokenEnv != "" {
+	switch {
+	case s.TokenFile != "" || s.TokenEnv != "":
 		file, env = s.TokenFile, s.TokenEnv
+	case s.SecretFile != "" || s.SecretEnv != "":
+		file, env = s.SecretFile, s.SecretEnv
 	}
 	switch {
 	case file != "":
@@ -134,9 +213,9 @@ func (s Secret) Value() (string, error) {
 // String never shows the value.
 func (s Secret) String() string {
 	switch {
-	case s.PasswordFile != "" || s.TokenFile != "":
+	case s.PasswordFile != "" || s.TokenFile != "" || s.SecretFile != "":
 		return "(secret from file)"
-	case s.PasswordEnv != "" || s.TokenEnv != "":
+	case s.PasswordEnv != "" || s.TokenEnv != "" || s.SecretEnv != "":
 		return "(secret from environment)"
 	}
 	return "(none)"
@@ -185,8 +264,25 @@ func Parse(b []byte) (*Config, error) {
 			errs = append(errs, fmt.Errorf("gateways.%s.adminURL: required", name))
 		}
 	}
+	for i, t := range c.Server.Tokens {
+		if t.Role != "viewer" && t.Role != "operator" {
+			errs = append(errs, fmt.Errorf("server.tokens[%d] (%s): role %q is not viewer or operator", i, t.Name, t.Role))
+		}
+		if !t.IsSet() {
+			errs = append(errs, fmt.Errorf("server.tokens[%d] (%s): tokenFile or tokenEnv is required", i, t.Name))
+		}
+	}
 	if c.State.Path == "" {
 		c.State.Path = "k3sync.db"
+	}
+	if c.Server.Listen == "" {
+		c.Server.Listen = "127.0.0.1:8080"
+	}
+	if c.Git.Branch == "" {
+		c.Git.Branch = "main"
+	}
+	if c.Git.Interval.Duration == 0 {
+		c.Git.Interval.Duration = 30 * time.Second
 	}
 	return c, errors.Join(errs...)
 }

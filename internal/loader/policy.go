@@ -211,6 +211,9 @@ func (c *tenantCheck) kafka() {
 			}
 		}
 	}
+	if len(k.Users) > 0 && !c.hasNamespaces() {
+		c.errorf(p("kafka", "users"), "SCRAM users need a Kubernetes namespace of tenant %s to receive their passwords as Secrets", name)
+	}
 	for _, un := range sortedKeys(k.Users) {
 		u := k.Users[un]
 		at := p("kafka", "users", un)
@@ -299,6 +302,9 @@ func (c *tenantCheck) kong() {
 	}
 	for _, cn := range sortedKeys(k.Consumers) {
 		entity(p("kong", "consumers", cn), "consumer", cn)
+		if k.Consumers[cn].KeyAuth && !c.hasNamespaces() {
+			c.errorf(p("kong", "consumers", cn, "keyAuth"), "key-auth keys need a Kubernetes namespace of tenant %s to receive them as Secrets", name)
+		}
 	}
 	for _, un := range sortedKeys(k.Upstreams) {
 		at := p("kong", "upstreams", un)
@@ -347,6 +353,10 @@ func (c *tenantCheck) clusterService(host string) (string, bool) {
 		return parts[1], true
 	}
 	return "", false
+}
+
+func (c *tenantCheck) hasNamespaces() bool {
+	return c.t.Kubernetes != nil && len(c.t.Kubernetes.Namespaces) > 0
 }
 
 func (c *tenantCheck) ownsNamespace(ns string) bool {

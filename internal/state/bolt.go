@@ -25,8 +25,12 @@ func OpenBolt(path string, timeout time.Duration) (*Bolt, error) {
 		return nil, fmt.Errorf("state %s: open: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(entriesBucket)
-		return err //nolint:wrapcheck // wrapped below
+		for _, name := range [][]byte{entriesBucket, runsBucket, driftBucket, statusBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err //nolint:wrapcheck // wrapped below
+			}
+		}
+		return nil
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("state %s: init: %w", path, err)

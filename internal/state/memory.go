@@ -14,6 +14,7 @@ type Memory struct {
 	entries map[[2]string]Entry
 	// Saves counts Save calls, so tests can assert a no-op run wrote nothing.
 	saves int
+	j     *memoryJournal
 }
 
 // NewMemory returns an empty Memory store.

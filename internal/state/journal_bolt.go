@@ -1,0 +1,139 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	runsBucket   = []byte("runs")
+	driftBucket  = []byte("drift")
+	statusBucket = []byte("status")
+)
+
+// runKey sorts a tenant's runs oldest first: IDs are time-ordered.
+func runKey(r Run) []byte { return []byte(r.Tenant + "\x00" + r.ID) }
+
+// AddRun implements Journal: the run, the trimmed history and the status
+// in one transaction.
+func (b *Bolt) AddRun(_ context.Context, r Run) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("state: run %s: encode: %w", r.ID, err)
+	}
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		runs := tx.Bucket(runsBucket)
+		if err := runs.Put(runKey(r), v); err != nil {
+			return err //nolint:wrapcheck // wrapped below
+		}
+		// Trim the tenant's history to MaxRunsPerTenant.
+		prefix := []byte(r.Tenant + "\x00")
+		var keys [][]byte
+		c := runs.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for len(keys) > MaxRunsPerTenant {
+			if err := runs.Delete(keys[0]); err != nil {
+				return err //nolint:wrapcheck // wrapped below
+			}
+			keys = keys[1:]
+		}
+		st := tx.Bucket(statusBucket)
+		var s TenantStatus
+		if raw := st.Get([]byte(r.Tenant)); raw != nil {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return err //nolint:wrapcheck // wrapped below
+			}
+		}
+		sv, err := json.Marshal(nextStatus(s, r))
+		if err != nil {
+			return err //nolint:wrapcheck // wrapped below
+		}
+		return st.Put([]byte(r.Tenant), sv) //nolint:wrapcheck // wrapped below
+	})
+	if err != nil {
+		return fmt.Errorf("state: run %s: save: %w", r.ID, err)
+	}
+	return nil
+}
+
+func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
+
+// Runs implements Journal.
+func (b *Bolt) Runs(_ context.Context, tenant string, limit int) ([]Run, error) {
+	var out []Run
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(runsBucket).Cursor()
+		prefix := []byte(tenant + "\x00")
+		k, v := c.First()
+		if tenant != "" {
+			k, v = c.Seek(prefix)
+		}
+		for ; k != nil && (tenant == "" || hasPrefix(k, prefix)); k, v = c.Next() {
+			var r Run
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err //nolint:wrapcheck // wrapped below
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: runs: %w", err)
+	}
+	return newestFirst(out, limit), nil
+}
+
+// SaveDrift implements Journal.
+func (b *Bolt) SaveDrift(_ context.Context, d Drift) error {
+	return b.put(driftBucket, d.Tenant, d)
+}
+
+// Drifts implements Journal.
+func (b *Bolt) Drifts(_ context.Context) ([]Drift, error) {
+	var out []Drift
+	return out, b.each(driftBucket, func(v []byte) error {
+		var d Drift
+		err := json.Unmarshal(v, &d)
+		out = append(out, d)
+		return err //nolint:wrapcheck // wrapped by each
+	})
+}
+
+// Statuses implements Journal.
+func (b *Bolt) Statuses(_ context.Context) ([]TenantStatus, error) {
+	var out []TenantStatus
+	return out, b.each(statusBucket, func(v []byte) error {
+		var s TenantStatus
+		err := json.Unmarshal(v, &s)
+		out = append(out, s)
+		return err //nolint:wrapcheck // wrapped by each
+	})
+}
+
+func (b *Bolt) put(bucket []byte, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("state: %s %s: encode: %w", bucket, key, err)
+	}
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).Put([]byte(key), raw) //nolint:wrapcheck // wrapped below
+	}); err != nil {
+		return fmt.Errorf("state: %s %s: save: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// each visits a bucket's values in key order (tenant order).
+func (b *Bolt) each(bucket []byte, fn func([]byte) error) error {
+	if err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error { return fn(v) })
+	}); err != nil {
+		return fmt.Errorf("state: %s: %w", bucket, err)
+	}
+	return nil
+}
