@@ -7,6 +7,10 @@
 //
 //	k3sync validate --repo DIR [--output text|json]   exit 0 valid, 1 invalid
 //	k3sync render   --repo DIR [--tenant T] [--output yaml|json]
+//	k3sync plan     --config FILE --repo DIR [--tenant T] [--output text|markdown|json]
+//	                exit 0 no changes, 2 changes, 1 error
+//	k3sync apply    --config FILE --repo DIR [--tenant T] [--dry-run]
+//	k3sync sync     --server URL [--tenant T]  (token: --token-file or K3SYNC_TOKEN)
 //	k3sync schema                                      print the CUE schema
 //	k3sync version
 //

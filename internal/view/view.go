@@ -6,6 +6,7 @@
 package view
 
 import (
+	"errors"
 	"time"
 
 	"github.com/k3sync/k3sync/internal/plan"
@@ -113,3 +114,7 @@ type Sync struct {
 	// Error is why the sync could not run at all.
 	Error string `json:"error,omitempty"`
 }
+
+// ErrNotFound is returned for unknown tenants and syncs; the API answers
+// it with 404.
+var ErrNotFound = errors.New("not found")

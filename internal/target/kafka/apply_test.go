@@ -1,0 +1,193 @@
+package kafka
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+// TestApplyExample applies the example repo to an empty cluster: every
+// topic, ACL, quota and user of the three Kafka tenants is created, and
+// the next plan and apply find nothing to do and write nothing.
+func TestApplyExample(t *testing.T) {
+	e := newEnv(t)
+	d := example(t)
+	req := d.request()
+
+	changes := e.plan(t, req)
+	golden(t, "example-plan.txt", planText(t, changes))
+	if got := e.wire.writes(); len(got) != 0 {
+		t.Fatalf("plan wrote to Kafka: %v", got)
+	}
+
+	results := e.apply(t, req)
+	if len(results) != len(changes) {
+		t.Fatalf("apply: %d results, plan had %d changes", len(results), len(changes))
+	}
+	for _, r := range results {
+		if r.Err != nil || r.Action != plan.Create {
+			t.Errorf("%s: %s: %v", r.Key, r.Action, r.Err)
+		}
+	}
+
+	wantTopics := map[string]int{
+		"analytics.events-raw": 48, "analytics.sessions": 6,
+		"checkout.carts": 6, "checkout.orders": 24,
+		"payments.dlq": 1, "payments.ledger": 6, "payments.transactions": 12,
+	}
+	if diff := cmp.Diff(wantTopics, e.topics(t)); diff != "" {
+		t.Errorf("live topics (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{
+		"retention.ms": "604800000", "min.insync.replicas": "2", "cleanup.policy": "delete", "compression.type": "zstd",
+	}, e.dynamicConfigs(t, "payments.transactions")); diff != "" {
+		t.Errorf("payments.transactions configs (-want +got):\n%s", diff)
+	}
+	var wantACLs []string
+	for _, tn := range d.tenants {
+		if tn.Kafka != nil {
+			for _, a := range tn.Kafka.ACLs {
+				wantACLs = append(wantACLs, aclName(normalACL(a)))
+			}
+		}
+	}
+	slices.Sort(wantACLs)
+	if diff := cmp.Diff(wantACLs, e.acls(t)); diff != "" {
+		t.Errorf("live ACLs (-want +got):\n%s", diff)
+	}
+	quotas, err := e.admin.DescribeClientQuotas(t.Context(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotQuotas := map[string]map[string]float64{}
+	for _, q := range quotas {
+		values := map[string]float64{}
+		for _, v := range q.Values {
+			values[v.Key] = v.Value
+		}
+		gotQuotas[*q.Entity[0].Name] = values
+	}
+	if diff := cmp.Diff(map[string]map[string]float64{
+		"analytics.etl":       {"consumer_byte_rate": 52428800},
+		"checkout.service":    {"producer_byte_rate": 5242880},
+		"payments.api":        {"producer_byte_rate": 10485760, "consumer_byte_rate": 20971520},
+		"payments.settlement": {"request_percentage": 50, "controller_mutation_rate": 10},
+	}, gotQuotas); diff != "" {
+		t.Errorf("live quotas (-want +got):\n%s", diff)
+	}
+	users, err := e.admin.DescribeUserSCRAMs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotUsers := map[string]kadm.ScramMechanism{}
+	for _, u := range users {
+		gotUsers[u.User] = u.CredInfos[0].Mechanism
+	}
+	if diff := cmp.Diff(map[string]kadm.ScramMechanism{
+		"analytics.etl": kadm.ScramSha512, "checkout.service": kadm.ScramSha512,
+		"payments.api": kadm.ScramSha512, "payments.settlement": kadm.ScramSha256,
+	}, gotUsers); diff != "" {
+		t.Errorf("live SCRAM users (-want +got):\n%s", diff)
+	}
+	if n := len(e.sink.all()); n != 4 {
+		t.Errorf("sink got %d passwords, want 4", n)
+	}
+	for _, tenant := range []string{"analytics", "checkout", "payments"} {
+		for _, id := range e.owned(t, tenant) {
+			if strings.HasPrefix(id, "pending/") {
+				t.Errorf("%s: %s after a successful apply", tenant, id)
+			}
+		}
+	}
+
+	// Converged: nothing to plan, nothing written, nothing saved.
+	saves := e.store.Saves()
+	e.wire.reset()
+	if again := e.plan(t, req); len(again) != 0 {
+		t.Fatalf("second plan is not empty:\n%s", planText(t, again))
+	}
+	if results := e.apply(t, req); len(results) != 0 {
+		t.Fatalf("second apply made %d changes", len(results))
+	}
+	if got := e.wire.writes(); len(got) != 0 {
+		t.Errorf("a no-op plan and apply wrote to Kafka: %v", got)
+	}
+	if got := e.store.Saves(); got != saves {
+		t.Errorf("a no-op apply saved state %d times", got-saves)
+	}
+}
+
+// TestWritesBatched: whatever the number of tenants and resources, an
+// apply sends one request per kind of write.
+func TestWritesBatched(t *testing.T) {
+	e, d := applied(t)
+	for _, tenant := range []string{"payments", "checkout", "analytics"} {
+		k := d.kafka(t, tenant)
+		for i := range k.Topics {
+			k.Topics[i].Configs["segment.ms"] = "3600000"
+			k.Topics[i].Partitions += 2
+		}
+		k.Topics = append(k.Topics, render.KafkaTopic{Name: tenant + ".new", Partitions: 3, ReplicationFactor: 3})
+		k.Topics = append(k.Topics, render.KafkaTopic{Name: tenant + ".new2", Partitions: 3, ReplicationFactor: 3})
+		u := k.Users[0].Name
+		k.ACLs = append(k.ACLs, render.KafkaACL{Principal: "User:" + u, Host: "*", ResourceType: "topic", ResourceName: tenant + ".new", PatternType: "literal", Operation: "read", Permission: "allow"})
+		k.ACLs = append(k.ACLs, render.KafkaACL{Principal: "User:" + u, Host: "*", ResourceType: "topic", ResourceName: tenant + ".new2", PatternType: "literal", Operation: "read", Permission: "allow"})
+		k.Quotas[0].Values["request_percentage"] = 25
+		k.Users = append(k.Users, render.KafkaUser{Name: tenant + ".extra", Mechanism: "SCRAM-SHA-256", Iterations: 4096})
+	}
+	e.apply(t, d.request())
+	want := map[string]int{
+		"CreateTopics": 1, "CreatePartitions": 1, "IncrementalAlterConfigs": 1,
+		"CreateACLs": 1, "AlterClientQuotas": 1, "AlterUserSCRAMCredentials": 1,
+	}
+	if diff := cmp.Diff(want, e.wire.writes()); diff != "" {
+		t.Errorf("write requests (-want +got):\n%s", diff)
+	}
+
+	e.wire.reset()
+	d.platform.Policy.Deletion.AllowTopicDeletion = true
+	for _, tenant := range []string{"payments", "checkout", "analytics"} {
+		k := d.kafka(t, tenant)
+		k.Topics = k.Topics[:len(k.Topics)-2]
+		k.ACLs = k.ACLs[:len(k.ACLs)-2]
+		k.Users = k.Users[:len(k.Users)-1]
+		delete(k.Quotas[0].Values, "request_percentage")
+	}
+	e.apply(t, d.request())
+	want = map[string]int{"DeleteTopics": 1, "DeleteACLs": 1, "AlterClientQuotas": 1, "AlterUserSCRAMCredentials": 1}
+	if diff := cmp.Diff(want, e.wire.writes()); diff != "" {
+		t.Errorf("delete requests (-want +got):\n%s", diff)
+	}
+	if again := e.plan(t, d.request()); len(again) != 0 {
+		t.Errorf("not converged:\n%s", planText(t, again))
+	}
+}

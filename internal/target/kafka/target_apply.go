@@ -1,0 +1,252 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// Apply plans req afresh and makes the changes: creates and updates level
+// by level (topics, then ACLs, quotas and users), then deletes in reverse.
+// Each level sends one request per kind of write, for all tenants at once.
+//
+// Every change gets a result with its own error. When some fail, the
+// error is an *ApplyError and the others were still made. Blocked changes
+// have results with ErrBlocked and are not failures.
+//
+// With opts.DryRun, topic creates, partition increases, config and quota
+// changes go to Kafka as ValidateOnly requests; ACL, SCRAM and delete
+// requests, which Kafka cannot validate, are not sent; no password is
+// generated and no state is written.
+func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) ([]plan.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, err := t.plan(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.items) == 0 {
+		return nil, nil
+	}
+	if !opts.DryRun {
+		if err := t.saveBefore(ctx, p, req.Revision); err != nil {
+			return nil, err
+		}
+	}
+	w := &writer{t: t, dry: opts.DryRun}
+	w.phase(ctx, p.items, levelTopics, false)
+	w.phase(ctx, p.items, levelAccess, false)
+	w.phase(ctx, p.items, levelAccess, true)
+	w.phase(ctx, p.items, levelTopics, true)
+
+	var saveErr error
+	if !opts.DryRun {
+		// What was made must be remembered even when ctx ended mid-apply.
+		saveErr = t.saveAfter(context.WithoutCancel(ctx), p, req.Revision)
+	}
+	results := make([]plan.Result, len(p.items))
+	applyErr := &ApplyError{Target: t.name}
+	for i, it := range p.items {
+		r := plan.Result{Change: it.change}
+		r.Notes = append(r.Notes, it.notes...)
+		switch {
+		case it.change.Action == plan.Blocked:
+			r.Err = fmt.Errorf("kafka %s %s: %w", it.change.Kind, it.change.Name, ErrBlocked)
+		case len(it.errs) > 0:
+			r.Err = errors.Join(it.errs...)
+		}
+		if r.Err != nil {
+			r.Error = r.Err.Error()
+		}
+		results[i] = r
+		if it.change.Action != plan.Blocked {
+			applyErr.Total++
+			if r.Err != nil {
+				applyErr.Failed = append(applyErr.Failed, r)
+			}
+		}
+	}
+	if len(applyErr.Failed) > 0 {
+		return results, errors.Join(applyErr, saveErr)
+	}
+	return results, saveErr
+}
+
+// writer sends the batches of one apply.
+type writer struct {
+	t   *Target
+	dry bool
+}
+
+// phase runs one level of creates and updates (down=false) or of deletes
+// (down=true): one request per kind of write, concurrently.
+func (w *writer) phase(ctx context.Context, items []*item, level int, down bool) {
+	var b batches
+	for _, it := range items {
+		if it.change.Level != level {
+			continue
+		}
+		switch a := it.change.Action; {
+		case a == plan.Blocked, a == plan.Orphan:
+		case down == (a == plan.Delete):
+			b.add(it, down)
+		case down && it.user != nil && len(it.user.remove) > 0 && len(it.errs) == 0:
+			// A mechanism change removes the old credential once the
+			// new one is in place, in a request of its own: Kafka takes
+			// a user once per request.
+			b.removeUsers = append(b.removeUsers, it)
+		}
+	}
+	var wg sync.WaitGroup
+	run := func(items []*item, fn func(context.Context, []*item)) {
+		if len(items) > 0 {
+			wg.Go(func() { fn(ctx, items) })
+		}
+	}
+	run(b.createTopics, w.createTopics)
+	run(b.createPartitions, w.createPartitions)
+	run(b.alterConfigs, w.alterConfigs)
+	run(b.deleteTopics, w.deleteTopics)
+	run(b.createACLs, w.createACLs)
+	run(b.deleteACLs, w.deleteACLs)
+	run(b.quotas, w.alterQuotas)
+	run(b.upsertUsers, w.upsertUsers)
+	run(b.removeUsers, w.removeUsers)
+	wg.Wait()
+}
+
+// batches sorts the items of one phase by the request they go in.
+type batches struct {
+	createTopics, createPartitions, alterConfigs, deleteTopics []*item
+	createACLs, deleteACLs, quotas, upsertUsers, removeUsers   []*item
+}
+
+func (b *batches) add(it *item, down bool) {
+	switch {
+	case it.topic != nil:
+		tw := it.topic
+		if tw.create != nil {
+			b.createTopics = append(b.createTopics, it)
+		}
+		if tw.partitions > 0 {
+			b.createPartitions = append(b.createPartitions, it)
+		}
+		if len(tw.set) > 0 || len(tw.reset) > 0 {
+			b.alterConfigs = append(b.alterConfigs, it)
+		}
+		if tw.delete {
+			b.deleteTopics = append(b.deleteTopics, it)
+		}
+	case it.acl != nil && down:
+		b.deleteACLs = append(b.deleteACLs, it)
+	case it.acl != nil:
+		b.createACLs = append(b.createACLs, it)
+	case it.quota != nil:
+		b.quotas = append(b.quotas, it)
+	case it.user != nil && down:
+		b.removeUsers = append(b.removeUsers, it)
+	case it.user != nil && it.user.upsert:
+		b.upsertUsers = append(b.upsertUsers, it)
+	}
+}
+
+// saveBefore adds what the apply is about to create or adopt to the
+// inventory before anything is written: a crash mid-apply must not leave a
+// resource k3sync made without k3sync knowing it owns it.
+func (t *Target) saveBefore(ctx context.Context, p *planned, revision string) error {
+	for _, tp := range p.tenants {
+		res := maps.Clone(tp.entry.Resources)
+		for _, it := range tp.items {
+			switch {
+			case it.owned:
+			case it.change.Action == plan.Create:
+				res[it.id] = it.record
+				res[pendingID(it.id)] = null
+			case it.change.Action == plan.Update:
+				res[it.id] = it.record
+			}
+		}
+		if sameResources(res, tp.stored) {
+			continue
+		}
+		if err := t.save(ctx, tp, res, revision); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveAfter records what exists now: made changes take their new last
+// applied value, deleted and orphaned resources leave the inventory, and
+// what failed keeps its old value. A create that failed stays in the
+// inventory unless the broker rejected it for good: it may exist.
+func (t *Target) saveAfter(ctx context.Context, p *planned, revision string) error {
+	var errs []error
+	for _, tp := range p.tenants {
+		res := maps.Clone(tp.entry.Resources)
+		for _, id := range tp.prune {
+			delete(res, id)
+			delete(res, pendingID(id))
+		}
+		for _, id := range tp.confirmed {
+			delete(res, pendingID(id))
+		}
+		for _, it := range tp.items {
+			ok := len(it.errs) == 0
+			switch it.change.Action {
+			case plan.Create:
+				switch {
+				case ok:
+					res[it.id] = it.record
+					delete(res, pendingID(it.id))
+				case !it.owned && !it.definitive:
+					// It may exist: owned, and pending.
+					res[it.id] = it.record
+					res[pendingID(it.id)] = null
+				}
+			case plan.Update:
+				if ok {
+					res[it.id] = it.record
+				}
+			case plan.Delete, plan.Orphan:
+				if ok {
+					delete(res, it.id)
+					delete(res, pendingID(it.id))
+				}
+			case plan.Blocked:
+			}
+		}
+		if sameResources(res, tp.stored) {
+			continue
+		}
+		if err := t.save(ctx, tp, res, revision); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// save writes res as tp's inventory and remembers it as what the store
+// holds.
+func (t *Target) save(ctx context.Context, tp *tenantPlan, res map[string]json.RawMessage, revision string) error {
+	e := state.Entry{Tenant: tp.name, Target: t.stateID, Revision: revision, Resources: res, UpdatedAt: t.now().UTC()}
+	if err := t.store.Save(ctx, e); err != nil {
+		return fmt.Errorf("kafka %s: tenant %s: save inventory: %w", t.name, tp.name, err)
+	}
+	tp.stored = maps.Clone(res)
+	return nil
+}
+
+// null is the value of a pending mark.
+var null = json.RawMessage("null")
+
+func sameResources(a, b map[string]json.RawMessage) bool {
+	return maps.EqualFunc(a, b, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
+}

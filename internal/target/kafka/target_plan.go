@@ -1,0 +1,389 @@
+package kafka
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// item is one planned change and the Kafka work that makes it.
+type item struct {
+	change plan.Change
+	// id is the resource's inventory ID; owned says it was in the
+	// inventory before this plan.
+	id    string
+	owned bool
+	// pending: an earlier apply was creating it and did not learn
+	// whether it did (see pendingID).
+	pending bool
+	// record is the last applied value once the change is made; nil when
+	// the resource leaves the inventory (delete, orphan).
+	record json.RawMessage
+
+	// The work, by kind; nil when the change needs no Kafka write
+	// (orphan, adoption, a deletion-policy flag).
+	topic *topicWork
+	acl   *aclBinding
+	quota *quotaWork
+	user  *userWork
+
+	// errs are the apply's errors for this change, one per request that
+	// failed for it (a change may take several).
+	errs []error
+	// definitive: the broker rejected the change for good (not a timeout
+	// or a lost connection), so a failed create created nothing.
+	definitive bool
+	notes      []string
+}
+
+// topicWork is what a topic change sends.
+type topicWork struct {
+	create     *render.KafkaTopic
+	partitions int32             // grow to this many partitions
+	set        map[string]string // configs to set
+	reset      []string          // configs to delete, back to the default
+	delete     bool
+}
+
+// quotaWork sets and removes quota keys of one user entity.
+type quotaWork struct {
+	user   string
+	set    map[string]float64
+	remove []string
+}
+
+// userWork upserts a SCRAM credential with a new password and removes
+// credentials of other mechanisms.
+type userWork struct {
+	name       string
+	mechanism  string
+	iterations int32
+	upsert     bool
+	remove     []string
+}
+
+// tenantPlan is one tenant's part of a plan.
+type tenantPlan struct {
+	name string
+	// entry is the inventory as the plan found it; stored is what the
+	// store holds now, once an apply saved.
+	entry  state.Entry
+	stored map[string]json.RawMessage
+	// desired is nil when the tenant wants nothing on this cluster.
+	desired *render.KafkaResources
+	items   []*item
+	// prune are inventory IDs of resources gone from both Git and Kafka;
+	// they leave the inventory at the next save.
+	prune []string
+	// anyPending: the inventory has pending marks.
+	anyPending bool
+	// confirmed are pending resources seen live: their pending marks go
+	// at the next save.
+	confirmed []string
+	// claims maps the inventory ID of everything desired in the plan to
+	// the tenant that desires it; computed when first needed.
+	claims func() map[string]string
+}
+
+// planned is a whole plan of this target.
+type planned struct {
+	tenants []*tenantPlan
+	items   []*item // sorted in apply order
+}
+
+// Plan computes the changes that would make the cluster match Git for the
+// tenants of req. It reads Kafka and the state store and writes nothing.
+func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, error) {
+	p, err := t.plan(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]plan.Change, len(p.items))
+	for i, it := range p.items {
+		changes[i] = it.change
+	}
+	return changes, nil
+}
+
+func (t *Target) plan(ctx context.Context, req plan.Request) (*planned, error) {
+	tenants, err := t.tenants(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	p := &planned{tenants: tenants}
+	if len(tenants) == 0 {
+		return p, nil
+	}
+	snap, err := t.read(ctx, scopeOf(tenants))
+	if err != nil {
+		return nil, err
+	}
+	allowDelete := req.Platform != nil && req.Platform.Policy.Deletion.AllowTopicDeletion
+	claims := sync.OnceValue(func() map[string]string { return claimsOf(tenants) })
+	for _, tp := range tenants {
+		tp.claims = claims
+		t.diffTopics(tp, snap, allowDelete)
+		if err := t.diffACLs(tp, snap); err != nil {
+			return nil, err
+		}
+		t.diffQuotas(tp, snap)
+		t.diffUsers(tp, snap)
+		p.items = append(p.items, tp.items...)
+	}
+	if req.Platform != nil && !req.AllowMassDeletion {
+		capDeletes(p.items, req.Platform.Policy.Deletion.MaxDeletesPerPlan)
+	}
+	slices.SortStableFunc(p.items, func(a, b *item) int { return compareChanges(a.change, b.change) })
+	return p, nil
+}
+
+// compareChanges is plan.Sort's order within one target: by tenant,
+// creates and updates by ascending level, deletes after them by
+// descending level, then by kind and name.
+func compareChanges(a, b plan.Change) int {
+	if c := cmp.Compare(a.Tenant, b.Tenant); c != 0 {
+		return c
+	}
+	ad, bd := a.Action == plan.Delete, b.Action == plan.Delete
+	switch {
+	case ad && !bd:
+		return 1
+	case !ad && bd:
+		return -1
+	case ad && bd:
+		if c := cmp.Compare(b.Level, a.Level); c != 0 {
+			return c
+		}
+	default:
+		if c := cmp.Compare(a.Level, b.Level); c != 0 {
+			return c
+		}
+	}
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+// tenants pairs each tenant in scope with its inventory: the tenants of the
+// request, and when the request is complete, the tenants the inventory
+// knows that Git no longer has.
+func (t *Target) tenants(ctx context.Context, req plan.Request) ([]*tenantPlan, error) {
+	entries, err := t.store.List(ctx, t.stateID)
+	if err != nil {
+		return nil, fmt.Errorf("kafka %s: %w", t.name, err)
+	}
+	byTenant := make(map[string]state.Entry, len(entries))
+	for _, e := range entries {
+		byTenant[e.Tenant] = e
+	}
+	var out []*tenantPlan
+	seen := map[string]bool{}
+	for _, tr := range req.Tenants {
+		name := ""
+		var desired *render.KafkaResources
+		switch {
+		case tr.Desired != nil:
+			name = tr.Desired.Name
+			if k := tr.Desired.Kafka; k != nil && k.Cluster == t.name {
+				desired = k
+			}
+		case tr.Model != nil:
+			name = tr.Model.Name
+		}
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, t.tenantPlan(name, byTenant[name], desired))
+	}
+	if req.Complete {
+		for _, e := range entries {
+			if !seen[e.Tenant] {
+				out = append(out, t.tenantPlan(e.Tenant, e, nil))
+			}
+		}
+	}
+	out = slices.DeleteFunc(out, func(tp *tenantPlan) bool { return tp.desired == nil && len(tp.entry.Resources) == 0 })
+	slices.SortFunc(out, func(a, b *tenantPlan) int { return cmp.Compare(a.name, b.name) })
+	return out, nil
+}
+
+func (t *Target) tenantPlan(name string, e state.Entry, desired *render.KafkaResources) *tenantPlan {
+	// Store.List returns entries of their own; only a tenant without one
+	// needs a map.
+	if e.Resources == nil {
+		e.Resources = map[string]json.RawMessage{}
+	}
+	e.Tenant, e.Target = name, t.stateID
+	tp := &tenantPlan{name: name, entry: e, stored: e.Resources, desired: desired}
+	for id := range e.Resources {
+		if kind, _, _ := splitID(id); kind == kindPending {
+			tp.anyPending = true
+			break
+		}
+	}
+	return tp
+}
+
+// scopeOf is what the tenants desire or own.
+func scopeOf(tenants []*tenantPlan) scope {
+	var sc scope
+	topics := map[string]bool{}
+	for _, tp := range tenants {
+		if d := tp.desired; d != nil {
+			for _, tt := range d.Topics {
+				topics[tt.Name] = true
+			}
+			sc.acls = sc.acls || len(d.ACLs) > 0
+			sc.quotas = sc.quotas || len(d.Quotas) > 0
+			sc.users = sc.users || len(d.Users) > 0
+		}
+		for id := range tp.entry.Resources {
+			kind, name, _ := splitID(id)
+			switch kind {
+			case kindTopic:
+				topics[name] = true
+			case kindACL:
+				sc.acls = true
+			case kindQuota:
+				sc.quotas = true
+			case kindUser:
+				sc.users = true
+			}
+		}
+	}
+	sc.topics = slices.Sorted(maps.Keys(topics))
+	return sc
+}
+
+// claimsOf maps what each tenant desires to the tenant.
+func claimsOf(tenants []*tenantPlan) map[string]string {
+	claims := map[string]string{}
+	for _, tp := range tenants {
+		d := tp.desired
+		if d == nil {
+			continue
+		}
+		for _, tt := range d.Topics {
+			claims[inventoryID(kindTopic, tt.Name)] = tp.name
+		}
+		for _, a := range d.ACLs {
+			claims[inventoryID(kindACL, aclName(normalACL(a)))] = tp.name
+		}
+		for _, q := range d.Quotas {
+			claims[inventoryID(kindQuota, q.User)] = tp.name
+		}
+		for _, u := range d.Users {
+			claims[inventoryID(kindUser, u.Name)] = tp.name
+		}
+	}
+	return claims
+}
+
+// handOver plans a resource tp owns and Git gave to another tenant: tp
+// lets go of it untouched (orphan) and the other tenant adopts it, so that
+// moving a resource between tenants never deletes it.
+func (t *Target) handOver(tp *tenantPlan, id string, level int) bool {
+	other, ok := tp.claims()[id]
+	if !ok || other == tp.name {
+		return false
+	}
+	kind, name, _ := splitID(id)
+	it := t.newItem(tp, kind, name, level)
+	it.change.Action = plan.Orphan
+	it.change.Notes = []string{fmt.Sprintf("moved to tenant %s in Git: handed over unchanged", other)}
+	tp.add(it)
+	return true
+}
+
+// capDeletes blocks every delete when there are more than limit: a plan
+// that deletes that much is more likely a mistake (a tenant folder moved,
+// a bad merge) than an intent.
+func capDeletes(items []*item, limit int) {
+	n := 0
+	for _, it := range items {
+		if it.change.Action == plan.Delete {
+			n++
+		}
+	}
+	if n <= limit {
+		return
+	}
+	note := fmt.Sprintf("%d deletes exceed the limit of %d per plan (policy.deletion.maxDeletesPerPlan): apply with mass deletion allowed, or remove less from Git at a time", n, limit)
+	for _, it := range items {
+		if it.change.Action == plan.Delete {
+			it.change.Action = plan.Blocked
+			it.change.Notes = append(it.change.Notes, note)
+		}
+	}
+}
+
+// key is the plan key of a resource of tenant on this cluster.
+func (t *Target) key(tenant, kind, name string) plan.Key {
+	return plan.Key{Tenant: tenant, System: plan.Kafka, Target: t.name, Kind: kind, Name: name}
+}
+
+// newItem starts a change of tenant tp.
+func (t *Target) newItem(tp *tenantPlan, kind, name string, level int) *item {
+	id := inventoryID(kind, name)
+	_, owned := tp.entry.Resources[id]
+	return &item{
+		change:  plan.Change{Key: t.key(tp.name, kind, name), Level: level},
+		id:      id,
+		owned:   owned,
+		pending: tp.pending(id),
+	}
+}
+
+// known reports whether k3sync owns the resource and knows it was made:
+// only then can live differ from the last applied state by drift.
+func (it *item) known() bool { return it.owned && !it.pending }
+
+// pendingID marks in the inventory a resource an apply was creating when
+// it could not learn whether it did (a timeout, a lost connection): it is
+// owned, since it may exist, but its absence is no drift. The mark is not a
+// resource: its kind is no kind of resource.
+func pendingID(id string) string { return kindPending + "/" + id }
+
+func (tp *tenantPlan) pending(id string) bool {
+	if !tp.anyPending {
+		return false
+	}
+	_, ok := tp.entry.Resources[pendingID(id)]
+	return ok
+}
+
+// confirm notes that a pending resource exists.
+func (tp *tenantPlan) confirm(it *item) {
+	if it.pending {
+		tp.confirmed = append(tp.confirmed, it.id)
+	}
+}
+
+// add sets the change's drift from its fields and adds it to the plan.
+func (tp *tenantPlan) add(it *item) {
+	for _, f := range it.change.Fields {
+		it.change.Drift = it.change.Drift || f.Drift
+	}
+	tp.items = append(tp.items, it)
+}
+
+// owned lists the inventory IDs of kind, sorted, with their names.
+func (tp *tenantPlan) owned(kind string) []string {
+	var ids []string
+	for id := range tp.entry.Resources {
+		if k, _, _ := splitID(id); k == kind {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+const adoptNote = "exists on the cluster but not in k3sync's inventory: k3sync adopts it"

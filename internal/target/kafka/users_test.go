@@ -1,0 +1,241 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/plan"
+)
+
+// saslEnv is an env on a kfake cluster that requires SASL: k3sync logs in
+// with PLAIN, its password read from a file.
+func saslEnv(t *testing.T) *env {
+	t.Helper()
+	c := cluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "k3sync", "k3sync-secret"))
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte("k3sync-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Kafka{Brokers: c.ListenAddrs(), SASL: &config.SASL{
+		Mechanism: "PLAIN", Username: "k3sync", Secret: config.Secret{PasswordFile: file},
+	}}
+	return envOn(t, c, cfg, kgo.SASL(plain.Auth{User: "k3sync", Pass: "k3sync-secret"}.AsMechanism()))
+}
+
+// login reports whether user can log in to c with password over SCRAM.
+func login(t *testing.T, c *kfake.Cluster, user, password, mechanism string) error {
+	t.Helper()
+	a := scram.Auth{User: user, Pass: password}
+	m := a.AsSha512Mechanism()
+	if mechanism == "SCRAM-SHA-256" {
+		m = a.AsSha256Mechanism()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(m), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	return err
+}
+
+// TestSCRAMUsers: users are created with generated passwords that are
+// delivered to the sink and work for a SASL login; they never show in a
+// plan, a result, an error or the state.
+func TestSCRAMUsers(t *testing.T) {
+	e := saslEnv(t)
+	d := example(t)
+	// kfake's SCRAM server always announces 4096 iterations
+	// (scramServerFirst uses its constant, not the credential's), so a
+	// credential of any other count cannot log in to it; a real broker
+	// announces the stored count.
+	for _, tn := range d.tenants {
+		if tn.Kafka != nil {
+			for i := range tn.Kafka.Users {
+				tn.Kafka.Users[i].Iterations = 4096
+			}
+		}
+	}
+	changes := e.plan(t, d.request())
+	results := e.apply(t, d.request())
+
+	for _, key := range []string{"payments/payments.api", "checkout/checkout.service", "analytics/analytics.etl"} {
+		pw := e.sink.password(key)
+		if len(pw) < 32 {
+			t.Fatalf("%s: password of %d characters", key, len(pw))
+		}
+		user := strings.SplitN(key, "/", 2)[1]
+		if err := login(t, e.cluster, user, pw, "SCRAM-SHA-512"); err != nil {
+			t.Errorf("%s cannot log in with the delivered password: %v", user, err)
+		}
+	}
+	if err := login(t, e.cluster, "payments.settlement", e.sink.password("payments/payments.settlement"), "SCRAM-SHA-256"); err != nil {
+		t.Errorf("payments.settlement cannot log in: %v", err)
+	}
+	if err := login(t, e.cluster, "payments.api", "wrong", "SCRAM-SHA-512"); err == nil {
+		t.Error("a wrong password logs in")
+	}
+
+	// A mechanism change is an update with a new password; the old
+	// credential k3sync set goes.
+	d.kafka(t, "payments").Users[1].Mechanism = "SCRAM-SHA-512"
+	old := e.sink.password("payments/payments.settlement")
+	mechChange := e.plan(t, d.request())
+	want := []plan.Change{{
+		Key: key("payments", "user", "payments.settlement"), Action: plan.Update, Level: 1,
+		Fields: []plan.FieldChange{
+			{Path: "mechanism", Before: "SCRAM-SHA-256", After: "SCRAM-SHA-512"},
+			{Path: "password", After: generatedPassword, Sensitive: true},
+		},
+		Notes: []string{"a new mechanism needs a new password: k3sync generates it and delivers it to the tenant before Kafka gets it"},
+	}}
+	if diff := cmp.Diff(want, mechChange); diff != "" {
+		t.Fatalf("mechanism change (-want +got):\n%s", diff)
+	}
+	results = append(results, e.apply(t, d.request())...)
+	changes = append(changes, mechChange...)
+	pw := e.sink.password("payments/payments.settlement")
+	if pw == old {
+		t.Fatal("mechanism change kept the password")
+	}
+	if err := login(t, e.cluster, "payments.settlement", pw, "SCRAM-SHA-512"); err != nil {
+		t.Errorf("login with the new mechanism: %v", err)
+	}
+	described, err := e.admin.DescribeUserSCRAMs(t.Context(), "payments.settlement")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if infos := described["payments.settlement"].CredInfos; len(infos) != 1 || infos[0].Mechanism != kadm.ScramSha512 {
+		t.Errorf("credentials after the mechanism change: %+v", infos)
+	}
+
+	// Rotation gives a new password; the old one stops working.
+	old = e.sink.password("payments/payments.api")
+	if err := e.target.Rotate(t.Context(), "payments", "payments.api"); err != nil {
+		t.Fatal(err)
+	}
+	pw = e.sink.password("payments/payments.api")
+	if pw == old {
+		t.Fatal("rotate delivered the same password")
+	}
+	if err := login(t, e.cluster, "payments.api", pw, "SCRAM-SHA-512"); err != nil {
+		t.Errorf("login with the rotated password: %v", err)
+	}
+	if err := login(t, e.cluster, "payments.api", old, "SCRAM-SHA-512"); err == nil {
+		t.Error("the password from before the rotation still works")
+	}
+	if err := e.target.Rotate(t.Context(), "payments", "payments.batch"); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("rotate a user k3sync does not own: %v", err)
+	}
+
+	// Nowhere a password could leak to holds one.
+	var outputs []string
+	outputs = append(outputs, planText(t, changes), planJSON(t, changes))
+	for _, r := range results {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, string(b), r.Error)
+	}
+	entries, err := e.store.List(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs = append(outputs, string(b))
+	secrets := append(e.sink.all(), old, "k3sync-secret")
+	for _, out := range outputs {
+		for _, pw := range secrets {
+			if strings.Contains(out, pw) {
+				t.Fatalf("a password leaked into %.200s", out)
+			}
+		}
+	}
+}
+
+// TestUserExistsIsAdopted: a user that exists is not given a new password;
+// k3sync takes it over as it is.
+func TestUserExistsIsAdopted(t *testing.T) {
+	e := newEnv(t)
+	d := example(t)
+	if _, err := e.admin.AlterUserSCRAMs(t.Context(), nil, []kadm.UpsertSCRAM{{User: "checkout.service", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "theirs"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range e.plan(t, d.request()) {
+		if c.Key == key("checkout", "user", "checkout.service") {
+			if c.Action != plan.Update || len(c.Fields) != 0 || !strings.HasPrefix(c.Notes[0], adoptNote) {
+				t.Errorf("existing user: %s %+v %q", c.Action, c.Fields, c.Notes)
+			}
+		}
+	}
+	e.apply(t, d.request())
+	if pw := e.sink.password("checkout/checkout.service"); pw != "" {
+		t.Error("an existing user got a new password")
+	}
+	if again := e.plan(t, d.request()); len(again) != 0 {
+		t.Errorf("plan after adopting:\n%s", planText(t, again))
+	}
+}
+
+// TestSinkFailure: a password that cannot be delivered is not set, and the
+// user is created on the next apply.
+func TestSinkFailure(t *testing.T) {
+	e := newEnv(t)
+	d := example(t)
+	e.sink.fail = errors.New("secret store down")
+	results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	var ae *ApplyError
+	if !errors.As(err, &ae) || len(ae.Failed) != 4 {
+		t.Fatalf("apply: %v, want 4 failed user changes", err)
+	}
+	for _, r := range ae.Failed {
+		if r.Kind != "user" || !strings.Contains(r.Error, "deliver: secret store down") {
+			t.Errorf("failed: %s: %s", r.Key, r.Error)
+		}
+	}
+	if len(results) == 0 {
+		t.Fatal("no results")
+	}
+	users, err := e.admin.DescribeUserSCRAMs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 0 {
+		t.Errorf("users were created without a delivered password: %v", users)
+	}
+	e.sink.fail = nil
+	changes := e.plan(t, d.request())
+	if diff := cmp.Diff([]string{"create user analytics.etl", "create user checkout.service", "create user payments.api", "create user payments.settlement"}, summary(changes)); diff != "" {
+		t.Fatalf("retry plan (-want +got):\n%s", diff)
+	}
+	for _, c := range changes {
+		if c.Drift {
+			t.Errorf("%s: a user never made is not drift", c.Key)
+		}
+	}
+	e.apply(t, d.request())
+	if len(e.sink.all()) != 4 {
+		t.Errorf("%d passwords delivered, want 4", len(e.sink.all()))
+	}
+}
