@@ -1,0 +1,92 @@
+// Package kong is the Kong target: it plans and applies the tenants'
+// services, routes, plugins, consumers (with their key-auth credentials
+// and ACL groups), upstreams and targets on one Kong gateway, through its
+// Admin API (open-source Kong 3.x, database mode, default workspace).
+//
+// # Ownership
+//
+// Kong has no owner field, so tags are the inventory: every entity k3sync
+// creates carries the tags "k3sync" and "k3sync-tenant:<tenant>". What
+// carries both is the tenant's and is what k3sync applied; what lacks
+// either is foreign and is never read, changed or deleted, whatever its
+// name. A desired entity whose name a foreign one already holds fails to
+// be created (Kong answers 409) with an error saying so: k3sync does not
+// adopt. An entity leaves Kong only when it carries the tenant's tags and
+// Git no longer has it: removed from the tenant, the tenant moved to
+// another gateway, or, for a request that covers every tenant
+// (plan.Request.Complete), the tenant removed from Git.
+//
+// # Reading
+//
+// A plan reads the gateway once for all tenants: GET / for the version,
+// then one paged list per kind with ?tags=k3sync (services, routes,
+// plugins, consumers, upstreams, acls, key-auths), all in flight at once,
+// split by tenant tag in memory. Kong has no top-level list of targets,
+// so targets are listed per upstream of the tenants in scope: the number
+// of list requests is 7 plus the upstreams, whatever the number of
+// tenants. A request narrowed to one tenant selects with both tags.
+// Schemas, which go-database-reconciler reads whenever it builds a state,
+// are fetched once per plan. A plan sends no write.
+//
+// # Diff and drift
+//
+// Each tenant is diffed with go-database-reconciler as decK does: the
+// current state is the tenant's slice of the read, the target state is
+// its rendered entities as a decK file (file.Content) through file.Get,
+// which fills Kong's defaults from the schemas and pairs entities by name;
+// the syncer, run in dry-run mode, reports each create, update and delete.
+// An update's fields are the differences between the live and desired
+// entity, leaf by leaf (paths, config.minute).
+//
+// Drift needs a third state, since Kong records neither who changed a
+// field nor what k3sync meant. The state store (target "kong/<gateway>")
+// keeps, per tenant, the desired document of every entity k3sync last
+// applied or found matching. A changed field whose desired value equals
+// that record was not changed in Git, so live moved away from it: drift.
+// A field whose desired value differs from the record was changed in
+// Git. A desired entity that is missing although the record has it was
+// deleted out of band: a create marked as drift. Without a record (a lost
+// state store) differences are reported as changes in Git, with a note.
+// Tags are not used for this: a hash tag would itself show up as a change
+// in every decK diff users run.
+//
+// # Applying
+//
+// Apply plans afresh and makes the changes with go-database-reconciler's
+// syncer, per tenant: creates and updates top-down (consumers; services,
+// upstreams, ACL groups; routes, targets; plugins), then deletes
+// bottom-up, so routes go before their service and plugins before their
+// parent, as Kong requires. The change's Level mirrors that table.
+// Writes in flight on the gateway are bounded by the gateway's
+// concurrency (default 8) across all tenants. Every change has its own
+// result; when the syncer stops at a failure, the tenant's changes it did
+// not reach fail with ErrNotAttempted and the other tenants go on. Every
+// delete counts against the platform's maxDeletesPerPlan: above it, all
+// deletes are blocked unless the request allows mass deletion. A dry run
+// goes through the same syncer in dry-run mode and writes nothing.
+// After an apply the state store is written only when what k3sync
+// applied changed.
+//
+// # Key-auth credentials
+//
+// Key-auth credentials never pass through the syncer, so that keys never
+// reach its diffs and messages. A consumer whose definition asks for
+// key-auth and that has no credential carrying the tenant's tags gets a
+// key from crypto/rand (256 bits, 43 characters), delivered to the
+// CredentialSink first and then created; a failed create leaves the sink
+// a key Kong does not know, replaced by the next apply. A consumer that
+// has one is never re-keyed except by Rotate, which creates a new
+// credential, delivers its key, then deletes the old ones (or deletes the
+// new one again when delivery fails). Credentials of consumers that no
+// longer ask for key-auth are deleted. Keys appear in no plan (the change
+// has a Sensitive field), no state, no log and no error: Kong's messages
+// are redacted (RedactedError) before they are wrapped.
+//
+// # Not handled
+//
+// Workspaces (Enterprise; the default one is used), DB-less gateways
+// (refused), entities k3sync does not render (certificates, consumer
+// groups, other credentials), and foreign children of k3sync's entities:
+// a foreign route on a k3sync service makes its delete fail, as Kong
+// refuses it.
+package kong

@@ -1,0 +1,472 @@
+package kong
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/kong/go-database-reconciler/pkg/diff"
+	"github.com/kong/go-database-reconciler/pkg/dump"
+	"github.com/kong/go-database-reconciler/pkg/file"
+	kstate "github.com/kong/go-database-reconciler/pkg/state"
+	"github.com/kong/go-database-reconciler/pkg/utils"
+	gokong "github.com/kong/go-kong/kong"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// gatewayPlan is the plan of every tenant in scope on the gateway.
+type gatewayPlan struct {
+	tenants []*tenantPlan
+	// deletesBlocked: the plan has more deletes than the platform allows.
+	deletesBlocked bool
+}
+
+// tenantPlan is one tenant's plan on the gateway.
+type tenantPlan struct {
+	tenant string
+	// desired is nil when the tenant wants nothing on this gateway.
+	desired *render.KongResources
+	live    *tenantLive
+	entry   state.Entry
+	items   []*item
+	// target is the desired state as go-database-reconciler built it, and
+	// names names its entities; the state's records come from them.
+	target *kstate.KongState
+	names  *namer
+}
+
+// item is one planned change and what applying it did.
+type item struct {
+	change plan.Change
+	// cred is set for key-auth credentials, which k3sync manages itself.
+	cred *credential
+	done bool
+	err  error
+}
+
+// credential is a key-auth credential of a consumer. Its key is generated
+// at apply time and never kept.
+type credential struct {
+	consumer string
+	// id is the live credential's, for deletes.
+	id string
+}
+
+// PlanError is a plan where some tenants could not be planned; the
+// changes of the others are returned with it.
+type PlanError struct {
+	Gateway string
+	Tenants []TenantError
+}
+
+// TenantError is a tenant that could not be planned.
+type TenantError struct {
+	Tenant string
+	Err    error
+}
+
+func (e *PlanError) Error() string {
+	msgs := make([]string, len(e.Tenants))
+	for i, te := range e.Tenants {
+		msgs[i] = fmt.Sprintf("tenant %s: %v", te.Tenant, te.Err)
+	}
+	return fmt.Sprintf("kong gateway %s: %s", e.Gateway, strings.Join(msgs, "; "))
+}
+
+// Unwrap returns each tenant's error.
+func (e *PlanError) Unwrap() []error {
+	out := make([]error, len(e.Tenants))
+	for i, te := range e.Tenants {
+		out[i] = te.Err
+	}
+	return out
+}
+
+// Plan reads the gateway once and returns the changes that would make it
+// match the request, sorted in apply order. When some tenants cannot be
+// planned the error is a *PlanError and the other tenants' changes are
+// returned.
+func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, error) {
+	s, err := t.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gp, err := t.plan(ctx, s, req)
+	if gp == nil {
+		return nil, err
+	}
+	var out []plan.Change
+	for _, tp := range gp.tenants {
+		for _, it := range tp.items {
+			out = append(out, it.change)
+		}
+	}
+	plan.Sort(out)
+	return out, err
+}
+
+// plan reads the gateway and plans every tenant in scope.
+func (t *Target) plan(ctx context.Context, s *session, req plan.Request) (*gatewayPlan, error) {
+	desired := map[string]*render.KongResources{}
+	requested := map[string]bool{}
+	for _, tr := range req.Tenants {
+		if tr.Desired == nil {
+			continue
+		}
+		requested[tr.Desired.Name] = true
+		if k := tr.Desired.Kong; k != nil && k.Gateway == t.name {
+			desired[tr.Desired.Name] = k
+		}
+	}
+	// A complete request also covers the tenants Git no longer has: what
+	// they own goes.
+	inScope := func(tenant string) bool { return req.Complete || requested[tenant] }
+	only := ""
+	if !req.Complete && len(requested) == 1 {
+		for tn := range requested {
+			only = tn
+		}
+	}
+	l, err := t.readLive(ctx, s, only, inScope)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := t.store.List(ctx, t.stateID)
+	if err != nil {
+		return nil, fmt.Errorf("kong gateway %s: state: %w", t.name, err)
+	}
+	byTenant := map[string]*tenantPlan{}
+	add := func(tenant string) *tenantPlan {
+		tp, ok := byTenant[tenant]
+		if !ok {
+			tp = &tenantPlan{tenant: tenant, desired: desired[tenant], live: &tenantLive{}}
+			tp.entry = state.Entry{Tenant: tenant, Target: t.stateID}.Clone()
+			byTenant[tenant] = tp
+		}
+		return tp
+	}
+	for tn := range desired {
+		add(tn)
+	}
+	for tn, tl := range l.tenants {
+		if inScope(tn) {
+			add(tn).live = tl
+		}
+	}
+	for _, e := range entries {
+		if inScope(e.Tenant) {
+			add(e.Tenant).entry = e.Clone()
+		}
+	}
+	gp := &gatewayPlan{}
+	for _, tp := range byTenant {
+		gp.tenants = append(gp.tenants, tp)
+	}
+	slices.SortFunc(gp.tenants, func(a, b *tenantPlan) int { return strings.Compare(a.tenant, b.tenant) })
+
+	errs := make([]error, len(gp.tenants))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, tp := range gp.tenants {
+		g.Go(func() error {
+			errs[i] = t.planTenant(gctx, s, tp)
+			return nil
+		})
+	}
+	_ = g.Wait() // errors are per tenant
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kong gateway %s: plan: %w", t.name, err)
+	}
+	var perr *PlanError
+	kept := gp.tenants[:0]
+	for i, tp := range gp.tenants {
+		if errs[i] != nil {
+			if perr == nil {
+				perr = &PlanError{Gateway: t.name}
+			}
+			perr.Tenants = append(perr.Tenants, TenantError{Tenant: tp.tenant, Err: errs[i]})
+			continue
+		}
+		kept = append(kept, tp)
+	}
+	gp.tenants = kept
+	t.capDeletes(req, gp)
+	if perr != nil {
+		return gp, perr
+	}
+	return gp, nil
+}
+
+// planTenant diffs one tenant with go-database-reconciler's syncer in dry
+// run mode and plans its key-auth credentials.
+func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan) error {
+	run, err := t.solve(ctx, s, tp, true, false)
+	if err != nil {
+		return err
+	}
+	if len(run.errs) > 0 {
+		return fmt.Errorf("diff: %w", errors.Join(run.errs...))
+	}
+	tp.target, tp.names = run.target, run.names
+	for _, a := range run.actions {
+		kind, name, ok := run.names.identify(entityOf(a))
+		if !ok {
+			return fmt.Errorf("diff: unexpected %s entity %s", a.Entity.Kind, a.Entity.Name)
+		}
+		if a.Error != nil {
+			return fmt.Errorf("kong %s %s: diff: %w", kind, name, a.Error)
+		}
+		id := entityID(kind, name)
+		c := plan.Change{Key: t.key(tp.tenant, kind, name), Level: levels[kind]}
+		switch a.Action {
+		case diff.CreateAction:
+			c.Action = plan.Create
+			if _, ok := tp.entry.Resources[id]; ok {
+				c.Drift = true
+				c.Notes = append(c.Notes, "deleted out of band: k3sync applied it before")
+			}
+		case diff.UpdateAction:
+			c.Action = plan.Update
+			before, err := run.names.document(a.Entity.Old)
+			if err != nil {
+				return fmt.Errorf("kong %s %s: live: %w", kind, name, err)
+			}
+			after, err := run.names.document(a.Entity.New)
+			if err != nil {
+				return fmt.Errorf("kong %s %s: desired: %w", kind, name, err)
+			}
+			var last map[string]any
+			if raw, ok := tp.entry.Resources[id]; ok {
+				var doc map[string]any
+				if json.Unmarshal(raw, &doc) == nil {
+					last = flatten(doc)
+				}
+			}
+			c.Fields = fieldChanges(before, after, last)
+			c.Drift = slices.ContainsFunc(c.Fields, func(f plan.FieldChange) bool { return f.Drift })
+			if last == nil {
+				c.Notes = append(c.Notes, "k3sync has no record of what it last applied: differences are shown as changes in Git")
+			}
+		case diff.DeleteAction:
+			c.Action = plan.Delete
+			c.Notes = append(c.Notes, deleteNotes[kind]...)
+		}
+		tp.items = append(tp.items, &item{change: c})
+	}
+	t.planCredentials(tp)
+	return nil
+}
+
+// entityOf is the entity of an action: the desired one, or for deletes
+// the live one (the syncer reports both as New).
+func entityOf(a diff.EntityAction) any {
+	if a.Entity.New != nil {
+		return a.Entity.New
+	}
+	return a.Entity.Old
+}
+
+// deleteNotes are the consequences of deletes, annotated on the change.
+var deleteNotes = map[string][]string{
+	KindConsumer: {"Kong deletes the consumer's credentials and plugins with it"},
+	KindUpstream: {"Kong deletes the upstream's targets with it"},
+}
+
+func (t *Target) key(tenant, kind, name string) plan.Key {
+	return plan.Key{Tenant: tenant, System: plan.Kong, Target: t.name, Kind: kind, Name: name}
+}
+
+// planCredentials plans the key-auth credentials: one per consumer whose
+// definition asks for key-auth, created when the consumer has none that
+// k3sync made; those of consumers that no longer ask for it are deleted.
+// An existing credential is never re-keyed: only Rotate does that.
+func (t *Target) planCredentials(tp *tenantPlan) {
+	usernames := map[string]string{}
+	for _, c := range tp.live.raw.Consumers {
+		usernames[str(c.ID)] = str(c.Username)
+	}
+	existing := map[string][]*gokong.KeyAuth{}
+	for _, k := range tp.live.keyAuths {
+		if k.Consumer == nil {
+			continue
+		}
+		if u, ok := usernames[str(k.Consumer.ID)]; ok {
+			existing[u] = append(existing[u], k)
+		}
+	}
+	want := map[string]bool{}
+	if tp.desired != nil {
+		for _, c := range tp.desired.Consumers {
+			if !c.KeyAuth {
+				continue
+			}
+			want[c.Username] = true
+			if len(existing[c.Username]) > 0 {
+				continue
+			}
+			name := c.Username + "/key-auth"
+			ch := plan.Change{
+				Key: t.key(tp.tenant, KindCredential, name), Action: plan.Create, Level: levels[KindCredential],
+				Fields: []plan.FieldChange{{Path: "key", After: "generated", Sensitive: true}},
+				Notes:  []string{"k3sync generates the key and delivers it to the tenant's credential sink"},
+			}
+			if _, ok := tp.entry.Resources[entityID(KindCredential, name)]; ok {
+				ch.Drift = true
+				ch.Notes = append(ch.Notes, "deleted out of band: k3sync created it before")
+			}
+			tp.items = append(tp.items, &item{change: ch, cred: &credential{consumer: c.Username}})
+		}
+	}
+	for _, u := range sortedKeys(existing) {
+		if want[u] {
+			continue
+		}
+		creds := existing[u]
+		for _, k := range creds {
+			name := u + "/key-auth"
+			if len(creds) > 1 {
+				name += "/" + str(k.ID)
+			}
+			tp.items = append(tp.items, &item{
+				change: plan.Change{
+					Key: t.key(tp.tenant, KindCredential, name), Action: plan.Delete, Level: levels[KindCredential],
+					Notes: []string{"the consumer's key stops working"},
+				},
+				cred: &credential{consumer: u, id: str(k.ID)},
+			})
+		}
+	}
+}
+
+// capDeletes blocks every delete of the plan when there are more than the
+// platform allows per plan, unless the request lifts the cap.
+func (t *Target) capDeletes(req plan.Request, gp *gatewayPlan) {
+	if req.AllowMassDeletion || req.Platform == nil {
+		return
+	}
+	limit := req.Platform.Policy.Deletion.MaxDeletesPerPlan
+	n := 0
+	for _, tp := range gp.tenants {
+		for _, it := range tp.items {
+			if it.change.Action == plan.Delete {
+				n++
+			}
+		}
+	}
+	if n <= limit {
+		return
+	}
+	gp.deletesBlocked = true
+	note := fmt.Sprintf("%d deletes on gateway %s exceed the limit of %d per plan (policy.deletion.maxDeletesPerPlan): apply with mass deletion allowed, or remove less from Git at a time", n, t.name, limit)
+	for _, tp := range gp.tenants {
+		for _, it := range tp.items {
+			if it.change.Action == plan.Delete {
+				it.change.Action = plan.Blocked
+				it.change.Notes = append(it.change.Notes, note)
+			}
+		}
+	}
+}
+
+// solveRun is the outcome of one go-database-reconciler syncer run.
+type solveRun struct {
+	actions []diff.EntityAction
+	errs    []error
+	target  *kstate.KongState
+	names   *namer
+}
+
+// solve builds the tenant's current state from its slice of the live read
+// and its target state from Git with file.Get, as decK does, and runs the
+// syncer: a dry run reports the changes, a real one makes them, creates
+// and updates top-down then deletes bottom-up, with the target's
+// concurrency. noDeletes keeps every delete back.
+func (t *Target) solve(ctx context.Context, s *session, tp *tenantPlan, dry, noDeletes bool) (*solveRun, error) {
+	current, err := kstate.Get(cloneRaw(&tp.live.raw))
+	if err != nil {
+		return nil, fmt.Errorf("live state: %w", err)
+	}
+	c, err := content(tp.desired)
+	if err != nil {
+		return nil, err
+	}
+	rc := s.render
+	rc.CurrentState = current
+	targetRaw, err := file.Get(ctx, c, rc, dump.Config{}, s.client)
+	if err != nil {
+		return nil, fmt.Errorf("desired state: %w", err)
+	}
+	target, err := kstate.Get(targetRaw)
+	if err != nil {
+		return nil, fmt.Errorf("desired state: %w", err)
+	}
+	names, err := newNamer(current, target)
+	if err != nil {
+		return nil, fmt.Errorf("names: %w", err)
+	}
+	quiet := func(...any) {}
+	syncer, err := diff.NewSyncer(diff.SyncerOpts{
+		CurrentState: current, TargetState: target, KongClient: s.client,
+		SilenceWarnings: true, EnableEntityActions: true, NoDeletes: noDeletes,
+		CreatePrintln: quiet, UpdatePrintln: quiet, DeletePrintln: quiet,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("syncer: %w", err)
+	}
+	run := &solveRun{target: target, names: names}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for a := range syncer.GetResultChan() {
+			run.actions = append(run.actions, a)
+		}
+	}()
+	_, run.errs, _ = syncer.Solve(ctx, t.concurrency, dry, false)
+	<-done
+	return run, nil
+}
+
+// cloneRaw copies a raw state: building a state rewrites references in
+// place, and a tenant's slice is built more than once.
+func cloneRaw(r *utils.KongRawState) *utils.KongRawState {
+	out := &utils.KongRawState{}
+	for _, e := range r.Services {
+		out.Services = append(out.Services, e.DeepCopy())
+	}
+	for _, e := range r.Routes {
+		out.Routes = append(out.Routes, e.DeepCopy())
+	}
+	for _, e := range r.Plugins {
+		out.Plugins = append(out.Plugins, e.DeepCopy())
+	}
+	for _, e := range r.Consumers {
+		out.Consumers = append(out.Consumers, e.DeepCopy())
+	}
+	for _, e := range r.ACLGroups {
+		out.ACLGroups = append(out.ACLGroups, e.DeepCopy())
+	}
+	for _, e := range r.Upstreams {
+		out.Upstreams = append(out.Upstreams, e.DeepCopy())
+	}
+	for _, e := range r.Targets {
+		out.Targets = append(out.Targets, e.DeepCopy())
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,99 @@
+package kong
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// sessionTransport is the transport of one plan, apply or rotation. It
+// adds the admin token, answers repeated schema reads from memory and
+// bounds the writes in flight on the gateway.
+//
+// Schemas are read once per session: go-database-reconciler asks for them
+// per state it builds (one per tenant) and per plugin it compares, which
+// would make the number of requests of a plan grow with the tenants.
+type sessionTransport struct {
+	base    http.RoundTripper
+	token   string
+	schemas string // path prefix of /schemas/
+	writes  chan struct{}
+
+	mu    sync.Mutex
+	cache map[string]*cachedResponse
+}
+
+type cachedResponse struct {
+	mu     sync.Mutex
+	ok     bool
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (s *sessionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(TokenHeader, s.token)
+	}
+	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, s.schemas):
+		return s.cached(r)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		return s.base.RoundTrip(r) //nolint:wrapcheck // a transport passes errors through
+	}
+	select {
+	case s.writes <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, fmt.Errorf("kong %s %s: %w", r.Method, r.URL.Path, r.Context().Err())
+	}
+	defer func() { <-s.writes }()
+	return s.base.RoundTrip(r) //nolint:wrapcheck // a transport passes errors through
+}
+
+// cached serves a GET from the session's cache, sending it once. Answers
+// that cannot change within a session are kept: schemas, and 404 for the
+// Enterprise schemas an open-source gateway does not have (which
+// go-database-reconciler asks for every time it builds a state).
+func (s *sessionTransport) cached(r *http.Request) (*http.Response, error) {
+	key := r.URL.RequestURI()
+	s.mu.Lock()
+	c, ok := s.cache[key]
+	if !ok {
+		c = &cachedResponse{}
+		s.cache[key] = c
+	}
+	s.mu.Unlock()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ok {
+		resp, err := s.base.RoundTrip(r)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // a transport passes errors through
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+			return resp, nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close() // fully read
+		if err != nil {
+			return nil, fmt.Errorf("kong GET %s: %w", r.URL.Path, err)
+		}
+		c.ok, c.status, c.header, c.body = true, resp.StatusCode, resp.Header.Clone(), body
+	}
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", c.status, http.StatusText(c.status)),
+		StatusCode:    c.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        c.header.Clone(),
+		Body:          io.NopCloser(bytes.NewReader(c.body)),
+		ContentLength: int64(len(c.body)),
+		Request:       r,
+	}, nil
+}
