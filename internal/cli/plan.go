@@ -11,13 +11,17 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	k8sclient "k8s.io/client-go/kubernetes"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/credentials"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/target/kafka"
+	"github.com/k3sync/k3sync/internal/target/kong"
 	"github.com/k3sync/k3sync/internal/target/kubernetes"
 )
 
@@ -66,11 +70,11 @@ func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
 			return nil, fmt.Errorf("tenant %q: not in the repo", t)
 		}
 	}
-	store, closeStore, err := openState(cfg.State.Path, readOnly)
+	store, closeState, err := openState(cfg.State.Path, readOnly)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{repo: repo, close: closeStore}
+	s := &session{repo: repo, close: closeState}
 	s.req = plan.Request{Revision: f.revision, Platform: &repo.Platform, Complete: len(f.tenants) == 0}
 	for _, t := range repo.Tenants {
 		if len(f.tenants) > 0 && !slices.Contains(f.tenants, t.Name) {
@@ -78,15 +82,12 @@ func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
 		}
 		s.req.Tenants = append(s.req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&repo.Platform, t), Model: t})
 	}
-	var targets []apply.Target
-	for _, name := range sortedKeys(cfg.Clusters) {
-		tg, err := kubernetes.New(name, cfg.Clusters[name], store)
-		if err != nil {
-			s.close()
-			return nil, err //nolint:wrapcheck // names the cluster
-		}
-		targets = append(targets, tg)
+	targets, closeTargets, err := connect(cfg, store, repo)
+	if err != nil {
+		s.close()
+		return nil, err
 	}
+	s.close = func() { closeTargets(); closeState() }
 	s.engine = apply.New(targets...)
 	for _, t := range s.req.Tenants {
 		for _, cr := range t.Desired.Kubernetes {
@@ -94,8 +95,59 @@ func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
 				s.missing = appendMissing(s.missing, plan.Kubernetes, cr.Cluster, "cluster")
 			}
 		}
+		if k := t.Desired.Kafka; k != nil {
+			if _, ok := cfg.Kafka[k.Cluster]; !ok {
+				s.missing = appendMissing(s.missing, plan.Kafka, k.Cluster, "Kafka cluster")
+			}
+		}
+		if k := t.Desired.Kong; k != nil {
+			if _, ok := cfg.Gateways[k.Gateway]; !ok {
+				s.missing = appendMissing(s.missing, plan.Kong, k.Gateway, "gateway")
+			}
+		}
 	}
 	return s, nil
+}
+
+// connect builds a target for every cluster, Kafka cluster and gateway of
+// the config. Generated credentials go to Secrets in the tenants'
+// namespaces, on the configured clusters.
+func connect(cfg *config.Config, store state.Store, repo *model.Repo) ([]apply.Target, func(), error) {
+	var targets []apply.Target
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	clients := map[string]k8sclient.Interface{}
+	for _, name := range sortedKeys(cfg.Clusters) {
+		tg, err := kubernetes.New(name, cfg.Clusters[name], store)
+		if err != nil {
+			return nil, nil, err //nolint:wrapcheck // names the cluster
+		}
+		clients[name] = tg.Clientset()
+		targets = append(targets, tg)
+	}
+	secrets := credentials.New(func() credentials.Tenants { return repo }, clients)
+	for _, name := range sortedKeys(cfg.Kafka) {
+		tg, err := kafka.New(name, cfg.Kafka[name], store, credentials.Kafka{Secrets: secrets})
+		if err != nil {
+			closeAll()
+			return nil, nil, err //nolint:wrapcheck // names the Kafka cluster
+		}
+		closers = append(closers, tg.Close)
+		targets = append(targets, tg)
+	}
+	for _, name := range sortedKeys(cfg.Gateways) {
+		tg, err := kong.New(name, cfg.Gateways[name], store, credentials.Kong{Secrets: secrets})
+		if err != nil {
+			closeAll()
+			return nil, nil, err //nolint:wrapcheck // names the gateway
+		}
+		targets = append(targets, tg)
+	}
+	return targets, closeAll, nil
 }
 
 func appendMissing(list []plan.TargetError, sys plan.System, name, what string) []plan.TargetError {
