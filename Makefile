@@ -13,10 +13,14 @@ LDFLAGS := -X github.com/k3sync/k3sync/internal/version.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(BIN_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
+# Where `make demo` serves the API and dashboard.
+DEMO_LISTEN ?= 127.0.0.1:8080
+
 # Fuzzing time per fuzz target in `make test` (longer in `make fuzz`).
 FUZZTIME ?= 15s
 
 include hack/k8s/k8s.mk
+include hack/gitea/gitea.mk
 
 .PHONY: help
 ## help: list the targets
@@ -31,7 +35,7 @@ build:
 
 .PHONY: test
 ## test: the whole test suite against real peers (race detector on), vet, and a short fuzz run
-test: kube-bins
+test: kube-bins gitea-bin
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/loader
@@ -62,11 +66,8 @@ fmt:
 
 .PHONY: demo
 ## demo: the whole stack locally (two clusters, Kafka, Kong emulator, a Git repo, k3sync serve)
-demo: build
-	@echo "make demo: not yet — the daemon (k3sync serve / k3sync dev) is being built."
-	@echo "Meanwhile, see what the example platform repo becomes:"
-	$(BIN_DIR)/k3sync validate --repo examples/platform-repo
-	$(BIN_DIR)/k3sync render --repo examples/platform-repo --tenant payments | head -40
+demo: kube-bins build
+	$(BIN_DIR)/k3sync dev --repo examples/platform-repo --listen $(DEMO_LISTEN)
 
 .PHONY: clean
 ## clean: remove bin/ (cached tool builds included)

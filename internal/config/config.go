@@ -87,8 +87,22 @@ type Webhooks struct {
 
 // Reconcile tunes the daemon's loop.
 type Reconcile struct {
-	// Concurrency of tenants applied at once per target (default 8).
-	Concurrency int `json:"concurrency,omitempty"`
+	// LeaderElection, when set, runs the loop only while this replica
+	// holds a Lease on that cluster (for several replicas on Kubernetes).
+	LeaderElection *LeaderElection `json:"leaderElection,omitempty"`
+}
+
+// LeaderElection names the Lease replicas compete for.
+type LeaderElection struct {
+	// Cluster is a logical cluster from clusters, or "in-cluster" for the
+	// cluster k3sync runs in.
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name,omitempty"`
+	// Identity of this replica (default: the host name).
+	Identity string `json:"identity,omitempty"`
+	// LeaseDuration (default 15s).
+	LeaseDuration Duration `json:"leaseDuration,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s".

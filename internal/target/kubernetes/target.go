@@ -128,3 +128,7 @@ func (t *Target) Stats() *Stats { return t.stats }
 
 // stateTarget is the state store's target key.
 func (t *Target) stateTarget() string { return string(plan.Kubernetes) + "/" + t.name }
+
+// Clientset is the typed client of the cluster, for the parts of the
+// daemon that write other kinds (credential Secrets, the leader Lease).
+func (t *Target) Clientset() kubernetes.Interface { return t.clientset }

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/yaml"
+
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/kongemu"
+	"github.com/k3sync/k3sync/internal/testenv/kube"
+)
+
+func newDev() *cobra.Command {
+	var dir, repoDir, listen, logLevel string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole stack locally: two clusters, Kafka, Kong, a Git repo and k3sync serve",
+		Long: `Start everything k3sync needs on this machine, in the spirit of
+'vault server -dev': two Kubernetes control planes (kube-apiserver + etcd,
+from 'make kube-bins'), an in-process Kafka (kfake), the Kong Admin API
+emulator, a Git repo holding the example platform repo, and k3sync serve
+against all of it. Prints where the API is, the tokens, and how to make
+drift happen. Stops everything on Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger("text", logLevel)
+			if err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), cmd.OutOrStdout(), dir, repoDir, listen, log)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "working folder for the repo, config, tokens and state (default: a new temporary folder)")
+	cmd.Flags().StringVar(&repoDir, "repo", "examples/platform-repo", "platform repo to start from")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API and dashboard")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	return cmd
+}
+
+func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log *slog.Logger) error {
+	start := time.Now()
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "k3sync-dev-"); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+	}
+	dir, _ = filepath.Abs(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	fmt.Fprintf(out, "k3sync dev: starting two clusters, Kafka, Kong and a Git repo in %s …\n", dir)
+
+	// Peers.
+	var planes [2]*kube.ControlPlane
+	g, gctx := errgroup.WithContext(ctx)
+	for i, name := range []string{"eu-west", "us-east"} {
+		g.Go(func() error {
+			cp, err := kube.Start(gctx, kube.Options{Name: name, ControllerManager: true})
+			planes[i] = cp
+			return err //nolint:wrapcheck // says which binary is missing
+		})
+	}
+	err := g.Wait()
+	defer func() {
+		for _, cp := range planes {
+			if cp != nil {
+				_ = cp.Stop()
+			}
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	kc, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		return fmt.Errorf("dev: kafka: %w", err)
+	}
+	defer kc.Close()
+	kongURL, err := kongemu.New(kongemu.Options{}).Start(ctx)
+	if err != nil {
+		return fmt.Errorf("dev: kong: %w", err)
+	}
+	gitURL, work, err := devRepo(ctx, dir, repoDir)
+	if err != nil {
+		return err
+	}
+
+	// Tokens and config.
+	operator, viewer := randomToken(), randomToken()
+	for name, tok := range map[string]string{"operator.token": operator, "viewer.token": viewer} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(tok+"\n"), 0o600); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+	}
+	cfg := &config.Config{
+		Clusters: map[string]config.Cluster{
+			"eu-west": {Kubeconfig: planes[0].KubeconfigPath(), QPS: 200, Burst: 400},
+			"us-east": {Kubeconfig: planes[1].KubeconfigPath(), QPS: 200, Burst: 400},
+		},
+		Kafka:    map[string]config.Kafka{"main": {Brokers: kc.ListenAddrs()}},
+		Gateways: map[string]config.Gateway{"edge": {AdminURL: kongURL}},
+		State:    config.State{Path: filepath.Join(dir, "state.db")},
+		Git:      config.Git{URL: gitURL, Branch: "main", Interval: config.Duration{Duration: 5 * time.Second}, Dir: filepath.Join(dir, "clone.git")},
+		Server: config.Server{Listen: listen, Tokens: []config.Token{
+			{Name: "demo-operator", Role: "operator", Secret: config.Secret{TokenFile: filepath.Join(dir, "operator.token")}},
+			{Name: "demo-viewer", Role: "viewer", Secret: config.Secret{TokenFile: filepath.Join(dir, "viewer.token")}},
+		}},
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	cfgPath := filepath.Join(dir, "k3sync.yaml")
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, nil) }()
+	if err := waitReady(ctx, "http://"+listen+"/readyz", done); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, filepath.Join(dir, "operator.token"), listen,
+		cfgPath, work, planes[0].KubeconfigPath(), kc.ListenAddrs()[0], kongURL, listen)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return <-done
+	}
+}
+
+const devBanner = `
+k3sync dev is synced (%s).
+
+  API        http://%s/api/v1/overview   (token: %s)
+  sync now   k3sync sync --server http://%s --token-file <operator.token>
+  config     %s    (k3sync plan --config … --repo …)
+  Git        edit and push from %s
+
+Make drift happen, then watch the next drift check (every 5 minutes) or sync:
+  kubectl --kubeconfig %s -n payments patch resourcequota tenant-quota \
+      --type merge -p '{"spec":{"hard":{"requests.cpu":"1"}}}'
+  kcat -b %s -L
+  curl -X PATCH %s/routes/payments-public -d 'paths[]=/payments/v2'
+
+Press Ctrl-C to stop everything. (API at http://%s)
+`
+
+// devRepo makes a bare repo with the example committed, and a working
+// clone the user can push from.
+func devRepo(ctx context.Context, dir, repoDir string) (url, work string, err error) {
+	bare := filepath.Join(dir, "platform.git")
+	work = filepath.Join(dir, "platform")
+	if _, err := os.Stat(bare); err == nil {
+		return "file://" + bare, work, nil // reuse the folder of an earlier run
+	}
+	git := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "user.name=k3sync demo", "-c", "user.email=demo@k3sync.invalid", "-c", "init.defaultBranch=main"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("dev: git %v: %w\n%s", args, err, out)
+		}
+		return nil
+	}
+	if err := git("init", "--bare", "-q", bare); err != nil {
+		return "", "", err
+	}
+	if err := os.CopyFS(work, os.DirFS(repoDir)); err != nil {
+		return "", "", fmt.Errorf("dev: copy %s: %w", repoDir, err)
+	}
+	for _, args := range [][]string{
+		{"-C", work, "init", "-q"},
+		{"-C", work, "add", "-A"},
+		{"-C", work, "commit", "-q", "-m", "Import the example platform repo"},
+		{"-C", work, "remote", "add", "origin", bare},
+		{"-C", work, "push", "-q", "origin", "HEAD:main"},
+	} {
+		if err := git(args...); err != nil {
+			return "", "", err
+		}
+	}
+	return "file://" + bare, work, nil
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// waitReady polls url until it answers 200 or the server stops.
+func waitReady(ctx context.Context, url string, done <-chan error) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				err = errors.New("stopped before it was ready")
+			}
+			return fmt.Errorf("dev: k3sync serve: %w", err)
+		case <-ctx.Done():
+			return ctx.Err() //nolint:wrapcheck // cancelled
+		case <-tick.C:
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return fmt.Errorf("dev: %w", err)
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,225 @@
+// Package daemon assembles `k3sync serve` from its configuration: the
+// targets, the Git source, credential delivery, the reconcile loop, the
+// HTTP API and, when configured, leader election.
+//
+// # Lifecycle
+//
+// New connects nothing; Start runs the parts until its context ends. With
+// leader election, every replica serves the API (followers report not
+// ready) and only the Lease holder runs the loop; losing the Lease stops
+// the loop at once.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/k3sync/k3sync/internal/apply"
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/credentials"
+	"github.com/k3sync/k3sync/internal/leader"
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/reconcile"
+	"github.com/k3sync/k3sync/internal/source"
+	"github.com/k3sync/k3sync/internal/state"
+	kafkatarget "github.com/k3sync/k3sync/internal/target/kafka"
+	kongtarget "github.com/k3sync/k3sync/internal/target/kong"
+	k8starget "github.com/k3sync/k3sync/internal/target/kubernetes"
+	"github.com/k3sync/k3sync/internal/view"
+)
+
+// Options tune a daemon.
+type Options struct {
+	Logger *slog.Logger
+	// Metrics records the loop; nil records nothing.
+	Metrics reconcile.Metrics
+}
+
+// Daemon is k3sync serve.
+type Daemon struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	store      *state.Bolt
+	source     *source.Poller
+	Reconciler *reconcile.Reconciler
+	elector    *leader.Elector
+	closers    []func()
+}
+
+// New builds the daemon from cfg.
+func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, log: opts.Logger}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if cfg.Git.URL == "" {
+		return nil, errors.New("config: git.url is required to serve")
+	}
+	if d.store, err = state.OpenBolt(cfg.State.Path, 10*time.Second); err != nil {
+		return nil, err //nolint:wrapcheck // names the file
+	}
+	d.closers = append(d.closers, func() { _ = d.store.Close() })
+	if d.source, err = newSource(cfg); err != nil {
+		return nil, err
+	}
+
+	var targets []apply.Target
+	clients := map[string]kubernetes.Interface{}
+	for _, name := range sortedKeys(cfg.Clusters) {
+		t, err := k8starget.New(name, cfg.Clusters[name], d.store)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // names the cluster
+		}
+		clients[name] = t.Clientset()
+		targets = append(targets, t)
+	}
+	var rec *reconcile.Reconciler
+	secrets := credentials.New(func() credentials.Tenants {
+		if repo := rec.Repo(); repo != nil {
+			return repo
+		}
+		return noTenants{}
+	}, clients)
+	for _, name := range sortedKeys(cfg.Kafka) {
+		t, err := kafkatarget.New(name, cfg.Kafka[name], d.store, credentials.Kafka{Secrets: secrets})
+		if err != nil {
+			return nil, err //nolint:wrapcheck // names the Kafka cluster
+		}
+		d.closers = append(d.closers, t.Close)
+		targets = append(targets, t)
+	}
+	for _, name := range sortedKeys(cfg.Gateways) {
+		t, err := kongtarget.New(name, cfg.Gateways[name], d.store, credentials.Kong{Secrets: secrets})
+		if err != nil {
+			return nil, err //nolint:wrapcheck // names the gateway
+		}
+		targets = append(targets, t)
+	}
+	rec = reconcile.New(gitSource{d.source}, apply.New(targets...), d.store, reconcile.Options{
+		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics,
+	})
+	d.Reconciler = rec
+	if le := cfg.Reconcile.LeaderElection; le != nil {
+		if d.elector, err = newElector(le, clients); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Start runs the loop (under leader election when configured) until ctx
+// ends.
+func (d *Daemon) Start(ctx context.Context) error {
+	if d.elector == nil {
+		return d.Reconciler.Start(ctx) //nolint:wrapcheck // the loop's own errors
+	}
+	for ctx.Err() == nil {
+		if err := d.elector.Run(ctx, func(ctx context.Context) { _ = d.Reconciler.Start(ctx) }); err != nil {
+			return err //nolint:wrapcheck // names the lease
+		}
+	}
+	return nil
+}
+
+// Ready is the daemon's readiness: leading (if electing) and synced once.
+func (d *Daemon) Ready() error {
+	if d.elector != nil && !d.elector.Leading() {
+		return errors.New("not the leader: another replica applies")
+	}
+	return d.Reconciler.Ready() //nolint:wrapcheck // says why
+}
+
+// Close releases the state file and clients.
+func (d *Daemon) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+func newSource(cfg *config.Config) (*source.Poller, error) {
+	g := cfg.Git
+	dir := g.Dir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(cfg.State.Path), "k3sync-repo")
+	}
+	auth := source.Auth{Username: g.Username}
+	pw, err := g.Value()
+	if err != nil {
+		return nil, fmt.Errorf("git credentials: %w", err)
+	}
+	auth.Password = pw
+	if g.SSHKeyFile != "" {
+		if auth.SSHKey, err = os.ReadFile(g.SSHKeyFile); err != nil {
+			return nil, fmt.Errorf("git ssh key: %w", err)
+		}
+		if auth.KnownHosts, err = os.ReadFile(g.KnownHostsFile); err != nil {
+			return nil, fmt.Errorf("git known hosts: %w", err)
+		}
+	}
+	p, err := source.New(source.Config{URL: g.URL, Branch: g.Branch, Dir: dir, Interval: g.Interval.Duration, Auth: auth})
+	if err != nil {
+		return nil, err //nolint:wrapcheck // redacted by source
+	}
+	return p, nil
+}
+
+func newElector(le *config.LeaderElection, clients map[string]kubernetes.Interface) (*leader.Elector, error) {
+	var cs kubernetes.Interface
+	if le.Cluster == "in-cluster" {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("leader election: %w", err)
+		}
+		if cs, err = kubernetes.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("leader election: %w", err)
+		}
+	} else {
+		var ok bool
+		if cs, ok = clients[le.Cluster]; !ok {
+			return nil, fmt.Errorf("leader election: cluster %q is not in clusters", le.Cluster)
+		}
+	}
+	id := le.Identity
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	name := le.Name
+	if name == "" {
+		name = "k3sync-leader"
+	}
+	return leader.New(cs, leader.Config{Namespace: le.Namespace, Name: name, Identity: id, LeaseDuration: le.LeaseDuration.Duration}) //nolint:wrapcheck // says what is missing
+}
+
+// gitSource adapts the Git poller to the reconciler's Source.
+type gitSource struct{ p *source.Poller }
+
+func (g gitSource) Fetch(ctx context.Context) (view.Commit, error) {
+	rev, err := g.p.Poll(ctx)
+	if err != nil {
+		return view.Commit{}, err //nolint:wrapcheck // redacted by source
+	}
+	return view.Commit{Hash: rev.Hash, Subject: rev.Subject, Author: rev.Author, Time: rev.Time}, nil
+}
+
+func (g gitSource) FS(hash string) (fs.FS, error) { return g.p.FS(hash) } //nolint:wrapcheck // names the commit
+
+func (g gitSource) Changed(from, to string) ([]string, error) { return g.p.Changed(from, to) } //nolint:wrapcheck // names the commits
+
+type noTenants struct{}
+
+func (noTenants) Tenant(string) *model.Tenant { return nil }

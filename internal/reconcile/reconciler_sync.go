@@ -1,0 +1,375 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/k3sync/k3sync/internal/loader"
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/view"
+)
+
+// poll fetches the repo and applies a new revision.
+func (r *Reconciler) poll(ctx context.Context, trigger state.Trigger) {
+	commit, err := r.src.Fetch(ctx)
+	now := r.opts.Now().UTC()
+	if err != nil {
+		r.log.ErrorContext(ctx, "fetch failed, keeping the last good revision", "error", err)
+		if r.opts.Metrics != nil {
+			r.opts.Metrics.FetchFailed()
+		}
+		r.mu.Lock()
+		r.snap.sourceError = err.Error()
+		r.snap.checkedAt = now
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	r.snap.sourceError = ""
+	r.snap.checkedAt = now
+	cur := r.snap.current
+	seen := r.snap.latest.Hash == commit.Hash
+	r.mu.Unlock()
+	if seen && cur != nil {
+		return // nothing new: plan nothing, write nothing
+	}
+	r.applyRevision(ctx, commit, cur, trigger)
+}
+
+// applyRevision validates commit and applies what changed since cur.
+func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur *loaded, trigger state.Trigger) {
+	log := r.log.With("revision", short(commit.Hash))
+	r.mu.Lock()
+	r.snap.latest = commit
+	r.mu.Unlock()
+	fsys, err := r.src.FS(commit.Hash)
+	var repo *model.Repo
+	if err == nil {
+		repo, err = loader.Load(fsys)
+	}
+	if err != nil {
+		msgs := []string{err.Error()}
+		if l, ok := loader.Validation(err); ok {
+			msgs = msgs[:0]
+			for _, e := range l {
+				msgs = append(msgs, e.Error())
+			}
+		}
+		log.ErrorContext(ctx, "revision is invalid, keeping the last valid one", "errors", len(msgs), "first", msgs[0])
+		r.mu.Lock()
+		r.snap.validationErrors = msgs
+		r.snap.firstSyncDone = true
+		r.mu.Unlock()
+		return
+	}
+	next := &loaded{commit: commit, repo: repo}
+	tenants, complete := affected(cur, next, r.src)
+	r.mu.Lock()
+	r.snap.validationErrors = nil
+	r.snap.current = next
+	r.mu.Unlock()
+	r.scheduleDrift(repo)
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.SetRevision(commit.Hash)
+	}
+	runs := r.syncTenants(ctx, next, tenants, complete, trigger, "", false)
+	log.InfoContext(ctx, "revision applied", "trigger", trigger, "tenants", len(tenants), "runs", len(runs))
+	r.mu.Lock()
+	r.snap.firstSyncDone = true
+	r.mu.Unlock()
+}
+
+// affected returns the tenants a new revision concerns: those whose folder
+// changed, or all (complete) when anything else changed, a tenant folder
+// disappeared or nothing was applied before.
+func affected(cur, next *loaded, src Source) ([]string, bool) {
+	all := make([]string, 0, len(next.repo.Tenants))
+	for _, t := range next.repo.Tenants {
+		all = append(all, t.Name)
+	}
+	if cur == nil {
+		return all, true
+	}
+	files, err := src.Changed(cur.commit.Hash, next.commit.Hash)
+	if err != nil {
+		return all, true
+	}
+	var out []string
+	for _, f := range files {
+		rest, ok := strings.CutPrefix(f, loader.TenantsDir+"/")
+		name, _, inFolder := strings.Cut(rest, "/")
+		if !ok || !inFolder {
+			return all, true
+		}
+		if next.repo.Tenant(name) == nil {
+			return all, true // removed tenant: prune what it owned
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), false
+}
+
+// runSync runs a manual sync.
+func (r *Reconciler) runSync(ctx context.Context, s *view.Sync) {
+	r.mu.Lock()
+	s.Phase = view.Running
+	cur := r.snap.current
+	r.mu.Unlock()
+	// A manual sync first picks up what Git has now.
+	r.poll(ctx, state.TriggerManual)
+	r.mu.Lock()
+	if r.snap.current != nil {
+		cur = r.snap.current
+	}
+	r.mu.Unlock()
+	var runs []state.Run
+	if cur == nil {
+		r.mu.Lock()
+		s.Phase, s.Error = view.Done, "no valid revision to sync"
+		r.mu.Unlock()
+		return
+	}
+	tenants := []string{s.Request.Tenant}
+	complete := false
+	if s.Request.Tenant == "" {
+		tenants, complete = nil, true
+		for _, t := range cur.repo.Tenants {
+			tenants = append(tenants, t.Name)
+		}
+	}
+	runs = r.syncTenants(ctx, cur, tenants, complete, state.TriggerManual, s.Request.Who, s.Request.AllowMassDeletion)
+	r.mu.Lock()
+	s.Phase, s.Runs = view.Done, runs
+	r.mu.Unlock()
+}
+
+// request builds the plan request for tenants of a revision.
+func request(l *loaded, tenants []string, complete bool) plan.Request {
+	req := plan.Request{Revision: l.commit.Hash, Platform: &l.repo.Platform, Complete: complete}
+	for _, name := range tenants {
+		t := l.repo.Tenant(name)
+		if t == nil {
+			continue
+		}
+		req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&l.repo.Platform, t), Model: t})
+	}
+	return req
+}
+
+// syncTenants plans the tenants, applies those the guards let through and
+// records a run for every tenant that changed, was blocked, failed or
+// reached a new revision. It returns the runs.
+func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []string, complete bool, trigger state.Trigger, who string, allowMass bool) []state.Run {
+	req := request(l, tenants, complete)
+	req.AllowMassDeletion = allowMass
+	started := r.opts.Now().UTC()
+	p := r.engine.Plan(ctx, req)
+	byTenant := splitPlan(p, tenants)
+	r.rememberPlans(byTenant, p)
+	r.saveDrift(ctx, l, byTenant, p, started)
+
+	blocked := map[string]string{}
+	deletes := 0
+	for _, c := range p.Changes {
+		if c.Action == plan.Delete {
+			deletes++
+		}
+	}
+	limit := l.repo.Platform.Policy.Deletion.MaxDeletesPerPlan
+	for _, name := range tenants {
+		if !byTenant[name].HasChanges() {
+			continue
+		}
+		t := l.repo.Tenant(name)
+		switch {
+		case r.isSuspended(t):
+			blocked[name] = "tenant is suspended: changes are planned, not applied"
+		case !allowMass && deletes > limit:
+			blocked[name] = fmt.Sprintf("mass-deletion guard: the plan deletes %d resources, more than the platform's limit of %d; sync with the override to proceed", deletes, limit)
+		default:
+			if why := windowBlocks(t, r.opts.Now()); why != "" {
+				blocked[name] = why
+			}
+		}
+	}
+	var applyTenants []string
+	for _, name := range tenants {
+		if byTenant[name].HasChanges() && blocked[name] == "" {
+			applyTenants = append(applyTenants, name)
+		}
+	}
+	results := map[string][]plan.Result{}
+	targetErrs := map[string][]plan.TargetError{}
+	if len(applyTenants) > 0 {
+		areq := request(l, applyTenants, complete && len(applyTenants) == len(tenants))
+		areq.AllowMassDeletion = true // the guard above already decided
+		rep := r.engine.Apply(ctx, areq, plan.ApplyOptions{})
+		for _, res := range rep.Results {
+			results[res.Tenant] = append(results[res.Tenant], res)
+		}
+		for _, e := range rep.Errors {
+			for _, name := range applyTenants {
+				targetErrs[name] = append(targetErrs[name], e)
+			}
+		}
+		if r.opts.Metrics != nil {
+			r.opts.Metrics.ObserveResults(rep.Results)
+		}
+	}
+	finished := r.opts.Now().UTC()
+	statuses := r.statuses(ctx)
+	var runs []state.Run
+	for _, name := range tenants {
+		run := state.Run{
+			ID: newID(finished), Tenant: name, Revision: l.commit.Hash, Trigger: trigger, Who: who,
+			Started: started, Finished: finished, Result: state.ResultSynced, Summary: byTenant[name].Summary(),
+		}
+		switch {
+		case blocked[name] != "":
+			run.Result, run.Message = state.ResultBlocked, blocked[name]
+			run.Changes = asResults(byTenant[name].Changes)
+		case len(results[name]) > 0 || len(targetErrs[name]) > 0:
+			run.Changes = results[name]
+			for _, res := range results[name] {
+				if res.Err != nil {
+					run.Result = state.ResultFailed
+				}
+			}
+			if len(targetErrs[name]) > 0 {
+				run.Result = state.ResultFailed
+				run.Message = targetErrs[name][0].String()
+			}
+		case len(p.Errors) > 0:
+			run.Result, run.Message = state.ResultFailed, p.Errors[0].String()
+		case statuses[name] == l.commit.Hash && trigger != state.TriggerManual:
+			continue // nothing new for this tenant: write nothing
+		}
+		if err := r.journal.AddRun(ctx, run); err != nil {
+			r.log.ErrorContext(ctx, "record run", "tenant", name, "error", err)
+		}
+		if r.opts.Metrics != nil {
+			r.opts.Metrics.ObserveRun(run)
+		}
+		r.log.InfoContext(ctx, "sync", "tenant", name, "revision", short(l.commit.Hash), "trigger", trigger, "result", run.Result, "changes", len(run.Changes), "message", run.Message)
+		runs = append(runs, run)
+		if run.Result == state.ResultSynced {
+			r.clearPlan(name)
+		}
+	}
+	return runs
+}
+
+func asResults(changes []plan.Change) []plan.Result {
+	out := make([]plan.Result, len(changes))
+	for i, c := range changes {
+		out[i] = plan.Result{Change: c}
+	}
+	return out
+}
+
+// splitPlan cuts a plan into one plan per tenant.
+func splitPlan(p *plan.Plan, tenants []string) map[string]*plan.Plan {
+	out := map[string]*plan.Plan{}
+	for _, t := range tenants {
+		out[t] = &plan.Plan{Revision: p.Revision, Errors: p.Errors}
+	}
+	for _, c := range p.Changes {
+		tp, ok := out[c.Tenant]
+		if !ok {
+			tp = &plan.Plan{Revision: p.Revision}
+			out[c.Tenant] = tp
+		}
+		tp.Changes = append(tp.Changes, c)
+	}
+	return out
+}
+
+func (r *Reconciler) rememberPlans(byTenant map[string]*plan.Plan, _ *plan.Plan) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, p := range byTenant {
+		r.snap.plans[t] = p
+	}
+}
+
+func (r *Reconciler) clearPlan(tenant string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.snap.plans[tenant]; p != nil {
+		r.snap.plans[tenant] = &plan.Plan{Revision: p.Revision}
+	}
+}
+
+// statuses returns each tenant's last synced revision.
+func (r *Reconciler) statuses(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	st, err := r.journal.Statuses(ctx)
+	if err != nil {
+		return out
+	}
+	for _, s := range st {
+		out[s.Tenant] = s.Revision
+	}
+	return out
+}
+
+func (r *Reconciler) isSuspended(t *model.Tenant) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.suspended[t.Name]; ok {
+		return s
+	}
+	return t.Policies.Suspend
+}
+
+// windowBlocks says why the tenant's sync windows block an apply now, or "".
+func windowBlocks(t *model.Tenant, now time.Time) string {
+	var allows []model.SyncWindow
+	for _, w := range t.Policies.SyncWindows {
+		active := windowActive(w, now)
+		if w.Kind == "deny" && active {
+			return fmt.Sprintf("deny sync window %q (%s) is active", w.Schedule, w.Duration)
+		}
+		if w.Kind == "allow" {
+			allows = append(allows, w)
+		}
+	}
+	if len(allows) == 0 {
+		return ""
+	}
+	for _, w := range allows {
+		if windowActive(w, now) {
+			return ""
+		}
+	}
+	return "outside every allow sync window"
+}
+
+// windowActive reports whether a window's latest start is less than its
+// duration ago.
+func windowActive(w model.SyncWindow, now time.Time) bool {
+	sched, err := cronParser.Parse(w.Schedule)
+	if err != nil {
+		return false
+	}
+	d, err := time.ParseDuration(w.Duration)
+	if err != nil {
+		return false
+	}
+	start := sched.Next(now.Add(-d))
+	return !start.After(now)
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}

@@ -1,0 +1,250 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/view"
+)
+
+// Overview returns every tenant's state on every target.
+func (r *Reconciler) Overview(ctx context.Context) (view.Overview, error) {
+	statuses, err := r.journal.Statuses(ctx)
+	if err != nil {
+		return view.Overview{}, fmt.Errorf("overview: %w", err)
+	}
+	drifts, err := r.journal.Drifts(ctx)
+	if err != nil {
+		return view.Overview{}, fmt.Errorf("overview: %w", err)
+	}
+	byStatus := map[string]state.TenantStatus{}
+	for _, s := range statuses {
+		byStatus[s.Tenant] = s
+	}
+	byDrift := map[string]state.Drift{}
+	for _, d := range drifts {
+		byDrift[d.Tenant] = d
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := view.Overview{
+		Revision: r.snap.latest, ValidationErrors: r.snap.validationErrors, SourceError: r.snap.sourceError,
+		CheckedAt: r.snap.checkedAt, Counts: map[view.State]int{},
+	}
+	if r.snap.current == nil {
+		return o, nil
+	}
+	for _, t := range r.snap.current.repo.Tenants {
+		ts := r.summaryLocked(t.Name, byStatus[t.Name], byDrift[t.Name])
+		o.Counts[ts.State]++
+		o.Tenants = append(o.Tenants, ts)
+	}
+	return o, nil
+}
+
+// summaryLocked builds a tenant's row; r.mu is held.
+func (r *Reconciler) summaryLocked(name string, st state.TenantStatus, drift state.Drift) view.TenantSummary {
+	cur := r.snap.current
+	t := cur.repo.Tenant(name)
+	ts := view.TenantSummary{Name: name, Owners: t.Owners, SyncedAt: st.SyncedAt, Synced: view.Commit{Hash: st.Revision}}
+	if st.Revision == cur.commit.Hash {
+		ts.Synced = cur.commit
+	}
+	suspended, ok := r.suspended[name]
+	if !ok {
+		suspended = t.Policies.Suspend
+	}
+	ts.Suspended = suspended
+	p := r.snap.plans[name]
+	driftSince := map[string]time.Time{}
+	for _, it := range drift.Items {
+		k := string(it.System) + "/" + it.Target
+		if since, ok := driftSince[k]; !ok || it.FirstSeen.Before(since) {
+			driftSince[k] = it.FirstSeen
+		}
+		if ts.DriftSince.IsZero() || it.FirstSeen.Before(ts.DriftSince) {
+			ts.DriftSince = it.FirstSeen
+		}
+	}
+	failed := map[string]string{}
+	if st.LastRun != nil && st.LastRun.Result == state.ResultFailed {
+		for _, c := range st.LastRun.Changes {
+			if c.Error != "" {
+				failed[string(c.System)+"/"+c.Target] = c.Error
+			}
+		}
+	}
+	if p != nil {
+		for _, e := range p.Errors {
+			failed[string(e.System)+"/"+e.Target] = e.Message
+		}
+	}
+	desired := render.TenantResources(&cur.repo.Platform, t)
+	for _, target := range targetsOf(desired) {
+		ss := view.SystemState{System: target.System, Target: target.Name, State: view.Synced}
+		k := string(target.System) + "/" + target.Name
+		if p == nil && st.LastRun == nil {
+			ss.State = view.Unknown
+		}
+		if p != nil {
+			for _, c := range p.Changes {
+				if c.System == target.System && c.Target == target.Name {
+					ss.Changes++
+					if c.Drift {
+						ss.State = view.Drifted
+					} else if ss.State != view.Drifted {
+						ss.State = view.OutOfSync
+					}
+				}
+			}
+		}
+		ss.DriftSince = driftSince[k]
+		if msg, ok := failed[k]; ok {
+			ss.State, ss.Error = view.Failed, msg
+		}
+		if suspended && ss.State != view.Failed {
+			ss.State = view.Suspended
+		}
+		ts.Systems = append(ts.Systems, ss)
+	}
+	ts.State = worst(ts.Systems, suspended)
+	return ts
+}
+
+// target names one system target.
+type target struct {
+	System plan.System
+	Name   string
+}
+
+func targetsOf(d *render.Tenant) []target {
+	var out []target
+	for _, cr := range d.Kubernetes {
+		out = append(out, target{plan.Kubernetes, cr.Cluster})
+	}
+	if d.Kafka != nil {
+		out = append(out, target{plan.Kafka, d.Kafka.Cluster})
+	}
+	if d.Kong != nil {
+		out = append(out, target{plan.Kong, d.Kong.Gateway})
+	}
+	return out
+}
+
+// stateOrder ranks states, worst first.
+var stateOrder = []view.State{view.Failed, view.Drifted, view.OutOfSync, view.Suspended, view.Unknown, view.Synced}
+
+func worst(systems []view.SystemState, suspended bool) view.State {
+	best := view.Synced
+	if suspended {
+		best = view.Suspended
+	}
+	for _, s := range systems {
+		if slices.Index(stateOrder, s.State) < slices.Index(stateOrder, best) {
+			best = s.State
+		}
+	}
+	return best
+}
+
+// Tenant returns a tenant's page.
+func (r *Reconciler) Tenant(ctx context.Context, name string) (view.Tenant, error) {
+	o, err := r.Overview(ctx)
+	if err != nil {
+		return view.Tenant{}, err
+	}
+	i := slices.IndexFunc(o.Tenants, func(t view.TenantSummary) bool { return t.Name == name })
+	if i < 0 {
+		return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+	}
+	out := view.Tenant{TenantSummary: o.Tenants[i], Plan: &plan.Plan{}}
+	r.mu.Lock()
+	if p := r.snap.plans[name]; p != nil {
+		out.Plan = p
+	}
+	r.mu.Unlock()
+	drifts, err := r.journal.Drifts(ctx)
+	if err != nil {
+		return view.Tenant{}, fmt.Errorf("tenant %s: %w", name, err)
+	}
+	for _, d := range drifts {
+		if d.Tenant == name {
+			out.Drift = d
+		}
+	}
+	if out.History, err = r.journal.Runs(ctx, name, 50); err != nil {
+		return view.Tenant{}, fmt.Errorf("tenant %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// Drift returns every tenant's drift report, oldest drift first.
+func (r *Reconciler) Drift(ctx context.Context) ([]state.Drift, error) {
+	ds, err := r.journal.Drifts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("drift: %w", err)
+	}
+	out := ds[:0]
+	for _, d := range ds {
+		if len(d.Items) > 0 {
+			out = append(out, d)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b state.Drift) int { return oldest(a).Compare(oldest(b)) })
+	return out, nil
+}
+
+func oldest(d state.Drift) time.Time {
+	var t time.Time
+	for _, it := range d.Items {
+		if t.IsZero() || it.FirstSeen.Before(t) {
+			t = it.FirstSeen
+		}
+	}
+	return t
+}
+
+// History returns the latest runs of a tenant ("" for all).
+func (r *Reconciler) History(ctx context.Context, tenant string, limit int) ([]state.Run, error) {
+	runs, err := r.journal.Runs(ctx, tenant, limit)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return runs, nil
+}
+
+// Suspend suspends or resumes a tenant until the process restarts; a
+// durable suspension is policies.suspend in Git.
+func (r *Reconciler) Suspend(ctx context.Context, tenant string, suspend bool, who string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.snap.current == nil || r.snap.current.repo.Tenant(tenant) == nil {
+		return fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+	}
+	r.suspended[tenant] = suspend
+	r.log.InfoContext(ctx, "tenant suspension changed", "tenant", tenant, "suspended", suspend, "who", who)
+	return nil
+}
+
+// Push is a verified push webhook: poll now if it is the tracked branch.
+func (r *Reconciler) Push(_ context.Context, _ string) { r.Poll() }
+
+// Repo is the current valid revision's repo, nil before the first one.
+func (r *Reconciler) Repo() *model.Repo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.snap.current == nil {
+		return nil
+	}
+	return r.snap.current.repo
+}
+
+// PullRequest is a verified pull request webhook; pull request feedback
+// is not wired yet, so the event only makes the next poll early.
+func (r *Reconciler) PullRequest(_ context.Context, _ int, _, _ string) { r.Poll() }

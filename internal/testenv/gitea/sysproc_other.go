@@ -1,0 +1,20 @@
+//go:build !unix
+
+package gitea
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// sysProcAttr has nothing to add without Unix process groups.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// killGroup kills p alone: there are no process groups to kill.
+func killGroup(p *os.Process) error {
+	if err := p.Kill(); err != nil {
+		return fmt.Errorf("kill process %d: %w", p.Pid, err)
+	}
+	return nil
+}
