@@ -1,0 +1,257 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Defaults of Config and options.
+const (
+	DefaultBranch   = "main"
+	DefaultInterval = 30 * time.Second
+	// DefaultTimeout bounds one fetch.
+	DefaultTimeout = 2 * time.Minute
+	// DefaultMinBackoff is the wait after the first failed fetch; it
+	// doubles with each further failure up to the interval.
+	DefaultMinBackoff = time.Second
+)
+
+// Sentinel errors.
+var (
+	// ErrUnknownRevision: the commit is not in the clone.
+	ErrUnknownRevision = errors.New("unknown revision")
+	// ErrRefNotFound: the remote has no such branch or ref.
+	ErrRefNotFound = errors.New("ref not found")
+)
+
+// Config says which repository and branch to follow.
+type Config struct {
+	// URL of the repository: https://, http://, ssh://, git@host:path or
+	// file://. Credentials in an http(s) URL are moved to Auth.
+	URL string
+	// Branch to follow (default "main").
+	Branch string
+	// Dir is where the bare clone lives; created when missing.
+	Dir string
+	// Interval between polls (default 30s).
+	Interval time.Duration
+	// Auth are the credentials.
+	Auth Auth
+}
+
+// Auth are the credentials for the remote. They are values: the caller
+// reads them from files or the environment. They never appear in logs,
+// errors or Status.
+type Auth struct {
+	// Username and Password are HTTP basic auth. For a token, set
+	// Password to the token; an empty Username then becomes
+	// "x-access-token", which GitHub, GitLab and Gitea accept.
+	Username string
+	Password string
+	// SSHKey is a PEM private key (OpenSSH or PKCS#1/#8) for ssh URLs,
+	// decrypted with SSHKeyPassphrase when it is encrypted.
+	SSHKey           []byte
+	SSHKeyPassphrase string
+	// KnownHosts is the known_hosts content the server's host key is
+	// checked against; required with SSHKey.
+	KnownHosts []byte
+}
+
+// Revision is a commit: the branch head, or the head of a fetched ref.
+type Revision struct {
+	// Hash is the full hex commit hash.
+	Hash string
+	// Subject is the first line of the message.
+	Subject     string
+	Author      string
+	AuthorEmail string
+	// Time is the committer time: when the commit was made, which for a
+	// merged pull request is the merge.
+	Time time.Time
+}
+
+// Status is what the poller knows about the remote.
+type Status struct {
+	// Last is the last revision fetched successfully; it stays when later
+	// fetches fail.
+	Last Revision
+	// LastFetch is when the last successful fetch ended.
+	LastFetch time.Time
+	// LastAttempt is when the last fetch ended, successful or not.
+	LastAttempt time.Time
+	// LastError is the error of the last fetch, redacted, or "" when it
+	// succeeded.
+	LastError string
+	// ConsecutiveFailures counts failed fetches since the last success.
+	ConsecutiveFailures int
+}
+
+// Option tunes a Poller.
+type Option func(*Poller)
+
+// OnRevision calls fn when the branch head moves, including the first
+// successful fetch, never when it stays. Calls are made one at a time, in
+// order, from the goroutine that fetched; fn must not call Poll.
+func OnRevision(fn func(Revision)) Option {
+	return func(p *Poller) { p.callbacks = append(p.callbacks, fn) }
+}
+
+// WithLogger logs fetch outcomes to l (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(p *Poller) { p.log = l }
+}
+
+// WithTimeout bounds each fetch (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option {
+	return func(p *Poller) { p.timeout = d }
+}
+
+// WithMinBackoff sets the wait after the first failed fetch (default
+// DefaultMinBackoff).
+func WithMinBackoff(d time.Duration) Option {
+	return func(p *Poller) { p.minBackoff = d }
+}
+
+// Poller keeps a bare clone of one branch up to date. Its methods are safe
+// for concurrent use.
+type Poller struct {
+	cfg     Config
+	remote  remote
+	log     *slog.Logger
+	timeout time.Duration
+
+	callbacks  []func(Revision)
+	updates    chan Revision
+	trigger    chan struct{}
+	started    atomic.Bool
+	minBackoff time.Duration
+
+	// fetchMu serializes fetches; repo is the clone they write to.
+	fetchMu sync.Mutex
+	repo    *git.Repository
+	// fetchHead does one fetch of the branch; tests of the loop replace it.
+	fetchHead func(ctx context.Context) (Revision, error)
+
+	// readMu guards objects, a second view of the clone that FS and
+	// Changed read from: go-git storages are not safe for concurrent use,
+	// and a fetch must not block readers while it waits on the network.
+	readMu  sync.Mutex
+	objects *filesystem.Storage
+
+	// notifyMu orders status updates and callbacks.
+	notifyMu sync.Mutex
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New checks cfg, opens the bare clone in cfg.Dir (creating it when
+// missing) and returns a Poller. Nothing is fetched until Poll or Start.
+func New(cfg Config, opts ...Option) (*Poller, error) {
+	if cfg.Branch == "" {
+		cfg.Branch = DefaultBranch
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("git source: Dir is required")
+	}
+	branch := plumbing.NewBranchReferenceName(cfg.Branch)
+	if err := branch.Validate(); err != nil {
+		return nil, fmt.Errorf("git source: branch %q: %w", cfg.Branch, err)
+	}
+	rem, err := newRemote(cfg.URL, cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	p := &Poller{
+		cfg:        cfg,
+		remote:     rem,
+		log:        slog.Default(),
+		timeout:    DefaultTimeout,
+		minBackoff: DefaultMinBackoff,
+		updates:    make(chan Revision, 1),
+		trigger:    make(chan struct{}, 1),
+	}
+	p.fetchHead = p.fetchBranch
+	for _, o := range opts {
+		o(p)
+	}
+	if p.repo, err = openBare(cfg.Dir, branch); err != nil {
+		return nil, fmt.Errorf("git source %s: %w", cfg.Dir, err)
+	}
+	p.objects = filesystem.NewStorage(osfs.New(cfg.Dir), cache.NewObjectLRUDefault())
+	return p, nil
+}
+
+// openBare opens the bare repository in dir, or creates it when dir is
+// missing or empty. HEAD names branch, so that git commands run in dir
+// (git log, git show) show the followed branch.
+func openBare(dir string, branch plumbing.ReferenceName) (*git.Repository, error) {
+	repo, err := git.PlainOpen(dir)
+	switch {
+	case errors.Is(err, git.ErrRepositoryNotExists):
+		entries, rerr := os.ReadDir(dir)
+		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return nil, fmt.Errorf("read: %w", rerr)
+		}
+		if len(entries) > 0 {
+			return nil, errors.New("not empty and not a git repository; refusing to create a clone in it")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create: %w", err)
+		}
+		repo, err = git.PlainInitWithOptions(dir, &git.PlainInitOptions{
+			Bare:        true,
+			InitOptions: git.InitOptions{DefaultBranch: branch},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("init bare clone: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	cfg, err := repo.Config()
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if !cfg.Core.IsBare {
+		return nil, fmt.Errorf("is a repository with a work tree (%s); want a bare clone", filepath.Join(dir, ".git"))
+	}
+	if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, branch)); err != nil {
+		return nil, fmt.Errorf("set HEAD: %w", err)
+	}
+	return repo, nil
+}
+
+// URL is the repository URL without credentials.
+func (p *Poller) URL() string { return p.remote.url }
+
+// Branch is the branch followed.
+func (p *Poller) Branch() string { return p.cfg.Branch }
+
+// Status returns what the poller knows about the remote.
+func (p *Poller) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+// Updates delivers the branch head each time it moves. The channel holds
+// only the newest revision: a slow reader skips revisions it missed, never
+// the latest one.
+func (p *Poller) Updates() <-chan Revision { return p.updates }
