@@ -52,6 +52,7 @@ type Daemon struct {
 	source     *source.Poller
 	Reconciler *reconcile.Reconciler
 	elector    *leader.Elector
+	targets    []apply.Target
 	closers    []func()
 }
 
@@ -109,6 +110,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		}
 		targets = append(targets, t)
 	}
+	d.targets = targets
 	rec = reconcile.New(gitSource{d.source}, apply.New(targets...), d.store, reconcile.Options{
 		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics,
 	})
@@ -223,3 +225,6 @@ func (g gitSource) Changed(from, to string) ([]string, error) { return g.p.Chang
 type noTenants struct{}
 
 func (noTenants) Tenant(string) *model.Tenant { return nil }
+
+// Targets returns the targets the daemon drives, for tests and tools.
+func (d *Daemon) Targets() []apply.Target { return d.targets }

@@ -92,6 +92,8 @@ type snapshot struct {
 	plans map[string]*plan.Plan
 	// firstSyncDone turns readiness on.
 	firstSyncDone bool
+	// appliedAt is when the current revision was applied.
+	appliedAt time.Time
 }
 
 // loaded is a valid revision.

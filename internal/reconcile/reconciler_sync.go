@@ -73,6 +73,7 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 	r.mu.Lock()
 	r.snap.validationErrors = nil
 	r.snap.current = next
+	r.snap.appliedAt = r.opts.Now().UTC()
 	r.mu.Unlock()
 	r.scheduleDrift(repo)
 	if r.opts.Metrics != nil {
@@ -115,6 +116,10 @@ func affected(cur, next *loaded, src Source) ([]string, bool) {
 	slices.Sort(out)
 	return slices.Compact(out), false
 }
+
+// PollOnce fetches and applies a new revision now, on the caller's
+// goroutine: for tests and tools, never while Start runs.
+func (r *Reconciler) PollOnce(ctx context.Context) { r.poll(ctx, state.TriggerPoll) }
 
 // runSync runs a manual sync.
 func (r *Reconciler) runSync(ctx context.Context, s *view.Sync) {
@@ -224,7 +229,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 	}
 	finished := r.opts.Now().UTC()
-	statuses := r.statuses(ctx)
+	last := r.lastRuns(ctx)
 	var runs []state.Run
 	for _, name := range tenants {
 		run := state.Run{
@@ -235,6 +240,9 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		case blocked[name] != "":
 			run.Result, run.Message = state.ResultBlocked, blocked[name]
 			run.Changes = asResults(byTenant[name].Changes)
+			if l := last[name]; l != nil && l.Result == run.Result && l.Message == run.Message && l.Summary == run.Summary && trigger != state.TriggerManual {
+				continue // still blocked the same way: nothing new to record
+			}
 		case len(results[name]) > 0 || len(targetErrs[name]) > 0:
 			run.Changes = results[name]
 			for _, res := range results[name] {
@@ -248,8 +256,10 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			}
 		case len(p.Errors) > 0:
 			run.Result, run.Message = state.ResultFailed, p.Errors[0].String()
-		case statuses[name] == l.commit.Hash && trigger != state.TriggerManual:
-			continue // nothing new for this tenant: write nothing
+		case trigger != state.TriggerManual:
+			// Nothing to do for this tenant: record nothing. The overview
+			// derives that it is synced at this revision.
+			continue
 		}
 		if err := r.journal.AddRun(ctx, run); err != nil {
 			r.log.ErrorContext(ctx, "record run", "tenant", name, "error", err)
@@ -307,15 +317,15 @@ func (r *Reconciler) clearPlan(tenant string) {
 	}
 }
 
-// statuses returns each tenant's last synced revision.
-func (r *Reconciler) statuses(ctx context.Context) map[string]string {
-	out := map[string]string{}
+// lastRuns returns each tenant's latest run.
+func (r *Reconciler) lastRuns(ctx context.Context) map[string]*state.Run {
+	out := map[string]*state.Run{}
 	st, err := r.journal.Statuses(ctx)
 	if err != nil {
 		return out
 	}
 	for _, s := range st {
-		out[s.Tenant] = s.Revision
+		out[s.Tenant] = s.LastRun
 	}
 	return out
 }

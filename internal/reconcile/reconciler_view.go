@@ -53,8 +53,14 @@ func (r *Reconciler) summaryLocked(name string, st state.TenantStatus, drift sta
 	cur := r.snap.current
 	t := cur.repo.Tenant(name)
 	ts := view.TenantSummary{Name: name, Owners: t.Owners, SyncedAt: st.SyncedAt, Synced: view.Commit{Hash: st.Revision}}
-	if st.Revision == cur.commit.Hash {
+	lastFailed := st.LastRun != nil && st.LastRun.Result != state.ResultSynced && st.LastRun.Revision == cur.commit.Hash
+	if p := r.snap.plans[name]; st.Revision == cur.commit.Hash || p != nil && !p.HasChanges() && len(p.Errors) == 0 && !lastFailed {
+		// Nothing left to apply at the current revision: synced at it,
+		// whether or not it needed a run.
 		ts.Synced = cur.commit
+		if st.Revision != cur.commit.Hash {
+			ts.SyncedAt = r.snap.appliedAt
+		}
 	}
 	suspended, ok := r.suspended[name]
 	if !ok {
