@@ -1,0 +1,244 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/k3sync/k3sync/internal/kongemu"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/testenv/gitserver"
+	"github.com/k3sync/k3sync/internal/testenv/kube"
+	"github.com/k3sync/k3sync/internal/testenv/repogen"
+)
+
+const crashTenants = 100
+
+// TestKillDuringApplyConverges kills `k3sync serve` with SIGKILL in the
+// middle of its first apply, restarts it, and checks that it converges
+// with nothing lost (every resource exists and is still owned: removing a
+// tenant from Git plans the removal of everything it had) and nothing
+// duplicated (ACLs and key-auth credentials exist once).
+func TestKillDuringApplyConverges(t *testing.T) {
+	bin := buildK3sync(t)
+	cps := kube.StartT(t, 2)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	kong := kongemu.New(kongemu.Options{})
+	kongURL, err := kong.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	repo := gitserver.NewRepo(t, root, "platform.git")
+	if err := repogen.WriteDir(repo.Work, repogen.Options{Tenants: crashTenants}); err != nil {
+		t.Fatal(err)
+	}
+	repo.Commit("Generated tenants")
+
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	brokers, _ := json.Marshal(kc.ListenAddrs())
+	cfg := filepath.Join(dir, "k3sync.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`clusters:
+  eu-west: {kubeconfig: %q, qps: 200, burst: 400}
+  us-east: {kubeconfig: %q, qps: 200, burst: 400}
+kafka:
+  main: {brokers: %s}
+gateways:
+  edge: {adminURL: %q}
+state: {path: %q}
+git: {url: %q, interval: 1h, dir: %q}
+server: {listen: %q}
+`, cps[0].KubeconfigPath(), cps[1].KubeconfigPath(), brokers, kongURL, filepath.Join(dir, "state.db"),
+		repo.FileURL(), filepath.Join(dir, "clone"), listen)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eu, err := kubernetes.NewForConfig(cps[0].RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedBy}
+
+	// First run: killed once a few namespaces exist, long before the
+	// 200 namespaces per cluster, the topics and the Kong entities.
+	first := startServe(t, bin, cfg)
+	waitFor(t, 60*time.Second, "the first apply to start", func() bool {
+		l, err := eu.CoreV1().Namespaces().List(t.Context(), managed)
+		return err == nil && len(l.Items) >= 10
+	})
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	l, _ := eu.CoreV1().Namespaces().List(t.Context(), managed)
+	if len(l.Items) >= 2*crashTenants {
+		t.Fatalf("the first apply finished before the kill (%d namespaces): nothing was interrupted", len(l.Items))
+	}
+	t.Logf("killed with %d of %d namespaces on eu-west", len(l.Items), 2*crashTenants)
+
+	// Second run: converges.
+	second := startServe(t, bin, cfg)
+	waitFor(t, 3*time.Minute, "the restarted daemon to finish its first sync", func() bool {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+listen+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+
+	// Nothing left to do.
+	if out, code := runK3sync(t, bin, "plan", "--config", cfg, "--repo", repo.Work); code != 0 {
+		t.Fatalf("plan after the restart: exit %d\n%s", code, tail(out))
+	}
+	// Nothing duplicated.
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType = kmsg.ACLResourceTypeAny
+	req.ResourcePatternType = kmsg.ACLResourcePatternTypeAny
+	req.Operation = kmsg.ACLOperationAny
+	req.PermissionType = kmsg.ACLPermissionTypeAny
+	resp, err := req.RequestWith(t.Context(), mustKgo(t, kc.ListenAddrs()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range resp.Resources {
+		n += len(r.ACLs)
+	}
+	if want := crashTenants * 4; n != want {
+		t.Errorf("ACL bindings: %d, want %d", n, want)
+	}
+	if got := kong.Count("key-auths"); got != crashTenants {
+		t.Errorf("key-auth credentials: %d, want %d (one per consumer)", got, crashTenants)
+	}
+	// Nothing lost: the inventory still owns everything of a tenant, so
+	// removing it from Git plans the removal of all of it.
+	victim := repogen.TenantName(7)
+	if err := os.RemoveAll(filepath.Join(repo.Work, "tenants", victim)); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runK3sync(t, bin, "plan", "--config", cfg, "--repo", repo.Work, "--allow-mass-deletion", "--output", "json")
+	if code != 2 {
+		t.Fatalf("plan without %s: exit %d\n%s", victim, code, tail(out))
+	}
+	var p struct {
+		Changes []struct{ Tenant, System, Action string } `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	perSystem := map[string]int{}
+	for _, c := range p.Changes {
+		if c.Tenant == victim && (c.Action == "delete" || c.Action == "orphan") {
+			perSystem[c.System]++
+		}
+	}
+	// 14 objects on each of 2 clusters; 3 topics + 4 ACLs + 1 quota + 1
+	// user; Kong: 1 service, 2 routes, 1 plugin, 1 consumer, 1 key-auth,
+	// 1 upstream, 1 target at least.
+	if perSystem["kubernetes"] != 28 || perSystem["kafka"] < 9 || perSystem["kong"] < 7 {
+		t.Errorf("removal of %s plans %v: the inventory lost something", victim, perSystem)
+	}
+}
+
+func buildK3sync(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "k3sync")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/k3sync/k3sync/cmd/k3sync")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startServe(t *testing.T, bin, cfg string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", cfg) //nolint:noctx // killed by the test itself
+	log, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(log.Name())
+			t.Logf("serve log:\n%s", tail(string(b)))
+		}
+	})
+	return cmd
+}
+
+func runK3sync(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out) + string(ee.Stderr), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func tail(s string) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
