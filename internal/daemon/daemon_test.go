@@ -29,6 +29,7 @@ import (
 	k8starget "github.com/k3sync/k3sync/internal/target/kubernetes"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
+	"github.com/k3sync/k3sync/internal/testenv/repogen"
 	"github.com/k3sync/k3sync/internal/view"
 )
 
@@ -52,7 +53,9 @@ var kafkaWriteKeys = map[int16]bool{
 	kmsg.DeleteACLs.Int16(): true, kmsg.AlterClientQuotas.Int16(): true, kmsg.AlterUserSCRAMCredentials.Int16(): true,
 }
 
-func startPeers(t *testing.T) *peers {
+// startPeers starts every peer; with tenants > 0 the repo holds that many
+// generated tenants instead of the example.
+func startPeers(t testing.TB, tenants int) *peers {
 	t.Helper()
 	p := &peers{clusters: map[string]kubernetes.Interface{}}
 	cps := kube.StartT(t, 2)
@@ -81,8 +84,14 @@ func startPeers(t *testing.T) *peers {
 	}
 	root := t.TempDir()
 	p.repo = gitserver.NewRepo(t, root, "platform.git")
-	p.repo.CopyDir(exampleRepo)
-	p.repo.Commit("Import the example platform repo")
+	if tenants > 0 {
+		if err := repogen.WriteDir(p.repo.Work, repogen.Options{Tenants: tenants}); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		p.repo.CopyDir(exampleRepo)
+	}
+	p.repo.Commit("Import the platform repo")
 	git := gitserver.NewHTTP(t, root)
 	dir := t.TempDir()
 	p.cfg = &config.Config{
@@ -107,7 +116,7 @@ func (p *peers) writes(d *Daemon) (k8s, kafka, kong int64) {
 	return k8s, p.kafkaWrts.Load(), int64(p.kong.Writes())
 }
 
-func fileHash(t *testing.T, path string) [32]byte {
+func fileHash(t testing.TB, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -128,7 +137,7 @@ func states(o view.Overview) map[string]view.State {
 // revision, out-of-band edits in every system, a drift check with the
 // revert policy, and an invalid commit.
 func TestEndToEnd(t *testing.T) {
-	p := startPeers(t)
+	p := startPeers(t, 0)
 	ctx := t.Context()
 	d, err := New(p.cfg, Options{})
 	if err != nil {
@@ -285,7 +294,7 @@ func firstSeen(t *testing.T, rec *reconcile.Reconciler, tenant string) time.Time
 	return time.Time{}
 }
 
-func mustKgo(t *testing.T, brokers []string) *kgo.Client {
+func mustKgo(t testing.TB, brokers []string) *kgo.Client {
 	t.Helper()
 	c, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {

@@ -190,3 +190,32 @@ func TestSSHAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPSWithPrivateCA fetches over HTTPS from a server whose
+// certificate a private CA signed: trusted with WithCABundle, refused
+// without.
+func TestHTTPSWithPrivateCA(t *testing.T) {
+	up, root := upstream(t)
+	up.CopyDir(exampleRepo)
+	h := up.Commit("Add the platform repo")
+	srv := gitserver.NewHTTP(t, root, gitserver.WithTLS(), gitserver.WithBasicAuth(tokenUser, "tls-token-123"))
+	url := srv.RepoURL(up.Name)
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("server URL %s, want https", url)
+	}
+	auth := Auth{Password: "tls-token-123"}
+
+	p := newPoller(t, url, auth, WithCABundle(srv.CACert()))
+	if rev, err := p.Poll(t.Context()); err != nil || rev.Hash != h {
+		t.Fatalf("poll with the CA: %s, %v; want %s", rev.Hash, err, h)
+	}
+
+	p = newPoller(t, url, auth)
+	_, err := p.Poll(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("poll without the CA: %v, want a certificate error", err)
+	}
+	if strings.Contains(err.Error(), "tls-token-123") {
+		t.Errorf("error contains the token: %v", err)
+	}
+}

@@ -146,3 +146,25 @@ func BenchmarkChanged(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompact: merging the packs of the clone into one (every
+// defaultMaxPacks fetches that brought commits).
+func BenchmarkCompact(b *testing.B) {
+	up, p, _ := benchRepo(b)
+	for i := range 5 {
+		up.WriteFile("tenants/t0001/notes.md", string(rune('a'+i)))
+		up.Commit("Notes")
+		if _, err := p.Poll(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.maxPacks = 1
+	for b.Loop() {
+		p.fetchMu.Lock()
+		err := p.compact()
+		p.fetchMu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

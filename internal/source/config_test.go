@@ -167,12 +167,17 @@ func TestURLForms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			p, err := New(Config{URL: tt.url, Dir: t.TempDir(), Auth: tt.auth}, quiet)
+			dir := t.TempDir()
+			p, err := New(Config{URL: tt.url, Dir: dir, Auth: tt.auth}, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := p.URL(); got != tt.want {
 				t.Errorf("URL() = %q, want %q", got, tt.want)
+			}
+			// The known hosts went through a file in the clone's folder.
+			if left, _ := filepath.Glob(filepath.Join(dir, "k3sync-known-hosts-*")); len(left) > 0 {
+				t.Errorf("files left behind: %v", left)
 			}
 		})
 	}

@@ -23,6 +23,12 @@
 // compared. Tags are not fetched. Each fetch is bounded by a timeout
 // ([WithTimeout]).
 //
+// Each fetch that brings commits adds a pack, and go-git searches every
+// pack's index for every object read. Once 32 packs pile up they are
+// merged into one, keeping every object (git gc would drop the commits a
+// force-push left behind); on a repo of 1,000 tenants that takes about
+// 150 ms.
+//
 // # Trees
 //
 // [Poller.FS] returns a commit's tree as an io/fs file system (ReadDir,

@@ -125,6 +125,7 @@ func (p *Poller) fetch(ctx context.Context, remoteRef, localRef plumbing.Referen
 		Auth:       p.remote.auth,
 		Tags:       git.NoTags,
 		Force:      true,
+		CABundle:   p.caBundle,
 	})
 	switch {
 	case errors.Is(err, git.NoErrAlreadyUpToDate):
@@ -141,6 +142,10 @@ func (p *Poller) fetch(ctx context.Context, remoteRef, localRef plumbing.Referen
 	p.readMu.Lock()
 	p.objects.Reindex()
 	p.readMu.Unlock()
+	if err := p.compact(); err != nil {
+		// The fetch succeeded; reads are only slower until the next try.
+		p.log.Warn("git clone compaction failed", "dir", p.cfg.Dir, "error", err)
+	}
 	return nil
 }
 

@@ -97,6 +97,9 @@ func TestFetchRefErrors(t *testing.T) {
 	if _, err := p.FetchRef(t.Context(), "refs/pull/9/head"); !errors.Is(err, ErrRefNotFound) {
 		t.Errorf("FetchRef of a missing ref: %v, want ErrRefNotFound", err)
 	}
+	if err := p.ForgetRef("refs/pull/9/head"); err != nil {
+		t.Errorf("ForgetRef of a ref never fetched: %v", err)
+	}
 	for _, ref := range []string{"", "pull/7/head", "main", "refs/pull/7/../head", "refs/k3sync/pull/7/head", "refs/pull/*/head"} {
 		_, err := p.FetchRef(t.Context(), ref)
 		if err == nil || !strings.Contains(err.Error(), "want a full ref name") {

@@ -194,4 +194,15 @@ func TestForcePush(t *testing.T) {
 	if diff := cmp.Diff([]string{"tenants/checkout/notes.md", "tenants/search/notes.md"}, changed); diff != "" {
 		t.Errorf("Changed(replaced, new) (-want +got):\n%s", diff)
 	}
+
+	// Rolled back to a commit the clone has: nothing to transfer, the
+	// branch still moves.
+	up.Git("reset", "--quiet", "--hard", h1)
+	up.Git("push", "--quiet", "--force", "origin", "HEAD:refs/heads/"+gitserver.Branch)
+	if rev, err := p.Poll(t.Context()); err != nil || rev.Hash != h1 {
+		t.Fatalf("poll after rollback: %s, %v; want %s", rev.Hash, err, h1)
+	}
+	if got := revs.next(t).Hash; got != h1 {
+		t.Errorf("revision reported: %s, want %s", got, h1)
+	}
 }

@@ -30,14 +30,15 @@ type remote struct {
 }
 
 // newRemote parses raw and builds the auth method for its protocol.
-func newRemote(raw string, a Auth) (remote, error) {
+// scratch is a writable folder for a moment.
+func newRemote(raw string, a Auth, scratch string) (remote, error) {
 	r := remote{secrets: secretsOf(a.Password, a.SSHKeyPassphrase)}
 	if raw == "" {
 		return r, errors.New("git source: URL is required")
 	}
 	ep, err := transport.NewEndpoint(raw)
 	if err != nil {
-		return r, fmt.Errorf("git source: URL %s: %s", r.redact(raw), r.redact(err.Error()))
+		return r, fmt.Errorf("git source: URL %s: %w", r.redact(raw), r.redactErr(err))
 	}
 	r.secrets = append(r.secrets, secretsOf(ep.Password)...)
 	scheme, _, explicit := strings.Cut(raw, "://")
@@ -75,8 +76,8 @@ func newRemote(raw string, a Auth) (remote, error) {
 		if ep.Password != "" {
 			return r, fmt.Errorf("git source: URL %s: a password in an SSH URL is not supported; use Auth.SSHKey", shown)
 		}
-		if r.auth, err = sshAuth(ep, a); err != nil {
-			return r, fmt.Errorf("git source: URL %s: %s", shown, r.redact(err.Error()))
+		if r.auth, err = sshAuth(ep, a, scratch); err != nil {
+			return r, fmt.Errorf("git source: URL %s: %w", shown, r.redactErr(err))
 		}
 	case "file":
 		if a.Username != "" || a.Password != "" || len(a.SSHKey) > 0 || len(a.KnownHosts) > 0 {
@@ -91,7 +92,7 @@ func newRemote(raw string, a Auth) (remote, error) {
 
 // sshAuth is public-key auth with the server's host key checked against
 // the known hosts.
-func sshAuth(ep *transport.Endpoint, a Auth) (transport.AuthMethod, error) {
+func sshAuth(ep *transport.Endpoint, a Auth, scratch string) (transport.AuthMethod, error) {
 	if a.Username != "" || a.Password != "" {
 		return nil, errors.New("username or password set for an SSH URL; SSH uses Auth.SSHKey")
 	}
@@ -111,7 +112,7 @@ func sshAuth(ep *transport.Endpoint, a Auth) (transport.AuthMethod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SSH key: %w", err)
 	}
-	db, err := knownHostsDB(a.KnownHosts)
+	db, err := knownHostsDB(a.KnownHosts, scratch)
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +128,11 @@ func sshAuth(ep *transport.Endpoint, a Auth) (transport.AuthMethod, error) {
 }
 
 // knownHostsDB parses known_hosts content. The parser reads files only, so
-// the content goes through a temporary file; it is public data.
-func knownHostsDB(content []byte) (*knownhosts.HostKeyDB, error) {
-	f, err := os.CreateTemp("", "k3sync-known-hosts-*")
+// the content goes through a temporary file (it is public data) in scratch:
+// the clone's folder is writable where /tmp may not be, as in a container
+// with a read-only root file system.
+func knownHostsDB(content []byte, scratch string) (*knownhosts.HostKeyDB, error) {
+	f, err := os.CreateTemp(scratch, "k3sync-known-hosts-*")
 	if err != nil {
 		return nil, fmt.Errorf("known hosts: %w", err)
 	}

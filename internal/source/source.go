@@ -104,25 +104,46 @@ type Option func(*Poller)
 
 // OnRevision calls fn when the branch head moves, including the first
 // successful fetch, never when it stays. Calls are made one at a time, in
-// order, from the goroutine that fetched; fn must not call Poll.
+// order, from the goroutine that fetched, and the next poll waits for
+// them: fn must not call Poll or FetchRef, and should hand long work to
+// another goroutine (or read Updates instead).
 func OnRevision(fn func(Revision)) Option {
 	return func(p *Poller) { p.callbacks = append(p.callbacks, fn) }
 }
 
 // WithLogger logs fetch outcomes to l (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
-	return func(p *Poller) { p.log = l }
+	return func(p *Poller) {
+		if l != nil {
+			p.log = l
+		}
+	}
 }
 
-// WithTimeout bounds each fetch (default DefaultTimeout).
+// WithTimeout bounds each fetch (default DefaultTimeout; d <= 0 keeps
+// it).
 func WithTimeout(d time.Duration) Option {
-	return func(p *Poller) { p.timeout = d }
+	return func(p *Poller) {
+		if d > 0 {
+			p.timeout = d
+		}
+	}
+}
+
+// WithCABundle trusts the PEM certificates of caBundle, besides the
+// system's, for https URLs: for a Git server with a private CA.
+func WithCABundle(caBundle []byte) Option {
+	return func(p *Poller) { p.caBundle = caBundle }
 }
 
 // WithMinBackoff sets the wait after the first failed fetch (default
-// DefaultMinBackoff).
+// DefaultMinBackoff; d <= 0 keeps it).
 func WithMinBackoff(d time.Duration) Option {
-	return func(p *Poller) { p.minBackoff = d }
+	return func(p *Poller) {
+		if d > 0 {
+			p.minBackoff = d
+		}
+	}
 }
 
 // Poller keeps a bare clone of one branch up to date. Its methods are safe
@@ -132,6 +153,10 @@ type Poller struct {
 	remote  remote
 	log     *slog.Logger
 	timeout time.Duration
+	// caBundle is trusted besides the system's CAs.
+	caBundle []byte
+	// maxPacks triggers compaction (defaultMaxPacks; tests lower it).
+	maxPacks int
 
 	callbacks  []func(Revision)
 	updates    chan Revision
@@ -167,6 +192,9 @@ func New(cfg Config, opts ...Option) (*Poller, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
+	if cfg.URL == "" {
+		return nil, errors.New("git source: URL is required")
+	}
 	if cfg.Dir == "" {
 		return nil, errors.New("git source: Dir is required")
 	}
@@ -174,16 +202,12 @@ func New(cfg Config, opts ...Option) (*Poller, error) {
 	if err := branch.Validate(); err != nil {
 		return nil, fmt.Errorf("git source: branch %q: %w", cfg.Branch, err)
 	}
-	rem, err := newRemote(cfg.URL, cfg.Auth)
-	if err != nil {
-		return nil, err
-	}
 	p := &Poller{
 		cfg:        cfg,
-		remote:     rem,
 		log:        slog.Default(),
 		timeout:    DefaultTimeout,
 		minBackoff: DefaultMinBackoff,
+		maxPacks:   defaultMaxPacks,
 		updates:    make(chan Revision, 1),
 		trigger:    make(chan struct{}, 1),
 	}
@@ -191,8 +215,12 @@ func New(cfg Config, opts ...Option) (*Poller, error) {
 	for _, o := range opts {
 		o(p)
 	}
+	var err error
 	if p.repo, err = openBare(cfg.Dir, branch); err != nil {
 		return nil, fmt.Errorf("git source %s: %w", cfg.Dir, err)
+	}
+	if p.remote, err = newRemote(cfg.URL, cfg.Auth, cfg.Dir); err != nil {
+		return nil, err
 	}
 	p.objects = filesystem.NewStorage(osfs.New(cfg.Dir), cache.NewObjectLRUDefault())
 	return p, nil

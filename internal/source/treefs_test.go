@@ -271,12 +271,13 @@ func TestFSUnknownRevision(t *testing.T) {
 }
 
 // TestFSConcurrentWithFetches: trees are loaded while fetches write to the
-// clone (run with -race).
+// clone and compact it (run with -race).
 func TestFSConcurrentWithFetches(t *testing.T) {
 	up, _ := upstream(t)
 	up.CopyDir(exampleRepo)
 	h := up.Commit("Add the platform repo")
 	p := newPoller(t, up.FileURL(), Auth{})
+	p.maxPacks = 2
 	if _, err := p.Poll(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -312,4 +313,7 @@ func TestFSConcurrentWithFetches(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	if n := packs(t, p.cfg.Dir); n != 1 {
+		t.Errorf("%d packs, want 1 after compactions", n)
+	}
 }
