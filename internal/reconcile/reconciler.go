@@ -54,6 +54,9 @@ type Options struct {
 	// Logger (default slog.Default()).
 	Logger  *slog.Logger
 	Metrics Metrics
+	// RetryMin is the first retry's delay after a failed apply (default
+	// 15s); it doubles per attempt up to 10 minutes.
+	RetryMin time.Duration
 }
 
 // Reconciler is the daemon loop.
@@ -77,6 +80,8 @@ type Reconciler struct {
 
 	cron      *cron.Cron
 	cronSpecs map[string]cron.EntryID
+	// attempts counts consecutive failed applies per tenant.
+	attempts map[string]int
 }
 
 // snapshot is the state the API shows.
@@ -107,6 +112,7 @@ type job struct {
 	kind     jobKind
 	sync     *view.Sync
 	schedule string
+	tenants  []string
 }
 
 type jobKind int
@@ -115,6 +121,7 @@ const (
 	jobPoll jobKind = iota
 	jobSync
 	jobDrift
+	jobRetry
 )
 
 // New returns a reconciler; Start runs it.
@@ -127,6 +134,9 @@ func New(src Source, engine Engine, journal state.Journal, opts Options) *Reconc
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = retryMin
 	}
 	return &Reconciler{
 		src: src, engine: engine, journal: journal, opts: opts, log: opts.Logger,
@@ -164,6 +174,8 @@ func (r *Reconciler) Start(ctx context.Context) error {
 				r.runSync(ctx, j.sync)
 			case jobDrift:
 				r.checkDrift(ctx, j.schedule)
+			case jobRetry:
+				r.retry(ctx, j.tenants)
 			}
 		}
 	}

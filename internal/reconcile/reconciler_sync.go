@@ -273,6 +273,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			r.clearPlan(name)
 		}
 	}
+	r.scheduleRetries(runs)
 	return runs
 }
 

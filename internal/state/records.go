@@ -17,6 +17,8 @@ const (
 	TriggerManual  Trigger = "manual"
 	TriggerDrift   Trigger = "drift"
 	TriggerStartup Trigger = "startup"
+	// TriggerRetry: a retry after a failed apply, with backoff.
+	TriggerRetry Trigger = "retry"
 )
 
 // Result is how a run ended for a tenant.

@@ -1,0 +1,78 @@
+package reconcile
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// Retry backoff bounds for tenants whose apply failed. Blocked and invalid
+// outcomes are terminal: they wait for Git or an operator, not for time.
+const (
+	retryMin = 15 * time.Second
+	retryMax = 10 * time.Minute
+)
+
+// retryDelay is the wait before the n-th retry (from 1): exponential from
+// retryMin, capped at retryMax, with ±20% jitter so that failed tenants do
+// not retry in lockstep.
+func retryDelay(base time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < retryMax; i++ {
+		d *= 2
+	}
+	d = min(d, retryMax)
+	jitter := time.Duration(float64(d) * 0.2 * (2*rand.Float64() - 1)) //nolint:gosec // jitter, not security
+	return d + jitter
+}
+
+// scheduleRetries arms a retry for every tenant whose run failed and
+// forgets the attempts of tenants that synced.
+func (r *Reconciler) scheduleRetries(runs []state.Run) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.attempts == nil {
+		r.attempts = map[string]int{}
+	}
+	var failed []string
+	for _, run := range runs {
+		switch run.Result {
+		case state.ResultFailed:
+			r.attempts[run.Tenant]++
+			failed = append(failed, run.Tenant)
+		case state.ResultSynced:
+			delete(r.attempts, run.Tenant)
+		}
+	}
+	for _, tenant := range failed {
+		delay := retryDelay(r.opts.RetryMin, r.attempts[tenant])
+		r.log.Info("apply failed, retrying", "tenant", tenant, "attempt", r.attempts[tenant], "in", delay.Round(time.Second))
+		time.AfterFunc(delay, func() {
+			select {
+			case r.work <- job{kind: jobRetry, tenants: []string{tenant}}:
+			default: // the queue is full; the next revision or check picks it up
+			}
+		})
+	}
+}
+
+// retry syncs tenants whose apply failed, unless a later run fixed them.
+func (r *Reconciler) retry(ctx context.Context, tenants []string) {
+	r.mu.Lock()
+	cur := r.snap.current
+	var due []string
+	for _, t := range tenants {
+		if r.attempts[t] > 0 && cur != nil && cur.repo.Tenant(t) != nil {
+			due = append(due, t)
+		}
+	}
+	r.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	slices.Sort(due)
+	r.syncTenants(ctx, cur, due, false, state.TriggerRetry, "", false)
+}
