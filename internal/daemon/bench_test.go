@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,8 +30,10 @@ func BenchmarkDaemon1000Tenants(b *testing.B) {
 		}
 		k0, ka0, ko0 := p.writes(d)
 		h0 := fileHash(b, p.cfg.State.Path)
-		p.repo.WriteFile("README.md", "no-op\n")
-		p.repo.Commit("No-op change")
+		// A revision that touches every tenant's file but changes nothing
+		// they ask for: every tenant is planned against live state.
+		p.repo.WriteFile("platform.cue", readFile(b, filepath.Join(p.repo.Work, "platform.cue"))+"\n// Reviewed.\n")
+		p.repo.Commit("Touch the platform")
 		start = time.Now()
 		d.Reconciler.PollOnce(b.Context())
 		noop := time.Since(start)

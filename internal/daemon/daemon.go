@@ -22,6 +22,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
@@ -48,7 +49,7 @@ type Options struct {
 type Daemon struct {
 	cfg        *config.Config
 	log        *slog.Logger
-	store      *state.Bolt
+	store      stateStore
 	source     *source.Poller
 	Reconciler *reconcile.Reconciler
 	elector    *leader.Elector
@@ -70,8 +71,8 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if cfg.Git.URL == "" {
 		return nil, errors.New("config: git.url is required to serve")
 	}
-	if d.store, err = state.OpenBolt(cfg.State.Path, 10*time.Second); err != nil {
-		return nil, err //nolint:wrapcheck // names the file
+	if d.store, err = openState(cfg); err != nil {
+		return nil, err
 	}
 	d.closers = append(d.closers, func() { _ = d.store.Close() })
 	if d.source, err = newSource(cfg); err != nil {
@@ -204,7 +205,53 @@ func newElector(le *config.LeaderElection, clients map[string]kubernetes.Interfa
 	if name == "" {
 		name = "k3sync-leader"
 	}
-	return leader.New(cs, leader.Config{Namespace: le.Namespace, Name: name, Identity: id, LeaseDuration: le.LeaseDuration.Duration}) //nolint:wrapcheck // says what is missing
+	lc := leader.Config{Namespace: le.Namespace, Name: name, Identity: id, LeaseDuration: le.LeaseDuration.Duration}
+	if d := lc.LeaseDuration; d > 0 {
+		// client-go wants lease > renew deadline > retry period; keep
+		// controller-runtime's 15:10:2 for any lease duration.
+		lc.RenewDeadline, lc.RetryPeriod = d*2/3, d*2/15
+	}
+	return leader.New(cs, lc) //nolint:wrapcheck // says what is missing
+}
+
+// stateStore is what the daemon keeps state in.
+type stateStore interface {
+	state.Store
+	state.Journal
+	Close() error
+}
+
+// openState opens the configured state backend: the bbolt file, or
+// Secrets that replicas share.
+func openState(cfg *config.Config) (stateStore, error) {
+	if cfg.State.Backend != "kubernetes" {
+		b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // names the file
+		}
+		return b, nil
+	}
+	var rc *rest.Config
+	var err error
+	if cfg.State.Cluster == "in-cluster" {
+		rc, err = rest.InClusterConfig()
+	} else {
+		cl := cfg.Clusters[cfg.State.Cluster]
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
+	}
+	k, err := state.NewKube(cs, cfg.State.Namespace)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // says what is missing
+	}
+	return k, nil
 }
 
 // gitSource adapts the Git poller to the reconciler's Source.

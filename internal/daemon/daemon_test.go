@@ -173,12 +173,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("not ready after the first sync: %v", err)
 	}
 
-	// A commit that changes nothing any system sees writes nothing:
-	// not to Kubernetes, Kafka or Kong, not to the state file.
+	// A commit that changes a tenant's file but nothing any system sees
+	// is planned and writes nothing: not to Kubernetes, Kafka or Kong, not
+	// to the state file.
 	k0, ka0, ko0 := p.writes(d)
 	h0 := fileHash(t, p.cfg.State.Path)
-	p.repo.WriteFile("README.md", "# Example platform repo\n\nEdited.\n")
-	p.repo.Commit("Edit the README")
+	for _, tenant := range []string{"payments", "search"} {
+		f := "tenants/" + tenant + "/tenant.cue"
+		p.repo.WriteFile(f, readFile(t, filepath.Join(p.repo.Work, f))+"\n// Reviewed by the platform team.\n")
+	}
+	p.repo.Commit("Review payments and search")
 	rec.PollOnce(ctx)
 	if k, ka, ko := p.writes(d); k != k0 || ka != ka0 || ko != ko0 {
 		t.Errorf("no-op revision wrote: kubernetes %d, kafka %d, kong %d", k-k0, ka-ka0, ko-ko0)

@@ -79,7 +79,10 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.SetRevision(commit.Hash)
 	}
-	runs := r.syncTenants(ctx, next, tenants, complete, trigger, "", false)
+	var runs []state.Run
+	if len(tenants) > 0 {
+		runs = r.syncTenants(ctx, next, tenants, complete, trigger, "", false)
+	}
 	log.InfoContext(ctx, "revision applied", "trigger", trigger, "tenants", len(tenants), "runs", len(runs))
 	r.mu.Lock()
 	r.snap.firstSyncDone = true
@@ -87,8 +90,9 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 }
 
 // affected returns the tenants a new revision concerns: those whose folder
-// changed, or all (complete) when anything else changed, a tenant folder
-// disappeared or nothing was applied before.
+// changed, or all (complete) when platform.cue changed, a tenant folder
+// disappeared or nothing was applied before. Files the loader does not
+// read (READMEs, CI files) concern no tenant.
 func affected(cur, next *loaded, src Source) ([]string, bool) {
 	all := make([]string, 0, len(next.repo.Tenants))
 	for _, t := range next.repo.Tenants {
@@ -103,10 +107,16 @@ func affected(cur, next *loaded, src Source) ([]string, bool) {
 	}
 	var out []string
 	for _, f := range files {
-		rest, ok := strings.CutPrefix(f, loader.TenantsDir+"/")
-		name, _, inFolder := strings.Cut(rest, "/")
-		if !ok || !inFolder {
+		if f == loader.PlatformFile {
 			return all, true
+		}
+		rest, ok := strings.CutPrefix(f, loader.TenantsDir+"/")
+		if !ok {
+			continue // not an input of the loader
+		}
+		name, _, inFolder := strings.Cut(rest, "/")
+		if !inFolder {
+			continue // tenants/x.cue is reported by validation, not loaded
 		}
 		if next.repo.Tenant(name) == nil {
 			return all, true // removed tenant: prune what it owned

@@ -205,3 +205,46 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redactErr: %q, unwraps to the original: %v", err, errors.Is(err, inner))
 	}
 }
+
+// TestNewRepairsInterruptedFetch: a clone left by a process killed in the
+// middle of a fetch (a ref file truncated, a pack half received) works
+// again once reopened.
+func TestNewRepairsInterruptedFetch(t *testing.T) {
+	up, _ := upstream(t)
+	up.CopyDir(exampleRepo)
+	up.Commit("Add the platform repo")
+	dir := filepath.Join(t.TempDir(), "clone")
+	p, err := New(Config{URL: up.FileURL(), Dir: dir}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.FetchRef(t.Context(), "refs/heads/main"); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"refs/heads/main":         "",
+		"refs/k3sync/heads/main":  "0123456789abc",
+		"objects/pack/tmp_pack_1": "PACK",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up.WriteFile("tenants/search/notes.md", "x\n")
+	h := up.Commit("Notes")
+
+	p, err = New(Config{URL: up.FileURL(), Dir: dir}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, err := p.Poll(t.Context()); err != nil || rev.Hash != h {
+		t.Fatalf("poll after repair: %s, %v; want %s", rev.Hash, err, h)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "objects/pack/tmp_*")); len(left) > 0 {
+		t.Errorf("temporary packs left: %v", left)
+	}
+	gitIn(t, dir, "fsck", "--no-progress")
+}

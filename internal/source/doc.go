@@ -57,6 +57,11 @@
 // [ErrUnknownRevision]; go-git's transport errors (e.g.
 // transport.ErrAuthenticationRequired) stay reachable with errors.Is.
 //
+// A process killed in the middle of a fetch can leave a ref file empty
+// (go-git rewrites refs in place) and a temporary pack; [New] removes
+// both, and the next poll fetches the ref again, instead of every later
+// fetch failing.
+//
 // # Credentials
 //
 // [Auth] carries HTTP basic credentials or a token, or an SSH key checked

@@ -147,7 +147,7 @@ func WithMinBackoff(d time.Duration) Option {
 }
 
 // Poller keeps a bare clone of one branch up to date. Its methods are safe
-// for concurrent use.
+// for concurrent use; one Poller at a time may use a Dir.
 type Poller struct {
 	cfg     Config
 	remote  remote
@@ -218,6 +218,13 @@ func New(cfg Config, opts ...Option) (*Poller, error) {
 	var err error
 	if p.repo, err = openBare(cfg.Dir, branch); err != nil {
 		return nil, fmt.Errorf("git source %s: %w", cfg.Dir, err)
+	}
+	removed, err := repair(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("git source %s: %w", cfg.Dir, err)
+	}
+	if len(removed) > 0 {
+		p.log.Warn("git clone repaired after an interrupted fetch", "dir", cfg.Dir, "removed", removed)
 	}
 	if p.remote, err = newRemote(cfg.URL, cfg.Auth, cfg.Dir); err != nil {
 		return nil, err

@@ -1,0 +1,60 @@
+package daemon
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k3sync/k3sync/internal/render"
+)
+
+// TestScheduledDriftCheckReverts runs the daemon loop for real with
+// payments on a one-second drift schedule: an out-of-band edit is
+// reverted by the schedule alone, with no call from the test.
+func TestScheduledDriftCheckReverts(t *testing.T) {
+	p := startPeers(t, 0)
+	path := p.repo.Work + "/tenants/payments/tenant.cue"
+	src := readFile(t, path)
+	p.repo.WriteFile("tenants/payments/tenant.cue", strings.Replace(src, `drift: "revert"`, `drift: "revert"
+	driftSchedule: "@every 1s"`, 1))
+	p.repo.Commit("Check payments every second")
+	d, err := New(p.cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	go func() { _ = d.Start(t.Context()) }()
+	waitFor(t, time.Minute, "the first sync", func() bool { return d.Ready() == nil })
+
+	cs := p.clusters["us-east"]
+	rq, err := cs.CoreV1().ResourceQuotas("payments").Get(t.Context(), render.QuotaName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq.Spec.Hard[corev1.ResourcePods] = resource.MustParse("1")
+	if _, err := cs.CoreV1().ResourceQuotas("payments").Update(t.Context(), rq, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the scheduled drift check to revert the quota", func() bool {
+		rq, err := cs.CoreV1().ResourceQuotas("payments").Get(t.Context(), render.QuotaName, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		pods := rq.Spec.Hard[corev1.ResourcePods]
+		return pods.String() == "100"
+	})
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
