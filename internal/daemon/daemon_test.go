@@ -94,10 +94,13 @@ func startPeers(t testing.TB, tenants int) *peers {
 	p.repo.Commit("Import the platform repo")
 	git := gitserver.NewHTTP(t, root)
 	dir := t.TempDir()
+	// Local apiservers take far more than client-go's default 5 QPS; the
+	// limit is what a user tunes per cluster.
+	const qps = 2000
 	p.cfg = &config.Config{
 		Clusters: map[string]config.Cluster{
-			"eu-west": {Kubeconfig: cps[0].KubeconfigPath(), QPS: 200, Burst: 400},
-			"us-east": {Kubeconfig: cps[1].KubeconfigPath(), QPS: 200, Burst: 400},
+			"eu-west": {Kubeconfig: cps[0].KubeconfigPath(), QPS: qps, Burst: 2 * int(qps), Concurrency: 16},
+			"us-east": {Kubeconfig: cps[1].KubeconfigPath(), QPS: qps, Burst: 2 * int(qps), Concurrency: 16},
 		},
 		Kafka:    map[string]config.Kafka{"main": {Brokers: p.kafka.ListenAddrs()}},
 		Gateways: map[string]config.Gateway{"edge": {AdminURL: p.kongURL}},
