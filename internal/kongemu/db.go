@@ -3,6 +3,7 @@ package kongemu
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -12,7 +13,14 @@ import (
 type table struct {
 	rows map[string]map[string]any
 	ids  []string // sorted
+	// index maps a unique field (or cacheKeyIndex) to the canonical value
+	// of each row and its id, as Postgres' unique indexes do: writes check
+	// constraints in constant time, not by scanning the table.
+	index map[string]map[string]string
 }
+
+// cacheKeyIndex is the index of an entity's composite cache key.
+const cacheKeyIndex = "\x00cache_key"
 
 // memDB is the in-memory database. It is not safe for concurrent use on
 // its own: Server guards it with a RWMutex.
@@ -24,7 +32,7 @@ type memDB struct {
 func newMemDB(reg *registry) *memDB {
 	db := &memDB{reg: reg, tables: map[string]*table{}}
 	for name := range reg.byName {
-		db.tables[name] = &table{rows: map[string]map[string]any{}}
+		db.tables[name] = &table{rows: map[string]map[string]any{}, index: map[string]map[string]string{}}
 	}
 	return db
 }
@@ -37,20 +45,71 @@ func (db *memDB) get(entity, id string) map[string]any {
 func (db *memDB) put(entity string, obj map[string]any) {
 	t := db.tables[entity]
 	id := obj["id"].(string)
-	if _, ok := t.rows[id]; !ok {
+	if old, ok := t.rows[id]; ok {
+		db.unindex(entity, old)
+	} else {
 		i := sort.SearchStrings(t.ids, id)
 		t.ids = append(t.ids, "")
 		copy(t.ids[i+1:], t.ids[i:])
 		t.ids[i] = id
 	}
 	t.rows[id] = obj
+	db.reindex(entity, obj, func(m map[string]string, k string) { m[k] = id })
+}
+
+// indexKeys calls fn with each index of the entity and the row's key in it.
+func (db *memDB) indexKeys(entity string, row map[string]any, fn func(index, key string)) {
+	def := db.reg.byName[entity]
+	if def == nil {
+		return
+	}
+	for _, f := range def.uniqueFields() {
+		if row[f] != nil {
+			fn(f, canonical(row[f]))
+		}
+	}
+	if len(def.cacheKey) > 0 {
+		fn(cacheKeyIndex, cacheKeyOf(def.cacheKey, row))
+	}
+}
+
+func (db *memDB) reindex(entity string, row map[string]any, set func(map[string]string, string)) {
+	t := db.tables[entity]
+	db.indexKeys(entity, row, func(index, key string) {
+		m := t.index[index]
+		if m == nil {
+			m = map[string]string{}
+			t.index[index] = m
+		}
+		set(m, key)
+	})
+}
+
+func (db *memDB) unindex(entity string, row map[string]any) {
+	id, _ := row["id"].(string)
+	db.reindex(entity, row, func(m map[string]string, k string) {
+		if m[k] == id {
+			delete(m, k)
+		}
+	})
+}
+
+// byIndex returns the row whose key in index is key, or nil.
+func (db *memDB) byIndex(entity, index, key string) map[string]any {
+	t := db.tables[entity]
+	if id, ok := t.index[index][key]; ok {
+		return t.rows[id]
+	}
+	return nil
 }
 
 func (db *memDB) remove(entity, id string) {
 	t := db.tables[entity]
-	if _, ok := t.rows[id]; !ok {
+	old, ok := t.rows[id]
+	if !ok {
 		return
 	}
+	db.unindex(entity, old)
 	delete(t.rows, id)
 	i := sort.SearchStrings(t.ids, id)
 	if i < len(t.ids) && t.ids[i] == id {
@@ -96,6 +155,9 @@ func (db *memDB) rowsWhere(entity, fk, id string) []map[string]any {
 }
 
 func (db *memDB) findUnique(entity, fieldName string, value any) map[string]any {
+	if def := db.reg.byName[entity]; def != nil && slices.Contains(def.uniqueFields(), fieldName) {
+		return db.byIndex(entity, fieldName, canonical(value))
+	}
 	want := canonical(value)
 	for _, row := range db.all(entity) {
 		if row[fieldName] != nil && canonical(row[fieldName]) == want {
@@ -182,11 +244,8 @@ func (db *memDB) checkConstraints(def *entityDef, obj map[string]any, selfID str
 		}
 	}
 	if len(def.cacheKey) > 0 {
-		want := cacheKeyOf(def.cacheKey, obj)
-		for _, row := range db.all(def.name) {
-			if row["id"] != id && cacheKeyOf(def.cacheKey, row) == want {
-				return uniqueViolation(def.cacheKey, obj)
-			}
+		if row := db.byIndex(def.name, cacheKeyIndex, cacheKeyOf(def.cacheKey, obj)); row != nil && row["id"] != id {
+			return uniqueViolation(def.cacheKey, obj)
 		}
 	}
 	for _, f := range def.foreignFields() {
