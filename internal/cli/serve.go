@@ -11,6 +11,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/daemon"
+	"github.com/k3sync/k3sync/internal/dashboard"
 	"github.com/k3sync/k3sync/internal/metrics"
 	"github.com/k3sync/k3sync/internal/server"
 )
@@ -80,7 +81,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra []se
 		return err //nolint:wrapcheck // says what failed
 	}
 	defer d.Close()
-	opts := append([]server.Option{server.WithMetrics(reg), server.WithLogger(log)}, extra...)
+	tokens, err := server.ReadTokens(cfg.Server)
+	if err != nil {
+		return err //nolint:wrapcheck // says which token is wrong
+	}
+	dash := dashboard.New(backend{Backend: d.Reconciler, d: d}, tokens, dashboard.WithLogger(log))
+	opts := append([]server.Option{server.WithMetrics(reg), server.WithLogger(log), server.WithHandler("/", dash)}, extra...)
 	srv, err := server.New(cfg.Server, backend{Backend: d.Reconciler, d: d}, d.Reconciler, opts...)
 	if err != nil {
 		return err //nolint:wrapcheck // says what is wrong

@@ -22,7 +22,6 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
@@ -43,6 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics records the loop; nil records nothing.
 	Metrics reconcile.Metrics
+	// Now is the loop's clock (sync windows, timestamps); time.Now when nil.
+	Now func() time.Time
 }
 
 // Daemon is k3sync serve.
@@ -113,7 +114,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	}
 	d.targets = targets
 	rec = reconcile.New(gitSource{d.source}, apply.New(targets...), d.store, reconcile.Options{
-		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics,
+		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics, Now: opts.Now,
 	})
 	d.Reconciler = rec
 	if le := cfg.Reconcile.LeaderElection; le != nil {
@@ -221,37 +222,13 @@ type stateStore interface {
 	Close() error
 }
 
-// openState opens the configured state backend: the bbolt file, or
-// Secrets that replicas share.
+// openState opens the state store: the bbolt file.
 func openState(cfg *config.Config) (stateStore, error) {
-	if cfg.State.Backend != "kubernetes" {
-		b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
-		if err != nil {
-			return nil, err //nolint:wrapcheck // names the file
-		}
-		return b, nil
-	}
-	var rc *rest.Config
-	var err error
-	if cfg.State.Cluster == "in-cluster" {
-		rc, err = rest.InClusterConfig()
-	} else {
-		cl := cfg.Clusters[cfg.State.Cluster]
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig()
-	}
+	b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
+		return nil, err //nolint:wrapcheck // names the file
 	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
-	}
-	k, err := state.NewKube(cs, cfg.State.Namespace)
-	if err != nil {
-		return nil, err //nolint:wrapcheck // says what is missing
-	}
-	return k, nil
+	return b, nil
 }
 
 // gitSource adapts the Git poller to the reconciler's Source.

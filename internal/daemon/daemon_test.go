@@ -119,6 +119,14 @@ func (p *peers) writes(d *Daemon) (k8s, kafka, kong int64) {
 	return k8s, p.kafkaWrts.Load(), int64(p.kong.Writes())
 }
 
+// weekdayClock runs from a Tuesday noon (UTC): the example repo's payments
+// tenant has a deny sync window over weekends, which must not make the
+// tests depend on the day they run.
+func weekdayClock() func() time.Time {
+	base, start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), time.Now()
+	return func() time.Time { return base.Add(time.Since(start)) }
+}
+
 func fileHash(t testing.TB, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -142,7 +150,7 @@ func states(o view.Overview) map[string]view.State {
 func TestEndToEnd(t *testing.T) {
 	p := startPeers(t, 0)
 	ctx := t.Context()
-	d, err := New(p.cfg, Options{})
+	d, err := New(p.cfg, Options{Now: weekdayClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

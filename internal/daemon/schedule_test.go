@@ -23,7 +23,7 @@ func TestScheduledDriftCheckReverts(t *testing.T) {
 	p.repo.WriteFile("tenants/payments/tenant.cue", strings.Replace(src, `drift: "revert"`, `drift: "revert"
 	driftSchedule: "@every 1s"`, 1))
 	p.repo.Commit("Check payments every second")
-	d, err := New(p.cfg, Options{})
+	d, err := New(p.cfg, Options{Now: weekdayClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -81,15 +80,7 @@ func readTokens(cfg []config.Token) ([]token, error) {
 // lookup finds the token whose secret is presented. Every configured token
 // is compared, in constant time, whichever matches.
 func (s *Server) lookup(presented string) (token, bool) {
-	sum := sha256.Sum256([]byte(presented))
-	var found token
-	ok := 0
-	for _, t := range s.tokens {
-		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
-			found, ok = t, 1
-		}
-	}
-	return found, ok == 1
+	return lookupToken(s.tokens, presented)
 }
 
 // bearer returns the token of an "Authorization: Bearer TOKEN" header.
