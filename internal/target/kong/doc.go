@@ -50,6 +50,28 @@
 // Tags are not used for this: a hash tag would itself show up as a change
 // in every decK diff users run.
 //
+// # Remembering no-op diffs
+//
+// A diff costs milliseconds of CPU per tenant, nearly all of it in
+// go-database-reconciler, and the daemon plans every tenant at each drift
+// check. So the Target remembers, in memory, the tenants whose last diff
+// found nothing to do, with a sha256 fingerprint of what that diff read:
+// the Kong version, the tenant's rendered Kong resources, its slice of the
+// live read (every field of every entity, IDs and timestamps included,
+// sorted by ID; key-auth keys left out) and the state store's record. A
+// tenant whose fingerprint is unchanged is not diffed: it has nothing to
+// do. Any change in Git, on the gateway (a PATCH, a delete, a new tagged
+// entity) or in the state store changes the fingerprint; entities without
+// the tenant's tags are never read and change nothing. The defaults
+// go-database-reconciler fills come from the gateway's schemas: the
+// digests of the answers the diffs read are remembered too, each plan
+// reads those schemas again (once, as a diff would), and one that answers
+// differently empties the memo. A tenant with changes, or that could not
+// be planned, is forgotten; a plan that covers every tenant forgets those
+// it did not plan. An apply also saves the tenant's record, which a plan
+// does not compute: it skips only tenants an earlier apply found with an
+// up-to-date record.
+//
 // # Applying
 //
 // Apply plans afresh and makes the changes with go-database-reconciler's

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/k3sync/k3sync/internal/config"
@@ -44,6 +45,10 @@ type Target struct {
 	transport   http.RoundTripper
 	// writes bounds the writes in flight across every tenant's syncer.
 	writes chan struct{}
+	// memo remembers the tenants whose last diff found nothing to do.
+	memo memo
+	// diffs counts go-database-reconciler runs, for tests of the memo.
+	diffs atomic.Int64
 }
 
 // Option tunes a Target.

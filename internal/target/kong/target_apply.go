@@ -37,7 +37,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	if err != nil {
 		return nil, err
 	}
-	gp, planErr := t.plan(ctx, s, req)
+	gp, planErr := t.plan(ctx, s, req, !opts.DryRun)
 	if gp == nil {
 		return nil, planErr
 	}
@@ -61,6 +61,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			}
 		}
 	}
+	t.memo.record(gp, s.transport.schemaSums(), req.Complete)
 
 	var results []plan.Result
 	applyErr := &ApplyError{Gateway: t.name}
@@ -227,14 +228,46 @@ func (t *Target) createCredential(ctx context.Context, s *session, tenant string
 // save records what k3sync last applied to the tenant: the desired
 // document of every entity that now matches Git, the previous record of
 // those whose change failed. Nothing is written when nothing changed.
+// A tenant the memo skipped in an apply was remembered with a record
+// found up to date then, and the memo's fingerprint covers the record:
+// nothing changed.
 func (t *Target) save(ctx context.Context, s *session, tp *tenantPlan, revision string) error {
+	if tp.memoized {
+		return nil
+	}
+	records, err := t.records(ctx, s, tp)
+	if err != nil {
+		return err
+	}
+	if sameRecords(records, tp.entry.Resources) {
+		tp.current = true
+		return nil
+	}
+	e := tp.entry.Clone()
+	e.Resources = records
+	e.Revision = revision
+	e.UpdatedAt = t.now()
+	if err := t.store.Save(ctx, e); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	return nil
+}
+
+// sameRecords reports whether two records of a tenant are equal.
+func sameRecords(a, b map[string]json.RawMessage) bool {
+	return maps.EqualFunc(a, b, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
+}
+
+// records is the tenant's record as save writes it, given the outcome of
+// the tenant's items.
+func (t *Target) records(ctx context.Context, s *session, tp *tenantPlan) (map[string]json.RawMessage, error) {
 	outcome := map[string]*item{}
 	for _, it := range tp.items {
 		outcome[entityID(it.change.Kind, it.change.Name)] = it
 	}
 	docs, err := desiredDocuments(ctx, s, tp.target, tp.names)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if tp.desired != nil {
 		for _, c := range tp.desired.Consumers {
@@ -253,7 +286,7 @@ func (t *Target) save(ctx context.Context, s *session, tp *tenantPlan, revision 
 		}
 		b, err := json.Marshal(doc)
 		if err != nil {
-			return fmt.Errorf("%s: %w", id, err)
+			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 		records[id] = b
 	}
@@ -266,17 +299,7 @@ func (t *Target) save(ctx context.Context, s *session, tp *tenantPlan, revision 
 			records[id] = old
 		}
 	}
-	if maps.EqualFunc(records, tp.entry.Resources, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
-		return nil
-	}
-	e := tp.entry.Clone()
-	e.Resources = records
-	e.Revision = revision
-	e.UpdatedAt = t.now()
-	if err := t.store.Save(ctx, e); err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
-	return nil
+	return records, nil
 }
 
 // desiredDocuments are the documents of every entity of a desired state,

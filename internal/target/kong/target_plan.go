@@ -27,6 +27,10 @@ type gatewayPlan struct {
 	tenants []*tenantPlan
 	// deletesBlocked: the plan has more deletes than the platform allows.
 	deletesBlocked bool
+	// failed are the tenants that could not be planned; gen is the memo
+	// generation the plan used.
+	failed []string
+	gen    uint64
 }
 
 // tenantPlan is one tenant's plan on the gateway.
@@ -41,6 +45,12 @@ type tenantPlan struct {
 	// names names its entities; the state's records come from them.
 	target *kstate.KongState
 	names  *namer
+	// fingerprint is the digest of the inputs of the tenant's diff.
+	// memoized: the memo says they have nothing to do, and no diff ran.
+	// settled: the diff found nothing to do. current: save found the
+	// state store's record up to date.
+	fingerprint                fingerprint
+	memoized, settled, current bool
 }
 
 // item is one planned change and what applying it did.
@@ -99,10 +109,11 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 	if err != nil {
 		return nil, err
 	}
-	gp, err := t.plan(ctx, s, req)
+	gp, err := t.plan(ctx, s, req, false)
 	if gp == nil {
 		return nil, err
 	}
+	t.memo.record(gp, s.transport.schemaSums(), req.Complete)
 	var out []plan.Change
 	for _, tp := range gp.tenants {
 		for _, it := range tp.items {
@@ -113,8 +124,10 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 	return out, err
 }
 
-// plan reads the gateway and plans every tenant in scope.
-func (t *Target) plan(ctx context.Context, s *session, req plan.Request) (*gatewayPlan, error) {
+// plan reads the gateway and plans every tenant in scope. A tenant the
+// memo remembers with the same inputs is not diffed; for an apply that
+// saves state (current), only when its record was found up to date too.
+func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current bool) (*gatewayPlan, error) {
 	desired := map[string]*render.KongResources{}
 	requested := map[string]bool{}
 	for _, tr := range req.Tenants {
@@ -172,12 +185,13 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request) (*gatew
 	}
 	slices.SortFunc(gp.tenants, func(a, b *tenantPlan) int { return strings.Compare(a.tenant, b.tenant) })
 
+	gp.gen = t.memo.check(ctx, s, t.concurrency)
 	errs := make([]error, len(gp.tenants))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, tp := range gp.tenants {
 		g.Go(func() error {
-			errs[i] = t.planTenant(gctx, s, tp)
+			errs[i] = t.planTenant(gctx, s, tp, gp.gen, current)
 			return nil
 		})
 	}
@@ -193,6 +207,7 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request) (*gatew
 				perr = &PlanError{Gateway: t.name}
 			}
 			perr.Tenants = append(perr.Tenants, TenantError{Tenant: tp.tenant, Err: errs[i]})
+			gp.failed = append(gp.failed, tp.tenant)
 			continue
 		}
 		kept = append(kept, tp)
@@ -206,8 +221,28 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request) (*gatew
 }
 
 // planTenant diffs one tenant with go-database-reconciler's syncer in dry
-// run mode and plans its key-auth credentials.
-func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan) error {
+// run mode and plans its key-auth credentials, unless the memo of
+// generation gen says that the same inputs had nothing to do (and, with
+// current, that the tenant's record was up to date).
+func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan, gen uint64, current bool) error {
+	fp, err := fingerprintOf(s, tp)
+	if err != nil {
+		return err
+	}
+	tp.fingerprint = fp
+	if t.memo.hit(gen, tp.tenant, fp, current) {
+		tp.memoized = true
+		return nil
+	}
+	if err := t.diffTenant(ctx, s, tp); err != nil {
+		return err
+	}
+	tp.settled = len(tp.items) == 0
+	return nil
+}
+
+// diffTenant runs the diff of planTenant.
+func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) error {
 	run, err := t.solve(ctx, s, tp, true, false)
 	if err != nil {
 		return err
@@ -390,6 +425,7 @@ type solveRun struct {
 // and updates top-down then deletes bottom-up, with the target's
 // concurrency. noDeletes keeps every delete back.
 func (t *Target) solve(ctx context.Context, s *session, tp *tenantPlan, dry, noDeletes bool) (*solveRun, error) {
+	t.diffs.Add(1)
 	current, err := kstate.Get(cloneRaw(&tp.live.raw))
 	if err != nil {
 		return nil, fmt.Errorf("live state: %w", err)

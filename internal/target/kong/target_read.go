@@ -26,6 +26,8 @@ type session struct {
 	client *gokong.Client
 	// render holds the Kong version for go-database-reconciler's file.Get.
 	render file.RenderConfig
+	// transport is the client's, whose schema cache the plan memo reads.
+	transport *sessionTransport
 }
 
 // connect reads the admin token and asks the gateway for its version.
@@ -38,13 +40,15 @@ func (t *Target) connect(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kong gateway %s: %w", t.name, err)
 	}
-	hc := &http.Client{Timeout: requestTimeout, Transport: &sessionTransport{
+	st := &sessionTransport{
 		base:    t.transport,
 		token:   token,
+		origin:  u.Scheme + "://" + u.Host,
 		schemas: strings.TrimRight(u.Path, "/") + "/schemas/",
 		writes:  t.writes,
 		cache:   map[string]*cachedResponse{},
-	}}
+	}
+	hc := &http.Client{Timeout: requestTimeout, Transport: st}
 	client, err := gokong.NewClient(gokong.String(t.adminURL), hc)
 	if err != nil {
 		return nil, fmt.Errorf("kong gateway %s: %w", t.name, err)
@@ -60,7 +64,7 @@ func (t *Target) connect(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kong gateway %s: version %q: %w", t.name, info.Version, err)
 	}
-	return &session{client: client, render: file.RenderConfig{KongVersion: version}}, nil
+	return &session{client: client, render: file.RenderConfig{KongVersion: version}, transport: st}, nil
 }
 
 // live is what carries k3sync's tag on the gateway, split by tenant.

@@ -2,9 +2,12 @@ package kong
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -19,6 +22,7 @@ import (
 type sessionTransport struct {
 	base    http.RoundTripper
 	token   string
+	origin  string // scheme://host of the Admin API
 	schemas string // path prefix of /schemas/
 	writes  chan struct{}
 
@@ -32,6 +36,8 @@ type cachedResponse struct {
 	status int
 	header http.Header
 	body   []byte
+	// sum is the digest of status and body, what the plan memo compares.
+	sum fingerprint
 }
 
 func (s *sessionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -84,6 +90,7 @@ func (s *sessionTransport) cached(r *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("kong GET %s: %w", r.URL.Path, err)
 		}
 		c.ok, c.status, c.header, c.body = true, resp.StatusCode, resp.Header.Clone(), body
+		c.sum = answerSum(c.status, body)
 	}
 	return &http.Response{
 		Status:        fmt.Sprintf("%d %s", c.status, http.StatusText(c.status)),
@@ -96,4 +103,54 @@ func (s *sessionTransport) cached(r *http.Request) (*http.Response, error) {
 		ContentLength: int64(len(c.body)),
 		Request:       r,
 	}, nil
+}
+
+// answerSum is the digest of a schema answer: a 404 that becomes a
+// schema is a change too.
+func answerSum(status int, body []byte) fingerprint {
+	h := sha256.New()
+	h.Write([]byte(strconv.Itoa(status) + "\n"))
+	h.Write(body)
+	return fingerprint(h.Sum(nil))
+}
+
+// schemaSum is the digest of the gateway's answer to GET uri (a request
+// URI under /schemas/), read through the session's cache.
+func (s *sessionTransport) schemaSum(ctx context.Context, uri string) (fingerprint, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, s.origin+uri, nil)
+	if err != nil {
+		return fingerprint{}, fmt.Errorf("kong GET %s: %w", uri, err)
+	}
+	resp, err := s.RoundTrip(r)
+	if err != nil {
+		return fingerprint{}, fmt.Errorf("kong GET %s: %w", uri, err)
+	}
+	_ = resp.Body.Close() // the cache has the body
+	s.mu.Lock()
+	c := s.cache[uri]
+	s.mu.Unlock()
+	if c == nil {
+		return fingerprint{}, fmt.Errorf("kong GET %s: not a schema", uri)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ok {
+		return fingerprint{}, fmt.Errorf("kong GET %s: %s", uri, resp.Status)
+	}
+	return c.sum, nil
+}
+
+// schemaSums are the digests of the schema answers the session read.
+func (s *sessionTransport) schemaSums() map[string]fingerprint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]fingerprint, len(s.cache))
+	for uri, c := range s.cache {
+		c.mu.Lock()
+		if c.ok {
+			out[uri] = c.sum
+		}
+		c.mu.Unlock()
+	}
+	return out
 }
