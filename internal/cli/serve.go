@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra []se
 	}
 	dash := dashboard.New(backend{Backend: d.Reconciler, d: d}, tokens, dashboard.WithLogger(log))
 	opts := append([]server.Option{server.WithMetrics(reg), server.WithLogger(log), server.WithHandler("/", dash)}, extra...)
-	srv, err := server.New(cfg.Server, backend{Backend: d.Reconciler, d: d}, d.Reconciler, opts...)
+	srv, err := server.New(cfg.Server, backend{Backend: d.Reconciler, d: d}, d.Hooks(), opts...)
 	if err != nil {
 		return err //nolint:wrapcheck // says what is wrong
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Gateways map[string]Gateway `json:"gateways"`
 	State    State              `json:"state"`
 	Git      Git                `json:"git"`
+	Forge    Forge              `json:"forge"`
 	Server   Server             `json:"server"`
 	// Reconcile tunes the daemon's loop.
 	Reconcile Reconcile `json:"reconcile"`
@@ -285,6 +286,9 @@ func Parse(b []byte) (*Config, error) {
 		if !t.IsSet() {
 			errs = append(errs, fmt.Errorf("server.tokens[%d] (%s): tokenFile or tokenEnv is required", i, t.Name))
 		}
+	}
+	if err := c.Forge.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.State.Path == "" {
 		c.State.Path = "k3sync.db"

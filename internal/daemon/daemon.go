@@ -29,6 +29,7 @@ import (
 	"github.com/k3sync/k3sync/internal/leader"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/reconcile"
+	"github.com/k3sync/k3sync/internal/review"
 	"github.com/k3sync/k3sync/internal/source"
 	"github.com/k3sync/k3sync/internal/state"
 	kafkatarget "github.com/k3sync/k3sync/internal/target/kafka"
@@ -54,6 +55,7 @@ type Daemon struct {
 	source     *source.Poller
 	Reconciler *reconcile.Reconciler
 	elector    *leader.Elector
+	review     *review.Loop
 	targets    []apply.Target
 	closers    []func()
 }
@@ -115,8 +117,13 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	d.targets = targets
 	rec = reconcile.New(gitSource{d.source}, apply.New(targets...), d.store, reconcile.Options{
 		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics, Now: opts.Now,
+		// The forge's k3sync/apply status; d.review is set just below.
+		OnApplied: func(ctx context.Context, rev string, runs []state.Run) { d.ReportApplied(ctx, rev, runs) },
 	})
 	d.Reconciler = rec
+	if d.review, err = newReview(cfg, d.source, targets, rec, d.log); err != nil {
+		return nil, err
+	}
 	if le := cfg.Reconcile.LeaderElection; le != nil {
 		if d.elector, err = newElector(le, clients); err != nil {
 			return nil, err
@@ -129,10 +136,10 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 // ends.
 func (d *Daemon) Start(ctx context.Context) error {
 	if d.elector == nil {
-		return d.Reconciler.Start(ctx) //nolint:wrapcheck // the loop's own errors
+		return d.run(ctx)
 	}
 	for ctx.Err() == nil {
-		if err := d.elector.Run(ctx, func(ctx context.Context) { _ = d.Reconciler.Start(ctx) }); err != nil {
+		if err := d.elector.Run(ctx, func(ctx context.Context) { _ = d.run(ctx) }); err != nil {
 			return err //nolint:wrapcheck // names the lease
 		}
 	}

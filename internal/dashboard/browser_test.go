@@ -162,7 +162,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.cfg.Server.Listen = freeAddr(t)
-	srv, err := server.New(p.cfg.Server, rec, d.Reconciler, server.WithLogger(log), server.WithShutdownGrace(5*time.Second),
+	srv, err := server.New(p.cfg.Server, rec, d.Hooks(), server.WithLogger(log), server.WithShutdownGrace(5*time.Second),
 		server.WithHandler("/", dashboard.New(rec, tokens, dashboard.WithLogger(log))))
 	if err != nil {
 		t.Fatal(err)

@@ -57,6 +57,9 @@ type Options struct {
 	// RetryMin is the first retry's delay after a failed apply (default
 	// 15s); it doubles per attempt up to 10 minutes.
 	RetryMin time.Duration
+	// OnApplied is told the runs of every revision applied (and of every
+	// retry), for the forge's k3sync/apply commit status.
+	OnApplied func(ctx context.Context, revision string, runs []state.Run)
 }
 
 // Reconciler is the daemon loop.

@@ -74,5 +74,8 @@ func (r *Reconciler) retry(ctx context.Context, tenants []string) {
 		return
 	}
 	slices.Sort(due)
-	r.syncTenants(ctx, cur, due, false, state.TriggerRetry, "", false)
+	runs := r.syncTenants(ctx, cur, due, false, state.TriggerRetry, "", false)
+	if r.opts.OnApplied != nil {
+		r.opts.OnApplied(ctx, cur.commit.Hash, runs)
+	}
 }

@@ -83,6 +83,9 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 	if len(tenants) > 0 {
 		runs = r.syncTenants(ctx, next, tenants, complete, trigger, "", false)
 	}
+	if r.opts.OnApplied != nil {
+		r.opts.OnApplied(ctx, commit.Hash, runs)
+	}
 	log.InfoContext(ctx, "revision applied", "trigger", trigger, "tenants", len(tenants), "runs", len(runs))
 	r.mu.Lock()
 	r.snap.firstSyncDone = true

@@ -1,0 +1,276 @@
+package review
+
+import (
+	"context"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/k3sync/k3sync/internal/diag"
+	"github.com/k3sync/k3sync/internal/forge"
+	"github.com/k3sync/k3sync/internal/loader"
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+)
+
+// Review is what k3sync found for one pull request head: data, rendered
+// apart as a status and a comment.
+type Review struct {
+	PR forge.PullRequest
+	// Head is the commit planned.
+	Head string
+	// Branch and Base are the tracked branch and its head.
+	Branch, Base string
+	// Since is the commit the changed files were listed from: the merge
+	// base, or Base when there is none.
+	Since string
+	// Changed are the files the pull request changes; the planned tree
+	// has them from Head and every other file from Base.
+	Changed map[string]bool
+	// Invalid holds every validation error of the head.
+	Invalid diag.List
+	// Err is why the head could not be read at all.
+	Err   error
+	Scope Scope
+	// Plan is the plan of the scope's tenants; nil when nothing was
+	// planned (invalid, or no tenant changed).
+	Plan *plan.Plan
+	// Unrelated counts changes of tenants the pull request does not
+	// change, left out of Plan (requests that cover every tenant).
+	Unrelated  int
+	Violations []Violation
+}
+
+// Scope is what a pull request changes.
+type Scope struct {
+	// All: platform.cue changed, so every tenant is in scope.
+	All bool
+	// Tenants changed by the pull request that exist at its head.
+	Tenants []string
+	// Deleted tenant folders.
+	Deleted []string
+}
+
+// Empty reports whether no tenant is changed.
+func (s Scope) Empty() bool { return !s.All && len(s.Tenants) == 0 && len(s.Deleted) == 0 }
+
+// Has reports whether the pull request changes tenant's files.
+func (s Scope) Has(tenant string) bool {
+	return s.All || slices.Contains(s.Tenants, tenant) || slices.Contains(s.Deleted, tenant)
+}
+
+// Folders names the tenant folders in scope, for messages.
+func (s Scope) Folders() []string {
+	var out []string
+	for _, t := range append(slices.Clone(s.Tenants), s.Deleted...) {
+		out = append(out, path.Join(loader.TenantsDir, t)+"/")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// retry reports whether the head should be planned again at the next
+// pass: its plan is incomplete.
+func (r *Review) retry() bool {
+	return r.Err != nil || r.Plan != nil && len(r.Plan.Errors) > 0
+}
+
+// review plans one pull request and reports on it. A head planned again
+// (its last plan was incomplete) gets no pending status, and no status at
+// all when the outcome is the same: forges keep every status posted.
+func (l *Loop) review(ctx context.Context, pr forge.PullRequest, ps *pass) error {
+	rev, err := l.src.FetchRef(ctx, pullRef(pr.Number))
+	if err != nil {
+		return err //nolint:wrapcheck // redacted by source
+	}
+	head := rev.Hash
+	log := l.log.With("pr", pr.Number, "head", short(head))
+	l.mu.Lock()
+	last, seen := l.prs[pr.Number]
+	l.mu.Unlock()
+	again := seen && last.head == head
+	if !again {
+		pending := forge.Status{Context: forge.ContextPlan, State: forge.Pending, Description: "Planning against live state…", TargetURL: pr.URL}
+		if err := l.forge.SetStatus(ctx, head, pending); err != nil {
+			return err //nolint:wrapcheck // names the forge and commit
+		}
+	}
+	r := l.plan(ctx, pr, head, ps)
+	// The comment first: once the status is final, the comment matches it.
+	if err := l.forge.UpsertComment(ctx, pr.Number, Marker, r.Markdown(l.commentOptions())); err != nil {
+		return err //nolint:wrapcheck // names the forge and pull request
+	}
+	st := r.Status(l.opts.DashboardURL)
+	if !again || last.status != st {
+		if err := l.forge.SetStatus(ctx, head, st); err != nil {
+			return err //nolint:wrapcheck // names the forge and commit
+		}
+	}
+	l.mu.Lock()
+	l.prs[pr.Number] = prState{head: head, base: ps.base.hash, status: st, done: !r.retry()}
+	l.mu.Unlock()
+	attrs := []any{"state", st.State, "description", st.Description, "tenants", len(r.Scope.Tenants), "violations", len(r.Violations)}
+	if r.Err != nil {
+		attrs = append(attrs, "error", r.Err)
+	}
+	log.InfoContext(ctx, "pull request planned", attrs...)
+	return nil
+}
+
+// plan loads what merging the pull request would give, finds the tenants
+// it changes and plans those.
+func (l *Loop) plan(ctx context.Context, pr forge.PullRequest, head string, ps *pass) *Review {
+	base := ps.base
+	r := &Review{PR: pr, Head: head, Branch: l.opts.Branch, Base: base.hash}
+	files, since, err := l.changedFiles(ctx, pr, head, base.hash)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.Since = since
+	baseFS, err := l.src.FS(base.hash)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	headFS, err := l.src.FS(head)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	merged := newOverlay(baseFS, headFS, files)
+	r.Changed = merged.changed
+	repo, err := loader.Load(merged)
+	if err != nil {
+		if list, ok := loader.Validation(err); ok {
+			r.Invalid = list.Sorted()
+		} else {
+			r.Err = err
+		}
+		return r
+	}
+	r.Scope = scopeOf(files, repo)
+	if r.Scope.Empty() {
+		return r
+	}
+	req := request(repo, r.Scope, head)
+	p := l.engine.Plan(ctx, req)
+	if req.Complete && !r.Scope.All {
+		// The request covers every tenant only so that targets plan the
+		// deleted folders' removal; the others are not this pull
+		// request's doing.
+		p, r.Unrelated = keepTenants(p, r.Scope)
+	}
+	r.Plan = p
+	r.Violations = checkOwnership(p, r.Scope, func() *plan.Plan { return l.pendingPlan(ctx, ps) })
+	return r
+}
+
+// fileCommit is the commit a file of the planned tree comes from.
+func (r *Review) fileCommit(file string) string {
+	if r.Changed[file] || r.Base == "" {
+		return r.Head
+	}
+	return r.Base
+}
+
+// changedFiles lists the files the pull request changes: from the merge
+// base when the forge knows it and the clone has it, else from the
+// tracked branch's head.
+func (l *Loop) changedFiles(ctx context.Context, pr forge.PullRequest, head, base string) ([]string, string, error) {
+	since := pr.MergeBase
+	if mb, ok := l.forge.(mergeBaser); ok && since == "" {
+		var err error
+		if since, err = mb.MergeBase(ctx, base, head); err != nil {
+			l.log.WarnContext(ctx, "no merge base: comparing with the tracked branch", "pr", pr.Number, "error", err)
+		}
+	}
+	if since != "" {
+		files, err := l.src.Changed(since, head)
+		if err == nil {
+			return files, since, nil
+		}
+		l.log.WarnContext(ctx, "merge base not readable: comparing with the tracked branch", "pr", pr.Number, "merge_base", since, "error", err)
+	}
+	files, err := l.src.Changed(base, head)
+	if err != nil {
+		return nil, "", err //nolint:wrapcheck // names the commits
+	}
+	return files, base, nil
+}
+
+// scopeOf maps changed files to tenants: tenants/<t>/… changes t,
+// platform.cue changes all; other files (README.md) change none.
+func scopeOf(files []string, repo *model.Repo) Scope {
+	var s Scope
+	for _, f := range files {
+		if f == loader.PlatformFile {
+			s.All = true
+			continue
+		}
+		rest, ok := strings.CutPrefix(f, loader.TenantsDir+"/")
+		name, _, inFolder := strings.Cut(rest, "/")
+		if !ok || !inFolder {
+			continue
+		}
+		if repo.Tenant(name) != nil {
+			s.Tenants = append(s.Tenants, name)
+		} else {
+			s.Deleted = append(s.Deleted, name)
+		}
+	}
+	if s.All {
+		s.Tenants = s.Tenants[:0]
+		for _, t := range repo.Tenants {
+			s.Tenants = append(s.Tenants, t.Name)
+		}
+	}
+	slices.Sort(s.Tenants)
+	slices.Sort(s.Deleted)
+	s.Tenants = slices.Compact(s.Tenants)
+	s.Deleted = slices.Compact(s.Deleted)
+	return s
+}
+
+// request plans the scope: its tenants, or every tenant (Complete) when a
+// folder was deleted or platform.cue changed.
+func request(repo *model.Repo, s Scope, head string) plan.Request {
+	req := plan.Request{Revision: head, Platform: &repo.Platform}
+	names := s.Tenants
+	if s.All || len(s.Deleted) > 0 {
+		req.Complete = true
+		names = nil
+		for _, t := range repo.Tenants {
+			names = append(names, t.Name)
+		}
+	}
+	for _, name := range names {
+		t := repo.Tenant(name)
+		req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&repo.Platform, t), Model: t})
+	}
+	return req
+}
+
+// keepTenants keeps the changes of the scope's tenants and counts the
+// others. Target errors are kept: the plan is incomplete whoever they
+// concern.
+func keepTenants(p *plan.Plan, s Scope) (*plan.Plan, int) {
+	out := &plan.Plan{Revision: p.Revision, Errors: p.Errors}
+	n := 0
+	for _, c := range p.Changes {
+		if s.Has(c.Tenant) {
+			out.Changes = append(out.Changes, c)
+		} else {
+			n++
+		}
+	}
+	return out, n
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}

@@ -1,0 +1,291 @@
+package review
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/k3sync/k3sync/internal/diag"
+	"github.com/k3sync/k3sync/internal/forge"
+	"github.com/k3sync/k3sync/internal/plan"
+)
+
+// CommentOptions tune the comment.
+type CommentOptions struct {
+	// MaxLength bounds the body in bytes (the forge's limit).
+	MaxLength int
+	// FileURL links a line of a file at a commit; nil for no links.
+	FileURL func(sha, path string, line int) string
+	// DashboardURL is the dashboard's root; "" for no links.
+	DashboardURL string
+}
+
+func (l *Loop) commentOptions() CommentOptions {
+	return CommentOptions{
+		MaxLength:    l.forge.MaxCommentLength(),
+		FileURL:      l.forge.FileURL,
+		DashboardURL: l.opts.DashboardURL,
+	}
+}
+
+const footer = "\n---\n<sub>k3sync edits this comment whenever the pull request's head changes.</sub>\n"
+
+// Markdown renders the review as the pull request comment, starting with
+// Marker and at most opts.MaxLength bytes long.
+func (r *Review) Markdown(opts CommentOptions) string {
+	if opts.MaxLength <= 0 {
+		opts.MaxLength = forge.GitHubMaxComment
+	}
+	var head strings.Builder
+	head.WriteString(Marker + "\n")
+	var body func(budget int) string
+	switch {
+	case r.Err != nil:
+		fmt.Fprintf(&head, "## ⚠️ k3sync could not plan `%s`\n\n", short(r.Head))
+		body = func(int) string {
+			return "```\n" + fence(r.Err.Error()) + "\n```\n\nk3sync tries again at its next pass.\n"
+		}
+	case len(r.Invalid) > 0:
+		fmt.Fprintf(&head, "## ❌ k3sync: `%s` does not validate\n\n", short(r.Head))
+		fmt.Fprintf(&head, "%s; nothing was planned. Fix them and push again.\n\n", count(len(r.Invalid), "error"))
+		var link func(string, int) string
+		if opts.FileURL != nil {
+			link = func(file string, line int) string { return opts.FileURL(r.fileCommit(file), file, line) }
+		}
+		body = func(budget int) string { return errorList(r.Invalid, link, budget) }
+	case r.Plan == nil:
+		fmt.Fprintf(&head, "## ✅ k3sync: no tenant changes\n\n")
+		head.WriteString(r.context())
+		body = func(int) string {
+			return "\nThis pull request changes neither a tenant folder nor platform.cue: there is nothing to plan.\n"
+		}
+	default:
+		title := "no changes"
+		if n := r.Plan.Summary().Total(); n > 0 {
+			title = count(n, "change")
+		}
+		fmt.Fprintf(&head, "## %s k3sync plan: %s\n\n", r.icon(), title)
+		head.WriteString(r.context())
+		head.WriteString(r.violations(opts.MaxLength / 4))
+		body = func(budget int) string { return r.planBody(opts.DashboardURL, budget) }
+	}
+	budget := opts.MaxLength - head.Len() - len(footer)
+	return head.String() + body(budget) + footer
+}
+
+// icon sums up the plan's outcome.
+func (r *Review) icon() string {
+	switch {
+	case len(r.Plan.Errors) > 0:
+		return "⚠️"
+	case len(r.Violations) > 0 || r.Plan.Blocked():
+		return "❌"
+	}
+	return "✅"
+}
+
+// context says what was planned against what.
+func (r *Review) context() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#%d at `%s`", r.PR.Number, short(r.Head))
+	if r.Base != "" {
+		fmt.Fprintf(&b, " merged onto `%s` at `%s`", r.Branch, short(r.Base))
+	}
+	b.WriteString(", planned against live state")
+	if r.Since != "" && r.Since != r.Base {
+		fmt.Fprintf(&b, " (the pull request's changes since the merge base `%s`)", short(r.Since))
+	}
+	b.WriteString(".\n")
+	switch {
+	case r.Scope.All:
+		b.WriteString("platform.cue changed: every tenant is planned.\n")
+	case !r.Scope.Empty():
+		fmt.Fprintf(&b, "Tenants changed: %s", codeList(r.Scope.Tenants))
+		if len(r.Scope.Deleted) > 0 {
+			if len(r.Scope.Tenants) > 0 {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "removed: %s", codeList(r.Scope.Deleted))
+		}
+		b.WriteString(".\n")
+	}
+	return b.String()
+}
+
+// violations is the ownership section, at most budget bytes.
+func (r *Review) violations(budget int) string {
+	if len(r.Violations) == 0 {
+		return ""
+	}
+	render := func(k int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n> [!CAUTION]\n> **Ownership:** this pull request changes %s only, but its plan changes resources of other tenants (%s). A tenant's resources change only through its own folder, which its owners review.\n>\n", codeList(r.Scope.Folders()), count(len(r.Violations), "change"))
+		for _, v := range r.Violations[:k] {
+			if v.Pending != nil {
+				fmt.Fprintf(&b, "> - `%s` %s (planned for tenant %s): tenant **%s** still holds it live, with a change to it pending on `%s`: `%s`\n", fence(v.Key.String()), v.Action, v.Key.Tenant, v.Owner, r.Branch, fence(headline(*v.Pending)))
+			} else {
+				fmt.Fprintf(&b, "> - `%s` %s: a resource of tenant **%s**, whose folder this pull request does not change\n", fence(v.Key.String()), v.Action, v.Owner)
+			}
+		}
+		if k < len(r.Violations) {
+			fmt.Fprintf(&b, "> - … and %d more\n", len(r.Violations)-k)
+		}
+		return b.String()
+	}
+	return fit(len(r.Violations), budget, render)
+}
+
+// planBody is the plan in full when it fits in budget, else in short.
+func (r *Review) planBody(dashboardURL string, budget int) string {
+	var tail strings.Builder
+	if n := r.Plan.Summary().Blocked; n > 0 {
+		fmt.Fprintf(&tail, "\n%s blocked: k3sync will not make %s as it stands; the notes say why and how to proceed.\n", count(n, "change"), pronoun(n))
+	}
+	if n := r.Plan.Summary().Drift; n > 0 {
+		fmt.Fprintf(&tail, "\n%s marked (drift) undo edits made outside Git, not this pull request.\n", count(n, "change"))
+	}
+	if r.Unrelated > 0 {
+		fmt.Fprintf(&tail, "\n%s of tenants this pull request does not change (drift, suspended tenants) are left out.\n", count(r.Unrelated, "pending change"))
+	}
+	budget -= tail.Len()
+	var full strings.Builder
+	full.WriteByte('\n')
+	if err := r.Plan.WriteMarkdown(&full); err == nil && full.Len() <= budget {
+		return full.String() + tail.String()
+	}
+	return shortPlan(r.Plan, dashboardURL, budget) + tail.String()
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// symbols prefix headlines as plan's renderers do.
+var symbols = map[plan.Action]string{plan.Create: "+", plan.Update: "~", plan.Delete: "-", plan.Orphan: "!", plan.Blocked: "x"}
+
+// headline is "+ create topic payments.refunds", as plan renders it.
+func headline(c plan.Change) string {
+	s := fmt.Sprintf("%s %s %s", symbols[c.Action], c.Action, c.Resource())
+	if c.Drift {
+		s += " (drift)"
+	}
+	return s
+}
+
+// shortPlan lists every change by its headline, grouped as
+// plan.WriteMarkdown groups them, with links to the tenants' pages; when
+// even that exceeds budget, the last changes are counted instead.
+func shortPlan(p *plan.Plan, dashboardURL string, budget int) string {
+	render := func(k int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n**Plan** for `%s`: %s.\n", short(p.Revision), p.Summary())
+		for _, e := range p.Errors {
+			fmt.Fprintf(&b, "\n> [!CAUTION]\n> %s\n", e.String())
+		}
+		b.WriteString("\n> [!NOTE]\n> The full plan does not fit in a comment: each change is shown by its headline only.")
+		if dashboardURL != "" {
+			b.WriteString(" The fields and notes are on each tenant's dashboard page.")
+		}
+		b.WriteString("\n")
+		tenant, target := "", ""
+		closeBlock := func() {
+			if target != "" {
+				b.WriteString("```\n")
+			}
+		}
+		for _, c := range p.Changes[:k] {
+			if c.Tenant != tenant {
+				closeBlock()
+				tenant, target = c.Tenant, ""
+				fmt.Fprintf(&b, "\n### %s\n", c.Tenant)
+				if dashboardURL != "" {
+					fmt.Fprintf(&b, "\n[Full plan of %s](%s)\n", c.Tenant, tenantURL(dashboardURL, c.Tenant))
+				}
+			}
+			if t := string(c.System) + " / " + c.Target; t != target {
+				closeBlock()
+				target = t
+				fmt.Fprintf(&b, "\n**%s**\n\n```diff\n", t)
+			}
+			b.WriteString(fence(headline(c)) + "\n")
+		}
+		closeBlock()
+		if k < len(p.Changes) {
+			fmt.Fprintf(&b, "\n… and %d more changes, not listed: see the dashboard.\n", len(p.Changes)-k)
+		}
+		return b.String()
+	}
+	return fit(len(p.Changes), budget, render)
+}
+
+// errorList lists validation errors, each linked to its line.
+func errorList(errs diag.List, fileURL func(string, int) string, budget int) string {
+	render := func(k int) string {
+		var b strings.Builder
+		for _, e := range errs[:k] {
+			b.WriteString("- ")
+			where := e.File
+			if e.Line > 0 {
+				where = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Column)
+			}
+			switch {
+			case e.File != "" && fileURL != nil:
+				fmt.Fprintf(&b, "[`%s`](%s): ", fence(where), fileURL(e.File, e.Line))
+			case e.File != "":
+				fmt.Fprintf(&b, "`%s`: ", fence(where))
+			}
+			if e.Path != "" {
+				fmt.Fprintf(&b, "`%s`: ", fence(e.Path))
+			}
+			b.WriteString(escape(e.Message) + "\n")
+		}
+		if k < len(errs) {
+			fmt.Fprintf(&b, "- … and %d more errors: run `k3sync validate` for all of them\n", len(errs)-k)
+		}
+		return b.String()
+	}
+	return fit(len(errs), budget, render)
+}
+
+// fit renders all n items when that fits in budget, else as many as fit.
+// render(k) must grow with k.
+func fit(n, budget int, render func(k int) string) string {
+	if s := render(n); len(s) <= budget {
+		return s
+	}
+	k := sort.Search(n+1, func(k int) bool { return len(render(k)) > budget }) - 1
+	return render(max(k, 0))
+}
+
+// codeList is "`a`, `b`".
+func codeList(items []string) string {
+	out := make([]string, len(items))
+	for i, s := range items {
+		out[i] = "`" + fence(s) + "`"
+	}
+	return strings.Join(out, ", ")
+}
+
+// fence keeps text from closing a code span or block it is put in.
+func fence(s string) string {
+	return strings.ReplaceAll(s, "`", "'")
+}
+
+// escape makes text render as itself in Markdown, not as markup or HTML.
+func escape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '`', '*', '_', '[', ']', '<', '>', '|', '#', '~':
+			b.WriteByte('\\')
+		case '\n':
+			b.WriteString(" ")
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
