@@ -141,33 +141,8 @@ func (t *Target) plan(ctx context.Context, req plan.Request) (*planned, error) {
 	if req.Platform != nil && !req.AllowMassDeletion {
 		capDeletes(p.items, req.Platform.Policy.Deletion.MaxDeletesPerPlan)
 	}
-	slices.SortStableFunc(p.items, func(a, b *item) int { return compareChanges(a.change, b.change) })
+	slices.SortStableFunc(p.items, func(a, b *item) int { return plan.Compare(a.change, b.change) })
 	return p, nil
-}
-
-// compareChanges is plan.Sort's order within one target: by tenant,
-// creates and updates by ascending level, deletes after them by
-// descending level, then by kind and name.
-func compareChanges(a, b plan.Change) int {
-	if c := cmp.Compare(a.Tenant, b.Tenant); c != 0 {
-		return c
-	}
-	ad, bd := a.Action == plan.Delete, b.Action == plan.Delete
-	switch {
-	case ad && !bd:
-		return 1
-	case !ad && bd:
-		return -1
-	case ad && bd:
-		if c := cmp.Compare(b.Level, a.Level); c != 0 {
-			return c
-		}
-	default:
-		if c := cmp.Compare(a.Level, b.Level); c != 0 {
-			return c
-		}
-	}
-	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
 
 // tenants pairs each tenant in scope with its inventory: the tenants of the

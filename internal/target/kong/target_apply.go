@@ -2,7 +2,6 @@ package kong
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,36 +85,12 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			}
 		}
 	}
-	slices.SortStableFunc(results, func(a, b plan.Result) int { return applyOrder(a.Change, b.Change) })
+	slices.SortStableFunc(results, func(a, b plan.Result) int { return plan.Compare(a.Change, b.Change) })
 	errs := append([]error{planErr}, saveErrs...)
 	if len(applyErr.Failed) > 0 {
 		errs = append([]error{applyErr}, errs...)
 	}
 	return results, errors.Join(errs...)
-}
-
-// applyOrder is plan.Sort's order within one gateway: by tenant, creates
-// and updates by ascending level before deletes by descending level.
-func applyOrder(a, b plan.Change) int {
-	if c := cmp.Compare(a.Tenant, b.Tenant); c != 0 {
-		return c
-	}
-	ad, bd := a.Action == plan.Delete, b.Action == plan.Delete
-	switch {
-	case ad && !bd:
-		return 1
-	case !ad && bd:
-		return -1
-	case ad && bd:
-		if c := cmp.Compare(b.Level, a.Level); c != 0 {
-			return c
-		}
-	default:
-		if c := cmp.Compare(a.Level, b.Level); c != 0 {
-			return c
-		}
-	}
-	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
 }
 
 // applyTenant makes one tenant's changes and records each one's outcome
