@@ -50,6 +50,14 @@ fuzz:
 bench: kube-bins
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
 
+IMAGE ?= ghcr.io/k3sync/k3sync:$(VERSION)
+
+.PHONY: image
+## image: build the container image IMAGE from the Dockerfile (needs a Docker engine)
+image:
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine answers (docker info failed): run it where Docker or BuildKit runs, e.g. in CI"; exit 1; }
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$$(git rev-parse HEAD 2>/dev/null) -t $(IMAGE) .
+
 .PHONY: lint
 ## lint: gofmt check and golangci-lint (built from source, cached in bin/)
 lint: $(GOLANGCI_LINT)

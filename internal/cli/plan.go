@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	k8sclient "k8s.io/client-go/kubernetes"
@@ -16,6 +15,7 @@ import (
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/credentials"
+	"github.com/k3sync/k3sync/internal/daemon"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
@@ -70,7 +70,7 @@ func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
 			return nil, fmt.Errorf("tenant %q: not in the repo", t)
 		}
 	}
-	store, closeState, err := openState(cfg.State.Path, readOnly)
+	store, closeState, err := openState(cfg, readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -158,19 +158,20 @@ func appendMissing(list []plan.TargetError, sys plan.System, name, what string) 
 	return list
 }
 
-// openState opens the state file; for read-only use a missing file is an
-// empty store.
-func openState(path string, readOnly bool) (state.Store, func(), error) {
-	if readOnly {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+// openState opens the configured state backend, as the daemon does; for
+// read-only use a missing bbolt file is an empty store (plan creates no
+// file).
+func openState(cfg *config.Config, readOnly bool) (state.Store, func(), error) {
+	if readOnly && cfg.State.Backend != "kubernetes" {
+		if _, err := os.Stat(cfg.State.Path); errors.Is(err, fs.ErrNotExist) {
 			return state.NewMemory(), func() {}, nil
 		}
 	}
-	b, err := state.OpenBolt(path, 5*time.Second)
+	s, err := daemon.OpenState(cfg)
 	if err != nil {
-		return nil, nil, err //nolint:wrapcheck // names the file
+		return nil, nil, err //nolint:wrapcheck // names the store
 	}
-	return b, func() { _ = b.Close() }, nil
+	return s, func() { _ = s.Close() }, nil
 }
 
 func newPlan() *cobra.Command {

@@ -20,6 +20,7 @@
 //	gateways:
 //	  edge: {adminURL: https://kong-admin:8444, tokenEnv: KONG_ADMIN_TOKEN}
 //	state: {path: /var/lib/k3sync/state.db}
+//	# or, for replicas on Kubernetes: state: {backend: kubernetes, namespace: k3sync}
 package config
 
 import (
@@ -40,10 +41,10 @@ type Config struct {
 	Gateways map[string]Gateway `json:"gateways"`
 	State    State              `json:"state"`
 	Git      Git                `json:"git"`
-	Forge    Forge              `json:"forge"`
 	Server   Server             `json:"server"`
 	// Reconcile tunes the daemon's loop.
 	Reconcile Reconcile `json:"reconcile"`
+	Forge     Forge     `json:"forge"`
 }
 
 // Git says where the platform repo is.
@@ -179,8 +180,16 @@ type TLS struct {
 
 // State says where k3sync keeps its state.
 type State struct {
+	// Backend is "bolt" (default: one file, one process) or "kubernetes"
+	// (Secrets in Namespace, shared by replicas).
+	Backend string `json:"backend,omitempty"`
 	// Path of the bbolt file (default k3sync.db in the working folder).
 	Path string `json:"path,omitempty"`
+	// Namespace holds the state Secrets (backend kubernetes).
+	Namespace string `json:"namespace,omitempty"`
+	// Cluster is a logical cluster from clusters, or "in-cluster" (the
+	// default) for the cluster k3sync runs in (backend kubernetes).
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Secret is a reference to a secret value: a file or an environment
@@ -286,6 +295,21 @@ func Parse(b []byte) (*Config, error) {
 		if !t.IsSet() {
 			errs = append(errs, fmt.Errorf("server.tokens[%d] (%s): tokenFile or tokenEnv is required", i, t.Name))
 		}
+	}
+	switch c.State.Backend {
+	case "", "bolt":
+	case "kubernetes":
+		if c.State.Namespace == "" {
+			errs = append(errs, errors.New("state.namespace: required with backend kubernetes"))
+		}
+		if c.State.Cluster == "" {
+			c.State.Cluster = "in-cluster"
+		}
+		if _, ok := c.Clusters[c.State.Cluster]; !ok && c.State.Cluster != "in-cluster" {
+			errs = append(errs, fmt.Errorf("state.cluster: %q is not in-cluster or in clusters", c.State.Cluster))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("state.backend: %q is not bolt or kubernetes", c.State.Backend))
 	}
 	if err := c.Forge.Validate(); err != nil {
 		errs = append(errs, err)

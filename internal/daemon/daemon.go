@@ -22,6 +22,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
@@ -229,13 +230,47 @@ type stateStore interface {
 	Close() error
 }
 
-// openState opens the state store: the bbolt file.
+// openState opens the configured state backend: the bbolt file, or
+// Secrets that replicas share.
 func openState(cfg *config.Config) (stateStore, error) {
-	b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
-	if err != nil {
-		return nil, err //nolint:wrapcheck // names the file
+	return OpenState(cfg)
+}
+
+// OpenState opens the configured state backend, for the daemon and for
+// `k3sync plan/apply`, which must see the same inventory.
+func OpenState(cfg *config.Config) (interface {
+	state.Store
+	state.Journal
+	Close() error
+}, error) {
+	if cfg.State.Backend != "kubernetes" {
+		b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // names the file
+		}
+		return b, nil
 	}
-	return b, nil
+	var rc *rest.Config
+	var err error
+	if cfg.State.Cluster == "in-cluster" {
+		rc, err = rest.InClusterConfig()
+	} else {
+		cl := cfg.Clusters[cfg.State.Cluster]
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
+	}
+	k, err := state.NewKube(cs, cfg.State.Namespace)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // says what is missing
+	}
+	return k, nil
 }
 
 // gitSource adapts the Git poller to the reconciler's Source.

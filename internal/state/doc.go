@@ -20,6 +20,8 @@
 // # Backends
 //
 // Bolt is the embedded default: one bbolt file, every Save one atomic
-// transaction. Memory is for tests and dry runs. Running on Kubernetes
-// adds a backend that replicas share.
+// transaction. Memory is for tests and dry runs. Kube keeps each tenant's
+// entries and journal in two Secrets (gzipped JSON, optimistic
+// concurrency on resourceVersion) in k3sync's namespace, so that replicas
+// under leader election share the three-way base.
 package state
