@@ -137,7 +137,7 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 	if err := waitReady(ctx, "http://"+listen+"/readyz", done); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, filepath.Join(dir, "operator.token"), listen,
+	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, filepath.Join(dir, "operator.token"), listen, listen,
 		cfgPath, work, planes[0].KubeconfigPath(), kc.ListenAddrs()[0], kongURL, listen)
 	select {
 	case err := <-done:
@@ -150,7 +150,8 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 const devBanner = `
 k3sync dev is synced (%s).
 
-  API        http://%s/api/v1/overview   (token: %s)
+  Dashboard  http://%s/   (sign in with the token in %s)
+  API        http://%s/api/v1/overview   (Authorization: Bearer <same token>)
   sync now   k3sync sync --server http://%s --token-file <operator.token>
   config     %s    (k3sync plan --config … --repo …)
   Git        edit and push from %s
