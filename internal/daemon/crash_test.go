@@ -166,7 +166,7 @@ server: {listen: %q}
 	}
 }
 
-func buildK3sync(t *testing.T) string {
+func buildK3sync(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "k3sync")
 	if runtime.GOOS == "windows" {
@@ -179,7 +179,7 @@ func buildK3sync(t *testing.T) string {
 	return bin
 }
 
-func startServe(t *testing.T, bin, cfg string) *exec.Cmd {
+func startServe(t testing.TB, bin, cfg string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg) //nolint:noctx // killed by the test itself
 	log, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
@@ -201,7 +201,7 @@ func startServe(t *testing.T, bin, cfg string) *exec.Cmd {
 	return cmd
 }
 
-func runK3sync(t *testing.T, bin string, args ...string) (string, int) {
+func runK3sync(t testing.TB, bin string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	out, err := cmd.Output()
@@ -214,7 +214,7 @@ func runK3sync(t *testing.T, bin string, args ...string) (string, int) {
 	return string(out), 0
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -225,7 +225,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
