@@ -52,7 +52,7 @@ type Options struct {
 type Daemon struct {
 	cfg        *config.Config
 	log        *slog.Logger
-	store      stateStore
+	store      StateStore
 	source     *source.Poller
 	Reconciler *reconcile.Reconciler
 	elector    *leader.Elector
@@ -75,7 +75,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if cfg.Git.URL == "" {
 		return nil, errors.New("config: git.url is required to serve")
 	}
-	if d.store, err = openState(cfg); err != nil {
+	if d.store, err = OpenState(cfg); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { _ = d.store.Close() })
@@ -223,26 +223,18 @@ func newElector(le *config.LeaderElection, clients map[string]kubernetes.Interfa
 	return leader.New(cs, lc) //nolint:wrapcheck // says what is missing
 }
 
-// stateStore is what the daemon keeps state in.
-type stateStore interface {
+// StateStore is what k3sync keeps state in: inventory, last applied
+// state and the journal.
+type StateStore interface {
 	state.Store
 	state.Journal
 	Close() error
 }
 
-// openState opens the configured state backend: the bbolt file, or
-// Secrets that replicas share.
-func openState(cfg *config.Config) (stateStore, error) {
-	return OpenState(cfg)
-}
-
-// OpenState opens the configured state backend, for the daemon and for
-// `k3sync plan/apply`, which must see the same inventory.
-func OpenState(cfg *config.Config) (interface {
-	state.Store
-	state.Journal
-	Close() error
-}, error) {
+// OpenState opens the configured state backend (the bbolt file, or
+// Secrets that replicas share), for the daemon and for `k3sync
+// plan/apply`, which must see the same inventory.
+func OpenState(cfg *config.Config) (StateStore, error) {
 	if cfg.State.Backend != "kubernetes" {
 		b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
 		if err != nil {
