@@ -9,10 +9,14 @@
 //
 // # Order and isolation
 //
-// Planning asks every target at once. Applying goes system by system in
-// dependency order (Kubernetes, then Kafka, then Kong: namespaces exist
-// before the secrets that carry Kafka and Kong credentials), targets of
-// one system in parallel. A target that fails fails its own changes: the
-// plan records it in Errors, the apply in the target's results, and the
-// other targets go on.
+// Planning asks every target at once. Applying starts every target at
+// once too, but each tenant goes through the systems in dependency order
+// (Kubernetes, then Kafka, then Kong: namespaces exist before the secrets
+// that carry Kafka and Kong credentials): a target waits on the gate the
+// engine gives it (plan.Gate) before its first change of a tenant, until
+// every target of the earlier systems is done with that tenant or has
+// returned. Tenants are pipelined: while one tenant's namespaces are
+// created, another's topics and a third's routes can be. A target that
+// fails fails its own changes: the plan records it in Errors, the apply
+// in the target's results, and the other targets go on.
 package apply

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -65,32 +66,129 @@ func (r *Report) Failed() bool {
 	return len(r.Errors) > 0 || slices.ContainsFunc(r.Results, func(res plan.Result) bool { return res.Err != nil })
 }
 
-// Apply applies the request system by system.
+// Apply applies the request. Every target starts at once, and each
+// tenant goes through the systems in order: a target waits on
+// opts.Gate before its first change of a tenant until every target of
+// the earlier systems is done with that tenant (or has returned). Tenants
+// are thereby pipelined: one tenant's Kong changes can be made while
+// another's namespaces are still being created. A caller's own gate in
+// opts is replaced.
 func (e *Engine) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) *Report {
 	r := &Report{}
 	var mu sync.Mutex
-	for _, sys := range plan.Systems {
-		var g errgroup.Group
-		for _, t := range e.targets {
-			if t.System() != sys {
-				continue
+	p := newPipeline(e.targets)
+	var g errgroup.Group
+	for i, t := range e.targets {
+		o := opts
+		o.Gate = p.gate(i)
+		g.Go(func() error {
+			defer p.finish(i)
+			results, err := t.Apply(ctx, req, o)
+			mu.Lock()
+			defer mu.Unlock()
+			r.Results = append(r.Results, results...)
+			if err != nil {
+				r.Errors = append(r.Errors, plan.TargetError{System: t.System(), Target: t.Name(), Message: err.Error()})
 			}
-			g.Go(func() error {
-				results, err := t.Apply(ctx, req, opts)
-				mu.Lock()
-				defer mu.Unlock()
-				r.Results = append(r.Results, results...)
-				if err != nil {
-					r.Errors = append(r.Errors, plan.TargetError{System: t.System(), Target: t.Name(), Message: err.Error()})
-				}
-				return nil
-			})
-		}
-		_ = g.Wait()
+			return nil
+		})
 	}
+	_ = g.Wait()
 	slices.SortStableFunc(r.Results, func(a, b plan.Result) int { return plan.Compare(a.Change, b.Change) })
+	slices.SortStableFunc(r.Errors, func(a, b plan.TargetError) int {
+		return cmp.Or(cmp.Compare(plan.SystemOrder(a.System), plan.SystemOrder(b.System)), cmp.Compare(a.Target, b.Target))
+	})
 	return r
 }
+
+// pipeline tracks, per target, the tenants it is done with.
+type pipeline struct {
+	targets []Target
+	mu      sync.Mutex
+	// done[i][tenant] is closed when target i is done with tenant;
+	// finished[i] when target i's Apply returned.
+	done     []map[string]chan struct{}
+	finished []chan struct{}
+}
+
+func newPipeline(targets []Target) *pipeline {
+	p := &pipeline{targets: targets}
+	for range targets {
+		p.done = append(p.done, map[string]chan struct{}{})
+		p.finished = append(p.finished, make(chan struct{}))
+	}
+	return p
+}
+
+// doneCh returns the channel closed when target i is done with tenant.
+func (p *pipeline) doneCh(i int, tenant string) chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, ok := p.done[i][tenant]
+	if !ok {
+		ch = make(chan struct{})
+		p.done[i][tenant] = ch
+	}
+	return ch
+}
+
+func (p *pipeline) markDone(i int, tenant string) {
+	ch := p.doneCh(i, tenant)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+func (p *pipeline) finish(i int) { close(p.finished[i]) }
+
+// gate is the gate of target i: it waits for every target of an earlier
+// system.
+func (p *pipeline) gate(i int) plan.Gate {
+	g := &gate{p: p, self: i}
+	order := plan.SystemOrder(p.targets[i].System())
+	for j, t := range p.targets {
+		if plan.SystemOrder(t.System()) < order {
+			g.after = append(g.after, j)
+		}
+	}
+	return g
+}
+
+type gate struct {
+	p     *pipeline
+	self  int
+	after []int
+}
+
+func (g *gate) Wait(ctx context.Context, tenant string) error {
+	for _, j := range g.after {
+		select {
+		case <-g.p.doneCh(j, tenant):
+		case <-g.p.finished[j]:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s to finish with tenant %s: %w", String(g.p.targets[j]), tenant, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (g *gate) Ready(tenant string) bool {
+	for _, j := range g.after {
+		select {
+		case <-g.p.doneCh(j, tenant):
+		case <-g.p.finished[j]:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (g *gate) Done(tenant string) { g.p.markDone(g.self, tenant) }
 
 // String describes a target.
 func String(t Target) string { return fmt.Sprintf("%s/%s", t.System(), t.Name()) }

@@ -246,8 +246,9 @@ func newApply() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply --config FILE --repo DIR [--tenant T]",
 		Short: "Make the targets match Git",
-		Long: `Plan afresh and apply: Kubernetes first, then Kafka, then Kong; within a
-target creates top-down and deletes bottom-up. Every change reports its own
+		Long: `Plan afresh and apply: each tenant on Kubernetes first, then Kafka, then
+Kong (tenants are pipelined: one can be on Kong while another is still on
+Kubernetes); within a target creates top-down and deletes bottom-up. Every change reports its own
 result; a failing target fails only its own changes. Exit code 1 if anything
 failed.`,
 		Args: cobra.NoArgs,

@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -63,6 +66,7 @@ server: {listen: %q}
 		}
 		start := time.Now()
 		cmd := startServe(b, bin, cfg)
+		peakHeap := watchHeap(b, "http://"+listen+"/metrics")
 		waitFor(b, 10*time.Minute, "the first sync", func() bool {
 			req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, "http://"+listen+"/readyz", nil)
 			resp, err := http.DefaultClient.Do(req)
@@ -74,9 +78,52 @@ server: {listen: %q}
 		})
 		b.ReportMetric(time.Since(start).Seconds(), "first-sync-s")
 		b.ReportMetric(vmHWM(b, cmd.Process.Pid), "serve-peak-rss-MiB")
+		b.ReportMetric(peakHeap(), "serve-peak-heap-MiB")
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		kc.Close()
+	}
+}
+
+// watchHeap samples the Go heap in use (go_memstats_heap_inuse_bytes) on
+// the binary's /metrics until the benchmark ends; the returned function
+// reads the highest sample, in MiB. Sampling misses short peaks: RSS is
+// the bound, the heap says how much of it is live data and GC headroom.
+func watchHeap(b *testing.B, url string) func() float64 {
+	var peak atomic.Int64
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(raw), "\n") {
+				if rest, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+					v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+					if int64(v) > peak.Load() {
+						peak.Store(int64(v))
+					}
+				}
+			}
+		}
+	}()
+	return func() float64 {
+		cancel()
+		<-done
+		return float64(peak.Load()) / (1 << 20)
 	}
 }
 

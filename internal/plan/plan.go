@@ -20,6 +20,9 @@ const (
 // Systems lists the systems in apply order.
 var Systems = []System{Kubernetes, Kafka, Kong}
 
+// SystemOrder is the place of s in Systems: earlier systems apply first.
+func SystemOrder(s System) int { return slices.Index(Systems, s) }
+
 // Action is what a change does.
 type Action string
 
@@ -196,7 +199,7 @@ func Sort(changes []Change) {
 func Compare(a, b Change) int {
 	if c := cmp.Or(
 		cmp.Compare(a.Tenant, b.Tenant),
-		cmp.Compare(slices.Index(Systems, a.System), slices.Index(Systems, b.System)),
+		cmp.Compare(SystemOrder(a.System), SystemOrder(b.System)),
 		cmp.Compare(a.Target, b.Target),
 	); c != 0 {
 		return c

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"context"
+
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/render"
 )
@@ -42,4 +44,42 @@ type ApplyOptions struct {
 	// but asks the systems not to persist (server-side dry run, Kafka's
 	// ValidateOnly).
 	DryRun bool
+	// Gate, when set, orders each tenant across systems: a target waits
+	// for it before its first change of a tenant and tells it when it
+	// is done with the tenant. Without a gate nothing waits.
+	Gate Gate
+}
+
+// Gate orders one target's work on each tenant after the targets of the
+// systems before it (see apply.Engine). Its methods are safe for
+// concurrent use.
+type Gate interface {
+	// Wait blocks until the earlier targets are done with the tenant,
+	// or ctx ends.
+	Wait(ctx context.Context, tenant string) error
+	// Ready reports without blocking whether Wait would return at once.
+	Ready(tenant string) bool
+	// Done says that this target is done with the tenant: it will not
+	// change anything of it any more. Calling it again does nothing.
+	Done(tenant string)
+}
+
+// Wait waits for the tenant's turn on the gate; at once without one.
+func (o ApplyOptions) Wait(ctx context.Context, tenant string) error {
+	if o.Gate == nil {
+		return nil
+	}
+	return o.Gate.Wait(ctx, tenant) //nolint:wrapcheck // the gate's own error
+}
+
+// Ready reports whether the tenant's turn has come; always without a gate.
+func (o ApplyOptions) Ready(tenant string) bool {
+	return o.Gate == nil || o.Gate.Ready(tenant)
+}
+
+// Done tells the gate, if any, that the target is done with the tenant.
+func (o ApplyOptions) Done(tenant string) {
+	if o.Gate != nil {
+		o.Gate.Done(tenant)
+	}
 }

@@ -188,18 +188,24 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	req := request(l, tenants, complete)
 	req.AllowMassDeletion = allowMass
 	started := r.opts.Now().UTC()
+	clock := time.Now()
 	p := r.engine.Plan(ctx, req)
+	planned := time.Since(clock)
 	byTenant := splitPlan(p, tenants)
 	r.rememberPlans(byTenant, p)
 	r.saveDrift(ctx, l, byTenant, p, started)
-
-	blocked := map[string]string{}
 	deletes := 0
 	for _, c := range p.Changes {
 		if c.Action == plan.Delete {
 			deletes++
 		}
 	}
+	changes := len(p.Changes)
+	// The per-tenant plans have the changes now; a first sync of a
+	// thousand tenants would hold them twice through the apply.
+	p.Changes = nil
+
+	blocked := map[string]string{}
 	limit := l.repo.Platform.Policy.Deletion.MaxDeletesPerPlan
 	for _, name := range tenants {
 		if !byTenant[name].HasChanges() {
@@ -225,6 +231,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	}
 	results := map[string][]plan.Result{}
 	targetErrs := map[string][]plan.TargetError{}
+	clock = time.Now()
 	if len(applyTenants) > 0 {
 		areq := request(l, applyTenants, complete && len(applyTenants) == len(tenants))
 		areq.AllowMassDeletion = true // the guard above already decided
@@ -241,6 +248,10 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			r.opts.Metrics.ObserveResults(rep.Results)
 		}
 	}
+	applied := time.Since(clock)
+	r.log.DebugContext(ctx, "planned and applied", "revision", short(l.commit.Hash), "trigger", trigger,
+		"tenants", len(tenants), "changes", changes, "applied", len(applyTenants),
+		"plan", planned.Round(time.Millisecond), "apply", applied.Round(time.Millisecond))
 	finished := r.opts.Now().UTC()
 	last := r.lastRuns(ctx)
 	var runs []state.Run

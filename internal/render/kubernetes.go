@@ -11,7 +11,8 @@ import (
 	"github.com/k3sync/k3sync/internal/model"
 )
 
-// ClusterResources are a tenant's objects on one cluster.
+// ClusterResources are a tenant's objects on one cluster. The objects
+// are shared with the tenant's other clusters: read-only.
 type ClusterResources struct {
 	Cluster string                       `json:"cluster"`
 	Objects []*unstructured.Unstructured `json:"objects"`
@@ -44,13 +45,11 @@ func kubernetes(p *model.Platform, t *model.Tenant) []*ClusterResources {
 	})
 	clusters := slices.Clone(k.Clusters)
 	slices.Sort(clusters)
+	// Every cluster gets the same objects, which are read-only: a
+	// thousand tenants on several clusters hold one copy.
 	out := make([]*ClusterResources, 0, len(clusters))
 	for _, cl := range slices.Compact(clusters) {
-		cr := &ClusterResources{Cluster: cl, Objects: make([]*unstructured.Unstructured, len(objs))}
-		for i, o := range objs {
-			cr.Objects[i] = o.DeepCopy()
-		}
-		out = append(out, cr)
+		out = append(out, &ClusterResources{Cluster: cl, Objects: objs})
 	}
 	return out
 }

@@ -2,7 +2,10 @@ package kafka
 
 import (
 	"context"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/errgroup"
 )
 
 // createACLs creates the bindings of items in one CreateAcls request.
@@ -156,28 +160,33 @@ func (w *writer) upsertUsers(ctx context.Context, items []*item) {
 		w.dryNote(items, "dry run: no password generated, nothing sent (Kafka has no validate-only SCRAM change)")
 		return
 	}
+	// Each password is delivered and salted before Kafka sees it: the
+	// sink is a network write and PBKDF2 costs milliseconds of CPU per
+	// user, so both run for several users at once.
+	prepared := make([]*kadm.UpsertSCRAM, len(items))
+	var g errgroup.Group
+	g.SetLimit(userConcurrency)
+	for i, it := range items {
+		g.Go(func() error {
+			u, err := w.prepareUser(ctx, it)
+			if err != nil {
+				it.refuse(verb, err)
+				return nil
+			}
+			prepared[i] = u
+			return nil
+		})
+	}
+	_ = g.Wait() // errors are per item
 	var (
 		upserts []kadm.UpsertSCRAM
 		sent    []*item
 	)
-	for _, it := range items {
-		u := it.user
-		mech, err := scramMechanism(u.mechanism)
-		if err != nil {
-			it.refuse(verb, err)
-			continue
+	for i, u := range prepared {
+		if u != nil {
+			upserts = append(upserts, *u)
+			sent = append(sent, items[i])
 		}
-		password, err := newPassword()
-		if err != nil {
-			it.refuse(verb, err)
-			continue
-		}
-		if err := w.t.deliver(ctx, it.change.Tenant, u.name, u.mechanism, password); err != nil {
-			it.refuse(verb, err)
-			continue
-		}
-		upserts = append(upserts, kadm.UpsertSCRAM{User: u.name, Mechanism: mech, Iterations: u.iterations, Password: password})
-		sent = append(sent, it)
 	}
 	if len(upserts) == 0 {
 		return
@@ -200,6 +209,63 @@ func (w *writer) upsertUsers(ctx context.Context, items []*item) {
 		}
 	}
 	unanswered(sent, seen, verb)
+}
+
+// userConcurrency bounds the users prepared at once: credential
+// deliveries in flight and PBKDF2 computations.
+const userConcurrency = 8
+
+// prepareUser generates a user's password, delivers it and salts it as
+// kadm would, so that the request carries no password. Delivering first
+// means a failed upsert leaves the sink with a password Kafka does not
+// know, replaced by the next apply; the other order could leave a working
+// password nobody has.
+func (w *writer) prepareUser(ctx context.Context, it *item) (*kadm.UpsertSCRAM, error) {
+	u := it.user
+	mech, err := scramMechanism(u.mechanism)
+	if err != nil {
+		return nil, err
+	}
+	password, err := newPassword()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.t.deliver(ctx, it.change.Tenant, u.name, u.mechanism, password); err != nil {
+		return nil, err
+	}
+	iterations := u.iterations
+	if iterations == 0 {
+		iterations = 4096 // Kafka's minimum, kadm's default
+	}
+	salt, salted, err := saltPassword(mech, password, iterations)
+	if err != nil {
+		return nil, err
+	}
+	return &kadm.UpsertSCRAM{User: u.name, Mechanism: mech, Iterations: iterations, Salt: salt, SaltedPassword: salted}, nil
+}
+
+// saltPassword derives the SCRAM salted password (RFC 5802 Hi()) with a
+// random 24-byte salt, as kadm does when given a plain password.
+func saltPassword(mech kadm.ScramMechanism, password string, iterations int32) (salt, salted []byte, err error) {
+	if iterations < 4096 || iterations > 16384 {
+		return nil, nil, fmt.Errorf("iterations %d is outside the allowed 4096 to 16384 range", iterations)
+	}
+	salt = make([]byte, 24)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, nil, fmt.Errorf("generate salt: %w", err)
+	}
+	switch mech {
+	case kadm.ScramSha256:
+		salted, err = pbkdf2.Key(sha256.New, password, salt, int(iterations), sha256.Size)
+	case kadm.ScramSha512:
+		salted, err = pbkdf2.Key(sha512.New, password, salt, int(iterations), sha512.Size)
+	default:
+		err = fmt.Errorf("unknown SCRAM mechanism %v", mech)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("salt password: %w", err)
+	}
+	return salt, salted, nil
 }
 
 // removeUsers deletes the SCRAM credentials of items in one

@@ -1,11 +1,13 @@
 package kafka
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -186,6 +188,110 @@ func TestWritesBatched(t *testing.T) {
 	want = map[string]int{"DeleteTopics": 1, "DeleteACLs": 1, "AlterClientQuotas": 1, "AlterUserSCRAMCredentials": 1}
 	if diff := cmp.Diff(want, e.wire.writes()); diff != "" {
 		t.Errorf("delete requests (-want +got):\n%s", diff)
+	}
+	if again := e.plan(t, d.request()); len(again) != 0 {
+		t.Errorf("not converged:\n%s", planText(t, again))
+	}
+}
+
+// testGate opens tenants when the test says so and calls done when the
+// target is done with one.
+type testGate struct {
+	mu    sync.Mutex
+	open  map[string]chan struct{}
+	done  func(tenant string)
+	dones []string
+}
+
+func (g *testGate) ch(tenant string) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open[tenant] == nil {
+		g.open[tenant] = make(chan struct{})
+	}
+	return g.open[tenant]
+}
+
+func (g *testGate) release(tenants ...string) {
+	for _, tn := range tenants {
+		close(g.ch(tn))
+	}
+}
+
+func (g *testGate) Wait(ctx context.Context, tenant string) error {
+	select {
+	case <-g.ch(tenant):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *testGate) Ready(tenant string) bool {
+	select {
+	case <-g.ch(tenant):
+		return true
+	default:
+		return false
+	}
+}
+
+func (g *testGate) Done(tenant string) {
+	g.mu.Lock()
+	g.dones = append(g.dones, tenant)
+	g.mu.Unlock()
+	g.done(tenant)
+}
+
+// TestApplyRoundsFollowGate: with a gate, Kafka applies the tenants whose
+// turn has come in a round of batched requests, and those tenants are
+// made and recorded before the others' turn comes.
+func TestApplyRoundsFollowGate(t *testing.T) {
+	e := newEnv(t)
+	d := example(t)
+	g := &testGate{open: map[string]chan struct{}{}}
+	g.done = func(tenant string) {
+		if tenant != "analytics" {
+			return
+		}
+		// The first round is on Kafka and in the inventory already;
+		// the other tenants, not yet open, are not.
+		topics := e.topics(t)
+		if topics["analytics.events-raw"] == 0 || topics["payments.ledger"] != 0 || topics["checkout.orders"] != 0 {
+			t.Errorf("when analytics was done, live topics were %v: want analytics' only", topics)
+		}
+		// Analytics' creates are confirmed; payments' are still only
+		// written ahead (pending).
+		analytics, payments := e.owned(t, "analytics"), e.owned(t, "payments")
+		if !slices.Contains(analytics, "topic/analytics.sessions") || slices.ContainsFunc(analytics, func(id string) bool { return strings.HasPrefix(id, "pending/") }) {
+			t.Errorf("when analytics was done, its inventory was %v: want its topics, none pending", analytics)
+		}
+		if !slices.Contains(payments, "pending/topic/payments.ledger") {
+			t.Errorf("when analytics was done, payments' inventory was %v: want its creates pending", payments)
+		}
+		var rest []string
+		for _, tn := range d.tenants {
+			if tn.Name != "analytics" {
+				rest = append(rest, tn.Name)
+			}
+		}
+		g.release(rest...)
+	}
+	g.release("analytics")
+	results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{Gate: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Key, r.Err)
+		}
+	}
+	if got := e.wire.writes()["CreateTopics"]; got != 2 {
+		t.Errorf("%d CreateTopics requests, want 2: one per round", got)
+	}
+	if !slices.Contains(g.dones, "payments") || !slices.Contains(g.dones, "checkout") {
+		t.Errorf("the target told the gate it was done with %v", g.dones)
 	}
 	if again := e.plan(t, d.request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))

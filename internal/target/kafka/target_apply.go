@@ -15,7 +15,9 @@ import (
 
 // Apply plans req afresh and makes the changes: creates and updates level
 // by level (topics, then ACLs, quotas and users), then deletes in reverse.
-// Each level sends one request per kind of write, for all tenants at once.
+// Each level sends one request per kind of write for all the tenants of a
+// round: with a gate in opts, tenants go in rounds as their turn comes
+// (see plan.Gate); without, all at once.
 //
 // Every change gets a result with its own error. When some fail, the
 // error is an *ApplyError and the others were still made. Blocked changes
@@ -41,16 +43,48 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		}
 	}
 	w := &writer{t: t, dry: opts.DryRun}
-	w.phase(ctx, p.items, levelTopics, false)
-	w.phase(ctx, p.items, levelAccess, false)
-	w.phase(ctx, p.items, levelAccess, true)
-	w.phase(ctx, p.items, levelTopics, true)
-
-	var saveErr error
-	if !opts.DryRun {
-		// What was made must be remembered even when ctx ended mid-apply.
-		saveErr = t.saveAfter(context.WithoutCancel(ctx), p, req.Revision)
+	// What was made must be remembered even when ctx ended mid-apply.
+	saveCtx := context.WithoutCancel(ctx)
+	var saveErrs []error
+	// Rounds: each takes every tenant whose turn on the gate has come
+	// (waiting for the first when none has), sends its batches and saves
+	// its inventory. Without a gate there is one round.
+	for pending := p.tenants; len(pending) > 0; {
+		var round, rest []*tenantPlan
+		if err := opts.Wait(ctx, pending[0].name); err != nil {
+			for _, tp := range pending {
+				for _, it := range tp.items {
+					if a := it.change.Action; a != plan.Blocked && a != plan.Orphan {
+						it.refuse("apply", err)
+					}
+				}
+			}
+			round = pending
+		} else {
+			for _, tp := range pending {
+				if opts.Ready(tp.name) {
+					round = append(round, tp)
+				} else {
+					rest = append(rest, tp)
+				}
+			}
+			items := itemsOf(p.items, round)
+			w.phase(ctx, items, levelTopics, false)
+			w.phase(ctx, items, levelAccess, false)
+			w.phase(ctx, items, levelAccess, true)
+			w.phase(ctx, items, levelTopics, true)
+		}
+		if !opts.DryRun {
+			if err := t.saveAfter(saveCtx, &planned{tenants: round}, req.Revision); err != nil {
+				saveErrs = append(saveErrs, err)
+			}
+		}
+		for _, tp := range round {
+			opts.Done(tp.name)
+		}
+		pending = rest
 	}
+	saveErr := errors.Join(saveErrs...)
 	results := make([]plan.Result, len(p.items))
 	applyErr := &ApplyError{Target: t.name}
 	for i, it := range p.items {
@@ -77,6 +111,21 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		return results, errors.Join(applyErr, saveErr)
 	}
 	return results, saveErr
+}
+
+// itemsOf returns the items of the tenants, in the order of items.
+func itemsOf(items []*item, tenants []*tenantPlan) []*item {
+	in := make(map[string]bool, len(tenants))
+	for _, tp := range tenants {
+		in[tp.name] = true
+	}
+	var out []*item
+	for _, it := range items {
+		if in[it.change.Tenant] {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // writer sends the batches of one apply.

@@ -17,7 +17,8 @@ import (
 )
 
 // Apply plans req afresh and makes the changes, tenant by tenant with at
-// most the target's concurrency of writes in flight on the gateway:
+// most the target's concurrency of writes in flight on the gateway, each
+// tenant once its turn on the gate in opts has come (see plan.Gate):
 // key-auth credentials that go are deleted first, then
 // go-database-reconciler's syncer creates and updates top-down and
 // deletes bottom-up, then new consumers get their generated keys.
@@ -40,27 +41,34 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	if gp == nil {
 		return nil, planErr
 	}
+	// What was made must be remembered even when ctx ended mid-apply.
+	saveCtx := context.WithoutCancel(ctx)
+	saveErrs := make([]error, len(gp.tenants))
 	var g errgroup.Group
 	g.SetLimit(t.concurrency)
-	for _, tp := range gp.tenants {
+	for i, tp := range gp.tenants {
 		g.Go(func() error {
-			t.applyTenant(ctx, s, tp, opts.DryRun, gp.deletesBlocked)
+			defer opts.Done(tp.tenant)
+			if err := opts.Wait(ctx, tp.tenant); err != nil {
+				for _, it := range tp.items {
+					if it.change.Action != plan.Blocked {
+						it.err = fmt.Errorf("kong %s %s: %w", it.change.Kind, it.change.Name, err)
+					}
+				}
+			} else {
+				t.applyTenant(ctx, s, tp, opts.DryRun, gp.deletesBlocked)
+			}
+			if !opts.DryRun {
+				if err := t.save(saveCtx, s, tp, req.Revision); err != nil {
+					saveErrs[i] = fmt.Errorf("kong gateway %s: tenant %s: save state: %w", t.name, tp.tenant, err)
+				}
+			}
+			tp.target, tp.names = nil, nil // saved: let it go
 			return nil
 		})
 	}
 	_ = g.Wait() // errors are per change
-
-	var saveErrs []error
-	if !opts.DryRun {
-		// What was made must be remembered even when ctx ended mid-apply.
-		saveCtx := context.WithoutCancel(ctx)
-		for _, tp := range gp.tenants {
-			if err := t.save(saveCtx, s, tp, req.Revision); err != nil {
-				saveErrs = append(saveErrs, fmt.Errorf("kong gateway %s: tenant %s: save state: %w", t.name, tp.tenant, err))
-			}
-		}
-	}
-	t.memo.record(gp, s.transport.schemaSums(), req.Complete)
+	t.memo.record(gp, s.transport.schemaSums(), req.Complete, false)
 
 	var results []plan.Result
 	applyErr := &ApplyError{Gateway: t.name}
@@ -149,6 +157,10 @@ func (t *Target) sync(ctx context.Context, s *session, tp *tenantPlan, items []*
 		}
 		return
 	}
+	if tp.target == nil {
+		// Items the memo had: this run built the desired state.
+		tp.target, tp.names = run.target, run.names
+	}
 	byID := make(map[string]*item, len(items))
 	for _, it := range items {
 		byID[entityID(it.change.Kind, it.change.Name)] = it
@@ -209,6 +221,15 @@ func (t *Target) createCredential(ctx context.Context, s *session, tenant string
 func (t *Target) save(ctx context.Context, s *session, tp *tenantPlan, revision string) error {
 	if tp.memoized {
 		return nil
+	}
+	if tp.target == nil {
+		// Items the memo had, and no syncer run built the desired
+		// state: build it as a diff would.
+		run, err := t.solve(ctx, s, tp, true, false)
+		if err != nil {
+			return err
+		}
+		tp.target, tp.names = run.target, run.names
 	}
 	records, err := t.records(ctx, s, tp)
 	if err != nil {

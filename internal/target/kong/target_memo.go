@@ -20,7 +20,8 @@ type fingerprint = [sha256.Size]byte
 
 // memo remembers the tenants whose last diff found nothing to do, so that
 // a plan skips go-database-reconciler for a tenant whose inputs have not
-// changed since. A tenant's entry is the fingerprint of everything its
+// changed since, and the changes a plan's diff found, so that the apply
+// that follows it makes them without diffing the same inputs again. A tenant's entry is the fingerprint of everything its
 // diff read but the schemas (see fingerprintOf); the schemas, shared by
 // every tenant, are remembered once, by the digest of each answer, and any
 // that answers differently empties the memo. An input that changes
@@ -38,9 +39,14 @@ type memo struct {
 	schemas map[string]fingerprint
 }
 
-// memoEntry is a tenant whose diff found nothing to do.
+// memoEntry is a tenant whose diff found nothing to do, or, with
+// pending, the changes it found.
 type memoEntry struct {
 	fingerprint fingerprint
+	// pending are the items of a plan's diff that found changes, as the
+	// diff made them (before the delete cap). Only plans remember them:
+	// an apply changes the inputs.
+	pending []*item
 	// current: an apply found the tenant's record in the state store up
 	// to date (save had nothing to write). Only such a tenant may be
 	// skipped by an apply, which would otherwise save its record: a plan
@@ -92,24 +98,37 @@ func (m *memo) check(ctx context.Context, s *session, concurrency int) uint64 {
 	return m.gen
 }
 
-// hit reports whether the tenant's last diff in generation gen found
-// nothing to do with inputs of fingerprint fp (and, with current, whether
-// its record was then found up to date).
-func (m *memo) hit(gen uint64, tenant string, fp fingerprint, current bool) bool {
+// lookup returns the tenant's entry when its last diff in generation gen
+// had inputs of fingerprint fp.
+func (m *memo) lookup(gen uint64, tenant string, fp fingerprint) (memoEntry, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.tenants[tenant]
-	return ok && m.gen == gen && e.fingerprint == fp && (e.current || !current)
+	return e, ok && m.gen == gen && e.fingerprint == fp
 }
 
-// record remembers the plan's settled tenants and forgets the others it
-// planned, and, when the plan covered every tenant (complete), the
+// takePending removes and returns the changes the tenant's entry of
+// generation gen remembers for inputs of fingerprint fp, if any.
+func (m *memo) takePending(gen uint64, tenant string, fp fingerprint) []*item {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.tenants[tenant]
+	if !ok || m.gen != gen || e.fingerprint != fp || e.pending == nil {
+		return nil
+	}
+	delete(m.tenants, tenant)
+	return e.pending
+}
+
+// record remembers the plan's settled tenants, and with keepPending the
+// changes of the others it diffed, and forgets the others it planned,
+// and, when the plan covered every tenant (complete), the
 // tenants it did not plan: the memo holds no more tenants than are in
 // scope. Tenants the memo skipped keep their entry. sums are the digests
 // of the schemas the plan's session read. A plan that checked an older
 // generation records nothing; one whose schemas answered differently from
 // those remembered replaces the memo.
-func (m *memo) record(gp *gatewayPlan, sums map[string]fingerprint, complete bool) {
+func (m *memo) record(gp *gatewayPlan, sums map[string]fingerprint, complete, keepPending bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.gen != gp.gen {
@@ -135,6 +154,9 @@ func (m *memo) record(gp *gatewayPlan, sums map[string]fingerprint, complete boo
 		switch {
 		case tp.settled:
 			m.tenants[tp.tenant] = memoEntry{fingerprint: tp.fingerprint, current: tp.current}
+		case keepPending && tp.diffed != nil:
+			m.tenants[tp.tenant] = memoEntry{fingerprint: tp.fingerprint, pending: tp.diffed}
+		case keepPending && tp.reused:
 		case !tp.memoized:
 			delete(m.tenants, tp.tenant)
 		}

@@ -48,9 +48,13 @@ type tenantPlan struct {
 	// fingerprint is the digest of the inputs of the tenant's diff.
 	// memoized: the memo says they have nothing to do, and no diff ran.
 	// settled: the diff found nothing to do. current: save found the
-	// state store's record up to date.
-	fingerprint                fingerprint
-	memoized, settled, current bool
+	// state store's record up to date. reused: the items are those the
+	// memo remembered from a plan's diff of the same inputs; target and
+	// names are then filled by the syncer run that makes them (or by
+	// save). diffed is a copy of the items a diff found, for the memo.
+	fingerprint                        fingerprint
+	memoized, settled, current, reused bool
+	diffed                             []*item
 }
 
 // item is one planned change and what applying it did.
@@ -113,7 +117,7 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 	if gp == nil {
 		return nil, err
 	}
-	t.memo.record(gp, s.transport.schemaSums(), req.Complete)
+	t.memo.record(gp, s.transport.schemaSums(), req.Complete, true)
 	var out []plan.Change
 	for _, tp := range gp.tenants {
 		for _, it := range tp.items {
@@ -230,15 +234,53 @@ func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan, gen
 		return err
 	}
 	tp.fingerprint = fp
-	if t.memo.hit(gen, tp.tenant, fp, current) {
-		tp.memoized = true
-		return nil
+	if current {
+		// An apply takes the changes of the plan before it: nothing
+		// else will.
+		if items := t.memo.takePending(gen, tp.tenant, fp); items != nil {
+			tp.items, tp.reused = items, true
+			return nil
+		}
+	}
+	if e, ok := t.memo.lookup(gen, tp.tenant, fp); ok {
+		switch {
+		case e.pending != nil:
+			tp.items, tp.reused = cloneItems(e.pending), true
+			return nil
+		case e.current || !current:
+			tp.memoized = true
+			return nil
+		}
 	}
 	if err := t.diffTenant(ctx, s, tp); err != nil {
 		return err
 	}
+	if !current {
+		// Only an apply's save reads the desired state again: a plan of
+		// a thousand tenants would otherwise hold a thousand of them.
+		tp.target, tp.names = nil, nil
+	}
 	tp.settled = len(tp.items) == 0
+	if !tp.settled {
+		tp.diffed = cloneItems(tp.items)
+	}
 	return nil
+}
+
+// cloneItems copies planned items for another plan or apply to change.
+func cloneItems(items []*item) []*item {
+	out := make([]*item, len(items))
+	for i, it := range items {
+		c := *it
+		c.change.Fields = slices.Clone(it.change.Fields)
+		c.change.Notes = slices.Clone(it.change.Notes)
+		if it.cred != nil {
+			cred := *it.cred
+			c.cred = &cred
+		}
+		out[i] = &c
+	}
+	return out
 }
 
 // diffTenant runs the diff of planTenant.

@@ -44,6 +44,11 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	g.SetLimit(t.concurrency)
 	for i, tp := range tps {
 		g.Go(func() error {
+			defer opts.Done(tp.tenant)
+			if err := opts.Wait(ctx, tp.tenant); err != nil {
+				perTenant[i], errs[i] = notAttempted(tp, err), nil
+				return nil
+			}
 			perTenant[i], errs[i] = t.applyTenant(ctx, tp, opts)
 			return nil
 		})
@@ -245,4 +250,15 @@ func (t *Target) save(ctx context.Context, e state.Entry) error {
 
 func entriesEqual(a, b state.Entry) bool {
 	return maps.EqualFunc(a.Resources, b.Resources, func(x, y json.RawMessage) bool { return string(x) == string(y) })
+}
+
+// notAttempted fails every change of the tenant with err: nothing of it
+// was sent.
+func notAttempted(tp *tenantPlan, err error) []plan.Result {
+	out := make([]plan.Result, len(tp.items))
+	for i, it := range tp.items {
+		out[i] = plan.Result{Change: it.change, Err: fmt.Errorf("%s: %w", it.change.Key, err)}
+		out[i].Error = out[i].Err.Error()
+	}
+	return out
 }

@@ -1,0 +1,186 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+)
+
+// events is the log of what fake targets did, in order.
+type events struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (e *events) add(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, fmt.Sprintf(format, args...))
+}
+
+func (e *events) index(s string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Index(e.log, s)
+}
+
+// fakeTarget applies one change per tenant of the request, tenant after
+// tenant, waiting on the gate as real targets do.
+type fakeTarget struct {
+	sys  plan.System
+	name string
+	ev   *events
+	// between runs after each tenant, before the next one's turn.
+	between func(tenant string)
+	// skipDone: the target never tells the gate it is done.
+	skipDone bool
+	// returning runs when Apply returns.
+	returning func()
+}
+
+func (f *fakeTarget) System() plan.System { return f.sys }
+func (f *fakeTarget) Name() string        { return f.name }
+
+func (f *fakeTarget) Plan(context.Context, plan.Request) ([]plan.Change, error) { return nil, nil }
+
+func (f *fakeTarget) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) ([]plan.Result, error) {
+	if f.returning != nil {
+		defer f.returning()
+	}
+	var out []plan.Result
+	for _, tr := range req.Tenants {
+		tenant := tr.Model.Name
+		key := plan.Key{Tenant: tenant, System: f.sys, Target: f.name, Kind: "Thing", Name: "x"}
+		if err := opts.Wait(ctx, tenant); err != nil {
+			out = append(out, plan.Result{Change: plan.Change{Key: key}, Err: err, Error: err.Error()})
+			continue
+		}
+		f.ev.add("start %s/%s %s", f.sys, f.name, tenant)
+		f.ev.add("end %s/%s %s", f.sys, f.name, tenant)
+		out = append(out, plan.Result{Change: plan.Change{Key: key, Action: plan.Create}})
+		if !f.skipDone {
+			opts.Done(tenant)
+		}
+		if f.between != nil {
+			f.between(tenant)
+		}
+	}
+	return out, nil
+}
+
+func request(tenants ...string) plan.Request {
+	var req plan.Request
+	for _, tn := range tenants {
+		req.Tenants = append(req.Tenants, plan.TenantRequest{Model: &model.Tenant{Name: tn}})
+	}
+	return req
+}
+
+// TestApplyOrdersEachTenantAcrossSystems: whatever the interleaving, no
+// target starts on a tenant before every target of an earlier system is
+// done with it, and every change is reported once.
+func TestApplyOrdersEachTenantAcrossSystems(t *testing.T) {
+	ev := &events{}
+	jitter := func(tenant string) { time.Sleep(time.Duration(len(tenant)%3) * time.Millisecond) }
+	targets := []Target{
+		&fakeTarget{sys: plan.Kong, name: "edge", ev: ev},
+		&fakeTarget{sys: plan.Kafka, name: "main", ev: ev, between: jitter},
+		&fakeTarget{sys: plan.Kubernetes, name: "eu", ev: ev, between: jitter},
+		&fakeTarget{sys: plan.Kubernetes, name: "us", ev: ev},
+	}
+	var tenants []string
+	for i := range 30 {
+		tenants = append(tenants, fmt.Sprintf("t%0*d", 1+i%3, i))
+	}
+	rep := New(targets...).Apply(t.Context(), request(tenants...), plan.ApplyOptions{})
+	if rep.Failed() {
+		t.Fatalf("apply failed: %+v", rep)
+	}
+	if got, want := len(rep.Results), 4*len(tenants); got != want {
+		t.Fatalf("%d results, want %d", got, want)
+	}
+	before := map[string][]string{
+		"kafka/main": {"kubernetes/eu", "kubernetes/us"},
+		"kong/edge":  {"kubernetes/eu", "kubernetes/us", "kafka/main"},
+	}
+	for _, tn := range tenants {
+		for later, earlier := range before {
+			start := ev.index("start " + later + " " + tn)
+			for _, e := range earlier {
+				if end := ev.index("end " + e + " " + tn); end < 0 || end > start {
+					t.Errorf("tenant %s: %s started (event %d) before %s was done (event %d)", tn, later, start, e, end)
+				}
+			}
+		}
+	}
+}
+
+// TestApplyPipelinesTenants: Kafka starts on a tenant Kubernetes is done
+// with while Kubernetes still works on the next one. A system-by-system
+// apply would make Kubernetes wait here forever.
+func TestApplyPipelinesTenants(t *testing.T) {
+	ev := &events{}
+	kafkaStarted := make(chan struct{})
+	var once sync.Once
+	kafka := &fakeTarget{sys: plan.Kafka, name: "main", ev: ev, between: func(string) { once.Do(func() { close(kafkaStarted) }) }}
+	kube := &fakeTarget{sys: plan.Kubernetes, name: "eu", ev: ev, between: func(tenant string) {
+		if tenant != "a" {
+			return
+		}
+		select {
+		case <-kafkaStarted:
+		case <-time.After(30 * time.Second):
+			t.Error("Kafka did not start on tenant a while Kubernetes held tenant b back: tenants are not pipelined")
+		}
+	}}
+	rep := New(kube, kafka).Apply(t.Context(), request("a", "b"), plan.ApplyOptions{})
+	if rep.Failed() {
+		t.Fatalf("apply failed: %+v", rep)
+	}
+	if ev.index("end kafka/main a") > ev.index("start kubernetes/eu b") {
+		t.Errorf("Kafka finished tenant a after Kubernetes started tenant b, want before:\n%v", ev.log)
+	}
+}
+
+// TestApplyGateFallsBackOnReturn: a target that never says it is done
+// with a tenant releases it by returning; a canceled apply stops waiting.
+func TestApplyGateFallsBackOnReturn(t *testing.T) {
+	ev := &events{}
+	kube := &fakeTarget{sys: plan.Kubernetes, name: "eu", ev: ev, skipDone: true}
+	kafka := &fakeTarget{sys: plan.Kafka, name: "main", ev: ev}
+	rep := New(kube, kafka).Apply(t.Context(), request("a", "b"), plan.ApplyOptions{})
+	if rep.Failed() || ev.index("start kafka/main b") < 0 {
+		t.Fatalf("Kafka did not apply after Kubernetes returned: %+v\n%v", rep, ev.log)
+	}
+
+	// Kubernetes cancels the apply and returns only after Kafka did:
+	// Kafka's wait ends with the context, not with Kubernetes.
+	ctx, cancel := context.WithCancel(t.Context())
+	kafkaReturned := make(chan struct{})
+	stuck := &fakeTarget{sys: plan.Kubernetes, name: "eu", ev: ev, skipDone: true, between: func(string) {
+		cancel()
+		select {
+		case <-kafkaReturned:
+		case <-time.After(30 * time.Second):
+			t.Error("Kafka did not return while Kubernetes ran: it waited for Kubernetes, not for the context")
+		}
+	}}
+	waiting := &fakeTarget{sys: plan.Kafka, name: "main", ev: ev, returning: func() { close(kafkaReturned) }}
+	rep = New(stuck, waiting).Apply(ctx, request("c"), plan.ApplyOptions{})
+	var waitErr error
+	for _, r := range rep.Results {
+		if r.System == plan.Kafka {
+			waitErr = r.Err
+		}
+	}
+	if !errors.Is(waitErr, context.Canceled) {
+		t.Fatalf("Kafka's change of a canceled apply: %v, want context.Canceled", waitErr)
+	}
+}
