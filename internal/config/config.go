@@ -71,6 +71,9 @@ type Server struct {
 	// Tokens that may call the API, each with a role.
 	Tokens   []Token  `json:"tokens"`
 	Webhooks Webhooks `json:"webhooks"`
+	// Pprof serves Go's runtime profiles at /debug/pprof/ to operator
+	// tokens (off by default).
+	Pprof bool `json:"pprof,omitempty"`
 }
 
 // Token is an API bearer token with a role: viewer (read) or operator

@@ -200,10 +200,6 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			deletes++
 		}
 	}
-	changes := len(p.Changes)
-	// The per-tenant plans have the changes now; a first sync of a
-	// thousand tenants would hold them twice through the apply.
-	p.Changes = nil
 
 	blocked := map[string]string{}
 	limit := l.repo.Platform.Policy.Deletion.MaxDeletesPerPlan
@@ -250,7 +246,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	}
 	applied := time.Since(clock)
 	r.log.DebugContext(ctx, "planned and applied", "revision", short(l.commit.Hash), "trigger", trigger,
-		"tenants", len(tenants), "changes", changes, "applied", len(applyTenants),
+		"tenants", len(tenants), "changes", len(p.Changes), "applied", len(applyTenants),
 		"plan", planned.Round(time.Millisecond), "apply", applied.Round(time.Millisecond))
 	finished := r.opts.Now().UTC()
 	last := r.lastRuns(ctx)
@@ -309,19 +305,30 @@ func asResults(changes []plan.Change) []plan.Result {
 	return out
 }
 
-// splitPlan cuts a plan into one plan per tenant.
+// splitPlan cuts a plan into one plan per tenant. The tenants' plans
+// share the plan's changes (sorted tenant first), each capped to its own:
+// a first sync of a thousand tenants holds its changes once.
 func splitPlan(p *plan.Plan, tenants []string) map[string]*plan.Plan {
 	out := map[string]*plan.Plan{}
 	for _, t := range tenants {
 		out[t] = &plan.Plan{Revision: p.Revision, Errors: p.Errors}
 	}
-	for _, c := range p.Changes {
-		tp, ok := out[c.Tenant]
+	if !slices.IsSortedFunc(p.Changes, plan.Compare) {
+		plan.Sort(p.Changes)
+	}
+	for i := 0; i < len(p.Changes); {
+		tenant := p.Changes[i].Tenant
+		j := i + 1
+		for j < len(p.Changes) && p.Changes[j].Tenant == tenant {
+			j++
+		}
+		tp, ok := out[tenant]
 		if !ok {
 			tp = &plan.Plan{Revision: p.Revision}
-			out[c.Tenant] = tp
+			out[tenant] = tp
 		}
-		tp.Changes = append(tp.Changes, c)
+		tp.Changes = p.Changes[i:j:j]
+		i = j
 	}
 	return out
 }

@@ -19,6 +19,7 @@
 //	POST /api/v1/tenants/{tenant}/sync         operator  202 view.Sync, Location /api/v1/syncs/{id}
 //	POST /api/v1/tenants/{tenant}/suspend      operator  204
 //	POST /api/v1/tenants/{tenant}/resume       operator  204
+//	GET  /debug/pprof/...                      operator  Go runtime profiles, only with server.pprof
 //	POST /hooks/github                         HMAC      X-Hub-Signature-256
 //	POST /hooks/gitea                          HMAC      X-Gitea-Signature
 //

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -65,6 +66,7 @@ type Server struct {
 	giteaSecret   []byte
 	metrics       prometheus.Gatherer
 	metricsAuth   bool
+	pprof         bool
 	extra         []mount
 	shutdownGrace time.Duration
 
@@ -111,7 +113,7 @@ func WithShutdownGrace(d time.Duration) Option {
 // New reads the API tokens and webhook secrets and builds the server. A
 // nil hooks disables the webhooks.
 func New(cfg config.Server, backend Backend, hooks Hooks, opts ...Option) (*Server, error) {
-	s := &Server{listen: cmp.Or(cfg.Listen, DefaultListen), backend: backend, hooks: hooks, log: slog.Default(), shutdownGrace: 10 * time.Second}
+	s := &Server{listen: cmp.Or(cfg.Listen, DefaultListen), backend: backend, hooks: hooks, log: slog.Default(), shutdownGrace: 10 * time.Second, pprof: cfg.Pprof}
 	for _, o := range opts {
 		o(s)
 	}
@@ -180,6 +182,16 @@ func (s *Server) routes() (h http.Handler, err error) {
 	api("POST /api/v1/tenants/{tenant}/resume", roleOperator, s.suspend(false))
 	// Unknown API paths answer in JSON, not with whatever is mounted at "/".
 	api("/api/", roleViewer, func(w http.ResponseWriter, r *http.Request) { apiNotFound(mux, w, r) })
+
+	if s.pprof {
+		// Runtime profiles (heap, goroutines, CPU) for operators: they
+		// show function names and sizes, never data.
+		mux.Handle("GET /debug/pprof/", s.authenticated(roleOperator, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/cmdline", s.authenticated(roleOperator, http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("GET /debug/pprof/profile", s.authenticated(roleOperator, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", s.authenticated(roleOperator, http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", s.authenticated(roleOperator, http.HandlerFunc(pprof.Trace)))
+	}
 
 	mux.Handle("POST /hooks/github", limitBody(maxHookBody, http.HandlerFunc(s.github)))
 	mux.Handle("POST /hooks/gitea", limitBody(maxHookBody, http.HandlerFunc(s.gitea)))

@@ -514,3 +514,28 @@ func TestStart(t *testing.T) {
 		t.Errorf("Start on a busy address: %v", err)
 	}
 }
+
+// TestPprof: runtime profiles are off unless configured, and then only
+// for operators.
+func TestPprof(t *testing.T) {
+	if rec := serve(t, newServer(t, newFakeBackend(), nil).Handler(), request{method: "GET", path: "/debug/pprof/heap", token: operatorToken}); rec.Code != 404 {
+		t.Errorf("pprof without server.pprof: %d, want 404", rec.Code)
+	}
+	cfg := testConfig(t)
+	cfg.Pprof = true
+	s, err := server.New(cfg, newFakeBackend(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	if rec := serve(t, h, request{method: "GET", path: "/debug/pprof/heap"}); rec.Code != 401 {
+		t.Errorf("pprof without a token: %d, want 401", rec.Code)
+	}
+	if rec := serve(t, h, request{method: "GET", path: "/debug/pprof/heap", token: viewerToken}); rec.Code != 403 {
+		t.Errorf("pprof for a viewer: %d, want 403", rec.Code)
+	}
+	rec := serve(t, h, request{method: "GET", path: "/debug/pprof/heap?debug=1", token: operatorToken})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "heap profile:") {
+		t.Errorf("heap profile for an operator: %d %.80q", rec.Code, rec.Body)
+	}
+}

@@ -9,8 +9,10 @@ import (
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/plan"
@@ -25,9 +27,12 @@ const DefaultConcurrency = 8
 
 // Target is one logical Kubernetes cluster.
 type Target struct {
-	name        string
-	dyn         dynamic.Interface
-	clientset   kubernetes.Interface
+	name      string
+	dyn       dynamic.Interface
+	clientset kubernetes.Interface
+	// meta applies: the apiserver answers with the object's metadata
+	// only (protobuf), all an apply needs of the answer.
+	meta        metadata.Interface
 	store       state.Store
 	concurrency int
 	stats       *Stats
@@ -103,7 +108,22 @@ func NewForConfig(name string, rc *rest.Config, store state.Store, opts ...Optio
 			return rt.RoundTrip(r)
 		})
 	})
+	// One rate limiter for every client of the target: the configured
+	// QPS is the cluster's budget, not each client's.
+	if rc.RateLimiter == nil && rc.QPS >= 0 {
+		qps, burst := rc.QPS, rc.Burst
+		if qps == 0 {
+			qps = rest.DefaultQPS
+		}
+		if burst == 0 {
+			burst = rest.DefaultBurst
+		}
+		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(qps, burst)
+	}
 	var err error
+	if t.meta, err = metadata.NewForConfig(rc); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
 	if t.dyn, err = dynamic.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", name, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
@@ -189,13 +189,16 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
-	ri := t.dyn.Resource(k.GVR())
-	var out *unstructured.Unstructured
-	var err error
+	body, err := it.desired.MarshalJSON()
+	if err != nil {
+		return "", fmt.Errorf("%s: encode: %w", it.change.Key, err)
+	}
+	ri := t.meta.Resource(k.GVR())
+	var out *metav1.PartialObjectMetadata
 	if k.Namespaced {
-		out, err = ri.Namespace(it.desired.GetNamespace()).Apply(ctx, it.desired.GetName(), it.desired, ao)
+		out, err = ri.Namespace(it.desired.GetNamespace()).Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
 	} else {
-		out, err = ri.Apply(ctx, it.desired.GetName(), it.desired, ao)
+		out, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: apply: %w", it.change.Key, err)

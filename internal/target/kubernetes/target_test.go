@@ -147,6 +147,15 @@ func TestApplyExampleThenNoopPlan(t *testing.T) {
 	if ns.Labels[render.LabelTenant] != "payments" || ns.Labels[render.LabelManagedBy] != "k3sync" {
 		t.Errorf("namespace labels: %v", ns.Labels)
 	}
+	// The inventory has the resourceVersion the apply produced: the next
+	// plan knows from it that nobody else wrote the object.
+	entry, err := e.store.Load(t.Context(), "payments", e.targets["us-east"].stateTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if la := decodeLastApplied(entry.Resources[objectID("Namespace", "", "payments")]); la.ResourceVersion != ns.ResourceVersion {
+		t.Errorf("inventory has resourceVersion %q for namespace payments, live has %q", la.ResourceVersion, ns.ResourceVersion)
+	}
 	rq, err := e.clients["eu-west"].CoreV1().ResourceQuotas("search-indexer").Get(t.Context(), render.QuotaName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
