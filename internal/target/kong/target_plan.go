@@ -283,8 +283,14 @@ func cloneItems(items []*item) []*item {
 	return out
 }
 
-// diffTenant runs the diff of planTenant.
+// diffTenant runs the diff of planTenant. A tenant with nothing on the
+// gateway gets every entity of its desired state created, which is what
+// the syncer would find: its diff, the costliest part of a plan, is
+// skipped.
 func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) error {
+	if tp.live.empty() && !alwaysSync {
+		return t.planCreates(ctx, s, tp)
+	}
 	run, err := t.solve(ctx, s, tp, true, false)
 	if err != nil {
 		return err
@@ -305,11 +311,7 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 		c := plan.Change{Key: t.key(tp.tenant, kind, name), Level: levels[kind]}
 		switch a.Action {
 		case diff.CreateAction:
-			c.Action = plan.Create
-			if _, ok := tp.entry.Resources[id]; ok {
-				c.Drift = true
-				c.Notes = append(c.Notes, "deleted out of band: k3sync applied it before")
-			}
+			c = t.createChange(tp, kind, name)
 		case diff.UpdateAction:
 			c.Action = plan.Update
 			before, err := run.names.document(a.Entity.Old)
@@ -340,6 +342,98 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 	}
 	t.planCredentials(tp)
 	return nil
+}
+
+// createChange is the change that creates an entity of the tenant: drift
+// when k3sync applied it before.
+func (t *Target) createChange(tp *tenantPlan, kind, name string) plan.Change {
+	c := plan.Change{Key: t.key(tp.tenant, kind, name), Level: levels[kind], Action: plan.Create}
+	if _, ok := tp.entry.Resources[entityID(kind, name)]; ok {
+		c.Drift = true
+		c.Notes = append(c.Notes, "deleted out of band: k3sync applied it before")
+	}
+	return c
+}
+
+// alwaysSync makes every plan run the syncer's diff, for tests that
+// compare its answer with planCreates'.
+var alwaysSync = false
+
+// planCreates plans a tenant that has nothing on the gateway: every
+// entity of its desired state, as file.Get builds it, is created.
+func (t *Target) planCreates(ctx context.Context, s *session, tp *tenantPlan) error {
+	t.diffs.Add(1)
+	target, names, err := t.desiredState(ctx, s, tp, nil)
+	if err != nil {
+		return err
+	}
+	tp.target, tp.names = target, names
+	entities, err := allEntities(target)
+	if err != nil {
+		return fmt.Errorf("desired state: %w", err)
+	}
+	for _, e := range entities {
+		kind, name, ok := names.identify(e)
+		if !ok {
+			return fmt.Errorf("diff: unexpected desired entity %T", e)
+		}
+		if p, ok := e.(*kstate.Plugin); ok {
+			// The syncer fills a plugin's defaults from its schema: a
+			// plugin the gateway does not know fails here as there.
+			if _, err := s.client.Plugins.GetFullSchema(ctx, p.Name); err != nil {
+				return fmt.Errorf("kong %s %s: diff: plugin schema: %w", kind, name, err)
+			}
+		}
+		tp.items = append(tp.items, &item{change: t.createChange(tp, kind, name)})
+	}
+	t.planCredentials(tp)
+	return nil
+}
+
+// allEntities lists every entity of a state of the kinds k3sync manages.
+func allEntities(st *kstate.KongState) ([]any, error) {
+	var out []any
+	add := func(n int, get func(i int) any) {
+		for i := range n {
+			out = append(out, get(i))
+		}
+	}
+	services, err := st.Services.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(services), func(i int) any { return services[i] })
+	routes, err := st.Routes.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(routes), func(i int) any { return routes[i] })
+	consumers, err := st.Consumers.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(consumers), func(i int) any { return consumers[i] })
+	acls, err := st.ACLGroups.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(acls), func(i int) any { return acls[i] })
+	upstreams, err := st.Upstreams.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(upstreams), func(i int) any { return upstreams[i] })
+	targets, err := st.Targets.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(targets), func(i int) any { return targets[i] })
+	plugins, err := st.Plugins.GetAll()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the caller
+	}
+	add(len(plugins), func(i int) any { return plugins[i] })
+	return out, nil
 }
 
 // entityOf is the entity of an action: the desired one, or for deletes
@@ -472,23 +566,9 @@ func (t *Target) solve(ctx context.Context, s *session, tp *tenantPlan, dry, noD
 	if err != nil {
 		return nil, fmt.Errorf("live state: %w", err)
 	}
-	c, err := content(tp.desired)
+	target, names, err := t.desiredState(ctx, s, tp, current)
 	if err != nil {
 		return nil, err
-	}
-	rc := s.render
-	rc.CurrentState = current
-	targetRaw, err := file.Get(ctx, c, rc, dump.Config{}, s.client)
-	if err != nil {
-		return nil, fmt.Errorf("desired state: %w", err)
-	}
-	target, err := kstate.Get(targetRaw)
-	if err != nil {
-		return nil, fmt.Errorf("desired state: %w", err)
-	}
-	names, err := newNamer(current, target)
-	if err != nil {
-		return nil, fmt.Errorf("names: %w", err)
 	}
 	quiet := func(...any) {}
 	syncer, err := diff.NewSyncer(diff.SyncerOpts{
@@ -510,6 +590,36 @@ func (t *Target) solve(ctx context.Context, s *session, tp *tenantPlan, dry, noD
 	_, run.errs, _ = syncer.Solve(ctx, t.concurrency, dry, false)
 	<-done
 	return run, nil
+}
+
+// desiredState builds the tenant's target state from Git with file.Get,
+// as decK does, over current (the tenant's live state; nil for none), and
+// the names of both states' entities.
+func (t *Target) desiredState(ctx context.Context, s *session, tp *tenantPlan, current *kstate.KongState) (*kstate.KongState, *namer, error) {
+	c, err := content(tp.desired)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc := s.render
+	rc.CurrentState = current
+	if current == nil {
+		if rc.CurrentState, err = kstate.NewKongState(); err != nil {
+			return nil, nil, fmt.Errorf("live state: %w", err)
+		}
+	}
+	targetRaw, err := file.Get(ctx, c, rc, dump.Config{}, s.client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("desired state: %w", err)
+	}
+	target, err := kstate.Get(targetRaw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("desired state: %w", err)
+	}
+	names, err := newNamer(current, target)
+	if err != nil {
+		return nil, nil, fmt.Errorf("names: %w", err)
+	}
+	return target, names, nil
 }
 
 // cloneRaw copies a raw state: building a state rewrites references in

@@ -79,6 +79,13 @@ type tenantLive struct {
 	keyAuths []*gokong.KeyAuth
 }
 
+// empty reports whether the tenant has nothing on the gateway.
+func (tl *tenantLive) empty() bool {
+	r := &tl.raw
+	return len(r.Services)+len(r.Routes)+len(r.Plugins)+len(r.Consumers)+len(r.ACLGroups)+
+		len(r.Upstreams)+len(r.Targets)+len(tl.keyAuths) == 0
+}
+
 func (l *live) tenant(name string) *tenantLive {
 	tl, ok := l.tenants[name]
 	if !ok {

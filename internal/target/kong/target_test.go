@@ -1,6 +1,7 @@
 package kong
 
 import (
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -171,5 +173,41 @@ func TestPlanError(t *testing.T) {
 	}
 	if !tenants["payments"] || !tenants["checkout"] || tenants["search"] {
 		t.Errorf("changes for tenants %v, want payments and checkout", tenants)
+	}
+}
+
+// TestPlanCreatesAgreesWithSyncer: a tenant with nothing on the gateway
+// is planned without the syncer's diff; the changes are the ones the diff
+// finds, for the example repo (every kind of entity, key-auth consumers)
+// and for a tenant whose entities k3sync applied before and someone
+// deleted (drift).
+func TestPlanCreatesAgreesWithSyncer(t *testing.T) {
+	_, url := emulator(t, kongemu.Options{})
+	store := state.NewMemory()
+	tg := newTarget(t, url, store, newSink())
+	d := example(t)
+	// payments' entities were applied before: its record says so.
+	if err := store.Save(t.Context(), state.Entry{Tenant: "payments", Target: tg.stateID, Resources: map[string]json.RawMessage{
+		entityID(KindService, "payments-api"): json.RawMessage(`{}`),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []plan.Request{d.request(), syntheticRequest(3, 2)} {
+		fast := mustPlan(t, tg, req)
+		tg.forget()
+		alwaysSync = true
+		slow := mustPlan(t, tg, req)
+		alwaysSync = false
+		tg.forget()
+		if len(fast) == 0 {
+			t.Fatal("nothing planned")
+		}
+		if diff := cmp.Diff(slow, fast); diff != "" {
+			t.Errorf("plan without the syncer (-syncer +without):\n%s", diff)
+		}
+	}
+	changes := mustPlan(t, tg, d.request())
+	if !slices.ContainsFunc(changes, func(c plan.Change) bool { return c.Name == "payments-api" && c.Drift }) {
+		t.Errorf("payments-api, applied before and gone, is not planned as drift:\n%s", planText(t, changes))
 	}
 }
