@@ -35,6 +35,10 @@
 // its rendered entities as a decK file (file.Content) through file.Get,
 // which fills Kong's defaults from the schemas and pairs entities by name;
 // the syncer, run in dry-run mode, reports each create, update and delete.
+// A tenant with nothing on the gateway (a new tenant, a first sync) is
+// not run through the syncer: every entity of its target state is a
+// create, which is what the syncer would report, and each plugin's schema
+// is read as the syncer would, so an unknown plugin fails the plan.
 // An update's fields are the differences between the live and desired
 // entity, leaf by leaf (paths, config.minute).
 //
@@ -66,11 +70,17 @@
 // go-database-reconciler fills come from the gateway's schemas: the
 // digests of the answers the diffs read are remembered too, each plan
 // reads those schemas again (once, as a diff would), and one that answers
-// differently empties the memo. A tenant with changes, or that could not
-// be planned, is forgotten; a plan that covers every tenant forgets those
-// it did not plan. An apply also saves the tenant's record, which a plan
-// does not compute: it skips only tenants an earlier apply found with an
+// differently empties the memo. A tenant that could not be planned is
+// forgotten; a plan that covers every tenant forgets those it did not
+// plan. An apply also saves the tenant's record, which a plan does not
+// compute: it skips only tenants an earlier apply found with an
 // up-to-date record.
+//
+// A tenant with changes is remembered with them, by the same fingerprint:
+// the apply that follows a plan (the daemon plans, checks its guards, then
+// applies) takes those changes instead of diffing the same inputs again,
+// and its syncer run, which builds the desired state anyway, makes them.
+// The apply forgets them.
 //
 // # Applying
 //
