@@ -62,7 +62,12 @@
 // An apply sends one request per kind of write and level: topics first
 // (CreateTopics, CreatePartitions, IncrementalAlterConfigs), then ACLs,
 // quotas and users, then deletes in reverse. Topic mutations go through a
-// token bucket of the configured mutations per second. Every change has
+// token bucket of the configured mutations per second. Under the engine,
+// which orders each tenant after its namespaces (plan.Gate), the requests
+// go in rounds: each round takes every tenant whose turn has come, and
+// saves their inventory before the next. SCRAM passwords are delivered
+// to the credential sink and salted (PBKDF2) several users at a time;
+// the request carries only salted passwords. Every change has
 // its own result; a partial failure is an *ApplyError. A no-op apply
 // writes nothing, to Kafka or to the state store.
 //
