@@ -306,54 +306,15 @@ func desiredDocuments(ctx context.Context, s *session, target *kstate.KongState,
 	if target == nil {
 		return out, nil
 	}
-	var objs []any
-	services, err := target.Services.GetAll()
+	objs, err := allEntities(target)
 	if err != nil {
-		return nil, fmt.Errorf("desired services: %w", err)
+		return nil, fmt.Errorf("desired state: %w", err)
 	}
-	for _, e := range services {
-		objs = append(objs, e)
-	}
-	routes, err := target.Routes.GetAll()
-	if err != nil {
-		return nil, fmt.Errorf("desired routes: %w", err)
-	}
-	for _, e := range routes {
-		objs = append(objs, e)
-	}
-	consumers, err := target.Consumers.GetAll()
-	if err != nil {
-		return nil, fmt.Errorf("desired consumers: %w", err)
-	}
-	for _, e := range consumers {
-		objs = append(objs, e)
-	}
-	acls, err := target.ACLGroups.GetAll()
-	if err != nil {
-		return nil, fmt.Errorf("desired acl groups: %w", err)
-	}
-	for _, e := range acls {
-		objs = append(objs, e)
-	}
-	upstreams, err := target.Upstreams.GetAll()
-	if err != nil {
-		return nil, fmt.Errorf("desired upstreams: %w", err)
-	}
-	for _, e := range upstreams {
-		objs = append(objs, e)
-	}
-	targets, err := target.Targets.GetAll()
-	if err != nil {
-		return nil, fmt.Errorf("desired targets: %w", err)
-	}
-	for _, e := range targets {
-		objs = append(objs, e)
-	}
-	plugins, err := target.Plugins.GetAll()
-	if err != nil {
-		return nil, fmt.Errorf("desired plugins: %w", err)
-	}
-	for _, e := range plugins {
+	for i, obj := range objs {
+		e, ok := obj.(*kstate.Plugin)
+		if !ok {
+			continue
+		}
 		p := &kstate.Plugin{Plugin: *e.DeepCopy()}
 		schema, err := s.client.Plugins.GetFullSchema(ctx, p.Name)
 		if err != nil {
@@ -362,7 +323,7 @@ func desiredDocuments(ctx context.Context, s *session, target *kstate.KongState,
 		if err := gokong.FillPluginsDefaultsWithPartials(&p.Plugin, schema, nil); err != nil {
 			return nil, fmt.Errorf("plugin %s defaults: %w", str(p.Name), err)
 		}
-		objs = append(objs, p)
+		objs[i] = p
 	}
 	for _, obj := range objs {
 		kind, name, _ := names.identify(obj)

@@ -390,50 +390,34 @@ func (t *Target) planCreates(ctx context.Context, s *session, tp *tenantPlan) er
 	return nil
 }
 
-// allEntities lists every entity of a state of the kinds k3sync manages.
+// allEntities lists every entity of a state of the kinds k3sync manages:
+// services, routes, consumers, ACL groups, upstreams, targets, plugins.
 func allEntities(st *kstate.KongState) ([]any, error) {
 	var out []any
-	add := func(n int, get func(i int) any) {
-		for i := range n {
-			out = append(out, get(i))
+	for _, get := range []func() ([]any, error){
+		func() ([]any, error) { return anys(st.Services.GetAll()) },
+		func() ([]any, error) { return anys(st.Routes.GetAll()) },
+		func() ([]any, error) { return anys(st.Consumers.GetAll()) },
+		func() ([]any, error) { return anys(st.ACLGroups.GetAll()) },
+		func() ([]any, error) { return anys(st.Upstreams.GetAll()) },
+		func() ([]any, error) { return anys(st.Targets.GetAll()) },
+		func() ([]any, error) { return anys(st.Plugins.GetAll()) },
+	} {
+		es, err := get()
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, es...)
 	}
-	services, err := st.Services.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(services), func(i int) any { return services[i] })
-	routes, err := st.Routes.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(routes), func(i int) any { return routes[i] })
-	consumers, err := st.Consumers.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(consumers), func(i int) any { return consumers[i] })
-	acls, err := st.ACLGroups.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(acls), func(i int) any { return acls[i] })
-	upstreams, err := st.Upstreams.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(upstreams), func(i int) any { return upstreams[i] })
-	targets, err := st.Targets.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(targets), func(i int) any { return targets[i] })
-	plugins, err := st.Plugins.GetAll()
-	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the caller
-	}
-	add(len(plugins), func(i int) any { return plugins[i] })
 	return out, nil
+}
+
+func anys[E any](es []E, err error) ([]any, error) {
+	out := make([]any, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out, err //nolint:wrapcheck // wrapped by the caller
 }
 
 // entityOf is the entity of an action: the desired one, or for deletes
