@@ -1,11 +1,11 @@
 package gitea
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/k3sync/k3sync/internal/testenv/proc"
 )
 
 const (
@@ -16,17 +16,13 @@ const (
 	// BinDirEnv names the environment variable holding the directory of the
 	// gitea binary and its templates/, options/ and public/. make exports it.
 	BinDirEnv = "GITEA_BIN_DIR"
-
-	// modulePath identifies k3sync's root go.mod when looking for the
-	// repository root.
-	modulePath = "github.com/k3sync/k3sync"
 )
 
 // findBinary locates the gitea binary (see the package documentation) and
 // checks that the directories it reads at run time are next to it. The
 // directory is Gitea's STATIC_ROOT_PATH.
 func findBinary(explicit string) (bin, staticRoot string, err error) {
-	dir, err := binDir(explicit)
+	dir, err := proc.BinDir(explicit, BinDirEnv, "gitea-"+Version, "gitea binary")
 	if err != nil {
 		return "", "", err
 	}
@@ -40,70 +36,4 @@ func findBinary(explicit string) (bin, staticRoot string, err error) {
 		}
 	}
 	return bin, dir, nil
-}
-
-// binDir returns the directory to find gitea in: explicit, else
-// $GITEA_BIN_DIR, else <repo root>/bin/gitea-<Version>.
-func binDir(explicit string) (string, error) {
-	dir := explicit
-	if dir == "" {
-		dir = os.Getenv(BinDirEnv)
-	}
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("working directory: %w", err)
-		}
-		dir = filepath.Join(repoRoot(wd), "bin", "gitea-"+Version)
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("gitea binary directory %s: %w", dir, err)
-	}
-	return abs, nil
-}
-
-// repoRoot walks up from dir to the directory holding k3sync's go.mod. If
-// there is none it settles for the nearest go.mod, and failing that for dir.
-func repoRoot(dir string) string {
-	nearest := ""
-	for d := dir; ; {
-		if mod, ok := moduleOf(filepath.Join(d, "go.mod")); ok {
-			if mod == modulePath {
-				return d
-			}
-			if nearest == "" {
-				nearest = d
-			}
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	if nearest != "" {
-		return nearest
-	}
-	return dir
-}
-
-// moduleOf returns the module path declared by the go.mod file at path.
-func moduleOf(path string) (string, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false
-	}
-	defer func() { _ = f.Close() }()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := strings.TrimSpace(s.Text())
-		if rest, ok := strings.CutPrefix(line, "module"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
-			if i := strings.Index(rest, "//"); i >= 0 {
-				rest = rest[:i]
-			}
-			return strings.Trim(strings.TrimSpace(rest), `"`), true
-		}
-	}
-	return "", true
 }

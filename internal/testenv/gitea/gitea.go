@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/k3sync/k3sync/internal/testenv/proc"
 )
 
 const (
@@ -86,7 +88,7 @@ type Server struct {
 	client *http.Client
 
 	mu       sync.Mutex
-	proc     *process
+	proc     *proc.Process
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -131,14 +133,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 
 	sec := newSecrets()
 	for range portAttempts {
-		var port int
-		if port, err = freePort(ctx); err != nil {
-			return nil, err
+		var ports []int
+		if ports, err = proc.FreePorts(ctx, 1); err != nil {
+			return nil, err //nolint:wrapcheck // proc's error says what failed
 		}
-		if err = s.tryStart(ctx, staticRoot, port, sec, opts); err == nil || !addrInUse(err) {
+		if err = s.tryStart(ctx, staticRoot, ports[0], sec, opts); err == nil || !proc.AddrInUse(err) {
 			break
 		}
-		s.proc.stop()
+		s.proc.Stop()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start gitea: %w", err)
@@ -167,10 +169,10 @@ func (s *Server) tryStart(ctx context.Context, staticRoot string, port int, sec 
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	probeClient := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}}
 	defer probeClient.CloseIdleConnections()
-	err = waitReady(ctx, p, opts.StartTimeout, url+"/api/healthz", func(ctx context.Context) error {
-		err := probe(ctx, probeClient, url+"/api/healthz", `"pass"`)
+	err = proc.WaitReady(ctx, p, pollInterval, opts.StartTimeout, url+"/api/healthz", func(ctx context.Context) error {
+		err := proc.Probe(ctx, probeClient, url+"/api/healthz", `"pass"`)
 		if err != nil && listenFailed(p) {
-			return &giveUp{err: errors.New("cannot listen")}
+			return proc.GiveUp(errors.New("cannot listen"))
 		}
 		return err
 	})
@@ -183,30 +185,9 @@ func (s *Server) tryStart(ctx context.Context, staticRoot string, port int, sec 
 
 // listenFailed reports whether gitea logged that it cannot listen. It
 // then waits forever for a shutdown instead of exiting.
-func listenFailed(p *process) bool {
-	b, err := os.ReadFile(p.logPath)
+func listenFailed(p *proc.Process) bool {
+	b, err := p.Log()
 	return err == nil && bytes.Contains(b, []byte(listenFailure))
-}
-
-// probe GETs url and succeeds on 200 OK with a body containing want.
-func probe(ctx context.Context, client *http.Client, url, want string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return fmt.Errorf("probe %s: %w", url, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
 }
 
 // createAdmin creates AdminUser with the gitea CLI, which writes to the
@@ -232,7 +213,7 @@ func (s *Server) createAdmin(ctx context.Context) (string, error) {
 			return strings.TrimSpace(token), nil
 		}
 	}
-	return "", fmt.Errorf("gitea admin user %s: no access token in the output:\n%s", s.AdminUser, tail(out))
+	return "", fmt.Errorf("gitea admin user %s: no access token in the output:\n%s", s.AdminUser, proc.Tail(out))
 }
 
 // Command runs the gitea CLI against this server's app.ini, e.g.
@@ -246,7 +227,7 @@ func (s *Server) Command(ctx context.Context, args ...string) ([]byte, error) {
 	cmd.WaitDelay = 2 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return out, fmt.Errorf("gitea %s: %w; output:\n%s", strings.Join(args, " "), err, tail(out))
+		return out, fmt.Errorf("gitea %s: %w; output:\n%s", strings.Join(args, " "), err, proc.Tail(out))
 	}
 	return out, nil
 }
@@ -270,7 +251,7 @@ func (s *Server) Stop() error {
 		p := s.proc
 		s.mu.Unlock()
 		if p != nil {
-			p.stop()
+			p.Stop()
 		}
 		s.client.CloseIdleConnections()
 		if err := os.RemoveAll(s.Dir); err != nil {

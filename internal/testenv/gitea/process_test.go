@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/k3sync/k3sync/internal/testenv/proc"
 )
 
 func TestMissingBinaryFails(t *testing.T) {
@@ -14,16 +16,6 @@ func TestMissingBinaryFails(t *testing.T) {
 	want := "gitea not found in " + dir + ": run 'make gitea-bin'"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Start with an empty BinDir: %v, want %q", err, want)
-	}
-}
-
-func TestAddrInUseNeedsTheMessage(t *testing.T) {
-	t.Parallel()
-	if addrInUse(&startError{msg: "gitea exited", output: "bind: permission denied"}) {
-		t.Error("permission denied taken for a port conflict")
-	}
-	if !addrInUse(&startError{msg: "gitea exited", output: "listen tcp 127.0.0.1:1: bind: address already in use"}) {
-		t.Error("address already in use not recognized")
 	}
 }
 
@@ -54,7 +46,7 @@ func TestTakenPortIsRecognized(t *testing.T) {
 	s := &Server{Dir: t.TempDir(), bin: bin, client: &http.Client{}}
 	t.Cleanup(func() { _ = s.Stop() })
 	err = s.tryStart(t.Context(), staticRoot, taken.Addr().(*net.TCPAddr).Port, newSecrets(), Options{StartTimeout: 30 * time.Second})
-	if !addrInUse(err) {
+	if !proc.AddrInUse(err) {
 		t.Fatalf("gitea on a taken port: %v, want an address-in-use start error", err)
 	}
 	t.Log(err)

@@ -14,7 +14,7 @@ import (
 func TestStopKillsTheServer(t *testing.T) {
 	t.Parallel()
 	s := StartT(t)
-	pid := s.proc.cmd.Process.Pid
+	pid := s.proc.Pid()
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,11 @@
 package kube
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/k3sync/k3sync/internal/testenv/proc"
 )
 
 const (
@@ -17,10 +17,6 @@ const (
 	// BinDirEnv names the environment variable holding the directory of
 	// kube-apiserver, kube-controller-manager and etcd. make exports it.
 	BinDirEnv = "KUBE_BIN_DIR"
-
-	// modulePath identifies k3sync's root go.mod when looking for the
-	// repository root.
-	modulePath = "github.com/k3sync/k3sync"
 )
 
 // binaries are the absolute paths of the programs a control plane runs.
@@ -33,7 +29,7 @@ type binaries struct {
 // findBinaries locates the binaries (see the package documentation) and
 // checks that they exist.
 func findBinaries(opts Options) (binaries, error) {
-	dir, err := binDir(opts.BinDir)
+	dir, err := proc.BinDir(opts.BinDir, BinDirEnv, "k8s-"+Version, "kube binaries")
 	if err != nil {
 		return binaries{}, err
 	}
@@ -54,70 +50,4 @@ func findBinaries(opts Options) (binaries, error) {
 		etcd:              paths["etcd"],
 		controllerManager: paths["kube-controller-manager"],
 	}, nil
-}
-
-// binDir returns the directory to find the binaries in: explicit, else
-// $KUBE_BIN_DIR, else <repo root>/bin/k8s-<Version>.
-func binDir(explicit string) (string, error) {
-	dir := explicit
-	if dir == "" {
-		dir = os.Getenv(BinDirEnv)
-	}
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("working directory: %w", err)
-		}
-		dir = filepath.Join(repoRoot(wd), "bin", "k8s-"+Version)
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("kube binaries directory %s: %w", dir, err)
-	}
-	return abs, nil
-}
-
-// repoRoot walks up from dir to the directory holding k3sync's go.mod. If
-// there is none it settles for the nearest go.mod, and failing that for dir.
-func repoRoot(dir string) string {
-	nearest := ""
-	for d := dir; ; {
-		if mod, ok := moduleOf(filepath.Join(d, "go.mod")); ok {
-			if mod == modulePath {
-				return d
-			}
-			if nearest == "" {
-				nearest = d
-			}
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	if nearest != "" {
-		return nearest
-	}
-	return dir
-}
-
-// moduleOf returns the module path declared by the go.mod file at path.
-func moduleOf(path string) (string, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false
-	}
-	defer func() { _ = f.Close() }()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := strings.TrimSpace(s.Text())
-		if rest, ok := strings.CutPrefix(line, "module"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
-			if i := strings.Index(rest, "//"); i >= 0 {
-				rest = rest[:i]
-			}
-			return strings.Trim(strings.TrimSpace(rest), `"`), true
-		}
-	}
-	return "", true
 }

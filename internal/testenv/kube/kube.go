@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/k3sync/k3sync/internal/testenv/proc"
 )
 
 const (
@@ -86,7 +88,7 @@ type ControlPlane struct {
 	kubeconfig []byte
 
 	mu       sync.Mutex
-	procs    []*process // in start order
+	procs    []*proc.Process // in start order
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -200,13 +202,13 @@ func (cp *ControlPlane) writePKI() (pkiFiles, error) {
 func (cp *ControlPlane) startEtcd(ctx context.Context, bin string, opts Options) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
-	return cp.retryPorts(ctx, 2, func(ports []int) (*process, error) {
+	return cp.retryPorts(ctx, 2, func(ports []int) (*proc.Process, error) {
 		return cp.tryEtcd(ctx, bin, opts, client, ports[0], ports[1])
 	})
 }
 
 // tryEtcd starts etcd on the given ports and waits until it is healthy.
-func (cp *ControlPlane) tryEtcd(ctx context.Context, bin string, opts Options, client *http.Client, clientPort, peerPort int) (*process, error) {
+func (cp *ControlPlane) tryEtcd(ctx context.Context, bin string, opts Options, client *http.Client, clientPort, peerPort int) (*proc.Process, error) {
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	// A fresh data directory per attempt: a failed attempt may have
@@ -231,8 +233,8 @@ func (cp *ControlPlane) tryEtcd(ctx context.Context, bin string, opts Options, c
 	if err != nil {
 		return nil, err
 	}
-	err = waitReady(ctx, p, opts.StartTimeout, clientURL+"/health", func(ctx context.Context) error {
-		return probe(ctx, client, clientURL+"/health", `"health":"true"`)
+	err = proc.WaitReady(ctx, p, pollInterval, opts.StartTimeout, clientURL+"/health", func(ctx context.Context) error {
+		return proc.Probe(ctx, client, clientURL+"/health", `"health":"true"`)
 	})
 	if err != nil {
 		return p, err
@@ -247,13 +249,13 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, bin string, f pkiFil
 		return err
 	}
 	defer client.CloseIdleConnections()
-	return cp.retryPorts(ctx, 1, func(ports []int) (*process, error) {
+	return cp.retryPorts(ctx, 1, func(ports []int) (*proc.Process, error) {
 		return cp.tryAPIServer(ctx, bin, f, opts, client, ports[0])
 	})
 }
 
 // tryAPIServer starts kube-apiserver on port and waits until it is ready.
-func (cp *ControlPlane) tryAPIServer(ctx context.Context, bin string, f pkiFiles, opts Options, client *http.Client, port int) (*process, error) {
+func (cp *ControlPlane) tryAPIServer(ctx context.Context, bin string, f pkiFiles, opts Options, client *http.Client, port int) (*proc.Process, error) {
 	url := fmt.Sprintf("https://127.0.0.1:%d", port)
 	args := []string{
 		"--bind-address=127.0.0.1",
@@ -280,8 +282,8 @@ func (cp *ControlPlane) tryAPIServer(ctx context.Context, bin string, f pkiFiles
 	if err != nil {
 		return nil, err
 	}
-	err = waitReady(ctx, p, opts.StartTimeout, url+"/readyz", func(ctx context.Context) error {
-		return probe(ctx, client, url+"/readyz", "ok")
+	err = proc.WaitReady(ctx, p, pollInterval, opts.StartTimeout, url+"/readyz", func(ctx context.Context) error {
+		return proc.Probe(ctx, client, url+"/readyz", "ok")
 	})
 	if err != nil {
 		return p, err
@@ -313,35 +315,35 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, bin string, 
 	}
 	cp.addProcess(p)
 	sa := cp.URL + "/api/v1/namespaces/default/serviceaccounts/default"
-	return waitReady(ctx, p, opts.StartTimeout, "default ServiceAccount", func(ctx context.Context) error {
-		return probe(ctx, client, sa, "")
+	return proc.WaitReady(ctx, p, pollInterval, opts.StartTimeout, "default ServiceAccount", func(ctx context.Context) error {
+		return proc.Probe(ctx, client, sa, "")
 	})
 }
 
 // retryPorts runs start with nPorts fresh free ports until it does not fail
 // for a port taken in the meantime, at most portAttempts times. Processes it
 // returns are registered for Stop, failed or not.
-func (cp *ControlPlane) retryPorts(ctx context.Context, nPorts int, start func(ports []int) (*process, error)) error {
+func (cp *ControlPlane) retryPorts(ctx context.Context, nPorts int, start func(ports []int) (*proc.Process, error)) error {
 	var err error
 	for range portAttempts {
 		var ports []int
-		if ports, err = freePorts(ctx, nPorts); err != nil {
+		if ports, err = proc.FreePorts(ctx, nPorts); err != nil {
 			return err
 		}
-		var p *process
+		var p *proc.Process
 		p, err = start(ports)
 		if p != nil {
 			cp.addProcess(p)
 		}
-		if p == nil || !addrInUse(err) {
+		if p == nil || !proc.AddrInUse(err) {
 			return err
 		}
-		p.stop()
+		p.Stop()
 	}
 	return err
 }
 
-func (cp *ControlPlane) addProcess(p *process) {
+func (cp *ControlPlane) addProcess(p *proc.Process) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.procs = append(cp.procs, p)
@@ -365,27 +367,6 @@ func (cp *ControlPlane) httpClient() (*http.Client, error) {
 			},
 		},
 	}, nil
-}
-
-// probe GETs url and succeeds on 200 OK with a body containing want.
-func probe(ctx context.Context, client *http.Client, url, want string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return fmt.Errorf("probe %s: %w", url, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
 }
 
 // Kubeconfig returns a kubeconfig for the admin user (group
@@ -436,7 +417,7 @@ func (cp *ControlPlane) Stop() error {
 		cp.mu.Unlock()
 		// Reverse start order: clients before the servers they talk to.
 		for _, p := range slices.Backward(procs) {
-			p.stop()
+			p.Stop()
 		}
 		if err := os.RemoveAll(cp.Dir); err != nil {
 			cp.stopErr = fmt.Errorf("remove kube control plane directory: %w", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/k3sync/k3sync/internal/testenv/proc"
 )
 
 // TestRetryPortsOnAddressInUse hands etcd and kube-apiserver a port that is
@@ -36,7 +38,7 @@ func TestRetryPortsOnAddressInUse(t *testing.T) {
 
 	attempts := 0
 	client := &http.Client{Timeout: 2 * time.Second}
-	err = cp.retryPorts(ctx, 2, func(ports []int) (*process, error) {
+	err = cp.retryPorts(ctx, 2, func(ports []int) (*proc.Process, error) {
 		if attempts++; attempts == 1 {
 			ports[0] = takenPort
 		}
@@ -54,7 +56,7 @@ func TestRetryPortsOnAddressInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = cp.retryPorts(ctx, 1, func(ports []int) (*process, error) {
+	err = cp.retryPorts(ctx, 1, func(ports []int) (*proc.Process, error) {
 		if attempts++; attempts == 1 {
 			ports[0] = takenPort
 		}
@@ -65,15 +67,5 @@ func TestRetryPortsOnAddressInUse(t *testing.T) {
 	}
 	if attempts != 2 || strings.HasSuffix(cp.URL, ":"+strconv.Itoa(takenPort)) {
 		t.Fatalf("kube-apiserver: %d attempts, serving on %s; want 2 attempts, not on port %d", attempts, cp.URL, takenPort)
-	}
-}
-
-func TestAddrInUseNeedsTheMessage(t *testing.T) {
-	t.Parallel()
-	if addrInUse(&startError{msg: "etcd exited", output: "bind: permission denied"}) {
-		t.Error("permission denied taken for a port conflict")
-	}
-	if !addrInUse(&startError{msg: "etcd exited", output: "listen tcp 127.0.0.1:1: bind: address already in use"}) {
-		t.Error("address already in use not recognized")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package gitea
+package proc
 
 import (
 	"fmt"
@@ -8,10 +8,13 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts gitea in a process group of its own, so that Stop can
-// kill it with whatever it started. Only Linux can also tie its life to the
-// test binary's: elsewhere a killed test binary can leave a Gitea running.
-func sysProcAttr() *syscall.SysProcAttr {
+// sysProcAttr puts the process in a process group of its own with group.
+// Only Linux can also tie its life to the test binary's: elsewhere a
+// killed test binary can leave its peers running.
+func sysProcAttr(group bool) *syscall.SysProcAttr {
+	if !group {
+		return nil
+	}
 	return &syscall.SysProcAttr{Setpgid: true}
 }
 

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package gitea
+package proc
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 // sysProcAttr has nothing to add without Unix process groups.
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+func sysProcAttr(bool) *syscall.SysProcAttr { return nil }
 
 // killGroup kills p alone: there are no process groups to kill.
 func killGroup(p *os.Process) error {
