@@ -2,6 +2,8 @@ package plan
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/render"
@@ -36,6 +38,42 @@ type Result struct {
 	Err error `json:"-"`
 	// Error is Err's message, for JSON.
 	Error string `json:"error,omitempty"`
+}
+
+// ApplyError is an apply of one target where some changes failed. The
+// other changes were made; Failed has the results of those that were not,
+// each with its own error. errors.Is and errors.As see every change's
+// error.
+type ApplyError struct {
+	// Target names the target as its messages do ("kafka main", "kong
+	// gateway edge").
+	Target string
+	// Total is how many changes the apply tried.
+	Total  int
+	Failed []Result
+}
+
+func (e *ApplyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d of %d changes failed", e.Target, len(e.Failed), e.Total)
+	for i, r := range e.Failed {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-i)
+			break
+		}
+		b.WriteString("; ")
+		b.WriteString(r.Error)
+	}
+	return b.String()
+}
+
+// Unwrap returns each failed change's error.
+func (e *ApplyError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, r := range e.Failed {
+		errs[i] = r.Err
+	}
+	return errs
 }
 
 // ApplyOptions tune an apply.

@@ -3,7 +3,6 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -23,39 +22,8 @@ var (
 	ErrNoSink = errors.New("no credential sink to deliver the password to")
 )
 
-// ApplyError is an apply where some changes failed. The other changes were
-// made; Failed has the results of those that were not, each with its own
-// error. errors.Is and errors.As see every change's error.
-type ApplyError struct {
-	// Target is the Kafka cluster name.
-	Target string
-	// Total is how many changes the apply tried.
-	Total  int
-	Failed []plan.Result
-}
-
-func (e *ApplyError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "kafka %s: %d of %d changes failed", e.Target, len(e.Failed), e.Total)
-	for i, r := range e.Failed {
-		if i == 3 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-i)
-			break
-		}
-		b.WriteString("; ")
-		b.WriteString(r.Error)
-	}
-	return b.String()
-}
-
-// Unwrap returns each failed change's error.
-func (e *ApplyError) Unwrap() []error {
-	errs := make([]error, len(e.Failed))
-	for i, r := range e.Failed {
-		errs[i] = r.Err
-	}
-	return errs
-}
+// ApplyError is an apply where some changes failed (see plan.ApplyError).
+type ApplyError = plan.ApplyError
 
 // brokerError is the error of a per-resource error code, with the broker's
 // message when it sent one; nil for success.

@@ -86,7 +86,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	}
 	saveErr := errors.Join(saveErrs...)
 	results := make([]plan.Result, len(p.items))
-	applyErr := &ApplyError{Target: t.name}
+	applyErr := &ApplyError{Target: "kafka " + t.name}
 	for i, it := range p.items {
 		r := plan.Result{Change: it.change}
 		r.Notes = append(r.Notes, it.notes...)

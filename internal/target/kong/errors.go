@@ -27,39 +27,8 @@ var (
 	ErrNotAttempted = errors.New("not attempted: an earlier change of the tenant failed")
 )
 
-// ApplyError is an apply where some changes failed. The other changes were
-// made; Failed has the results of those that were not, each with its own
-// error. errors.Is and errors.As see every change's error.
-type ApplyError struct {
-	// Gateway is the gateway name.
-	Gateway string
-	// Total is how many changes the apply tried.
-	Total  int
-	Failed []plan.Result
-}
-
-func (e *ApplyError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "kong gateway %s: %d of %d changes failed", e.Gateway, len(e.Failed), e.Total)
-	for i, r := range e.Failed {
-		if i == 3 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-i)
-			break
-		}
-		b.WriteString("; ")
-		b.WriteString(r.Error)
-	}
-	return b.String()
-}
-
-// Unwrap returns each failed change's error.
-func (e *ApplyError) Unwrap() []error {
-	errs := make([]error, len(e.Failed))
-	for i, r := range e.Failed {
-		errs[i] = r.Err
-	}
-	return errs
-}
+// ApplyError is an apply where some changes failed (see plan.ApplyError).
+type ApplyError = plan.ApplyError
 
 // RedactedError is an Admin API error about a key-auth key, with the key
 // replaced by plan.Redacted: Kong repeats keys in its messages (a unique

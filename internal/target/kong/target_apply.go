@@ -71,7 +71,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	t.memo.record(gp, s.transport.schemaSums(), req.Complete, false)
 
 	var results []plan.Result
-	applyErr := &ApplyError{Gateway: t.name}
+	applyErr := &ApplyError{Target: "kong gateway " + t.name}
 	for _, tp := range gp.tenants {
 		for _, it := range tp.items {
 			r := plan.Result{Change: it.change}
