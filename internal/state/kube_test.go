@@ -137,50 +137,7 @@ func TestKube(t *testing.T) {
 
 	t.Run("journal", func(t *testing.T) {
 		j := env.newStore(t)
-		t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-		add := func(id, tenant, rev string, res Result, at time.Time) {
-			t.Helper()
-			if err := j.AddRun(ctx, Run{ID: id, Tenant: tenant, Revision: rev, Result: res, Started: at, Finished: at.Add(time.Second),
-				Changes: []plan.Result{{Change: plan.Change{Action: plan.Create}, Error: "boom"}}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		add("0001", "j-payments", "aaa", ResultSynced, t0)
-		add("0002", "j-payments", "bbb", ResultFailed, t0.Add(time.Minute))
-		add("0003", "j-search", "bbb", ResultSynced, t0.Add(2*time.Minute))
-
-		st, err := j.Statuses(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(st) != 2 || st[0].Tenant != "j-payments" || st[0].Revision != "aaa" || st[0].LastRun.Result != ResultFailed {
-			t.Fatalf("a failed run must not move the synced revision: %+v", st)
-		}
-		runs, err := j.Runs(ctx, "j-payments", 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(runs) != 2 || runs[0].ID != "0002" || runs[0].Changes[0].Error != "boom" {
-			t.Fatalf("payments runs, newest first: %+v", runs)
-		}
-		all, _ := j.Runs(ctx, "", 2)
-		if len(all) != 2 || all[0].ID != "0003" {
-			t.Fatalf("all runs limited to 2: %+v", all)
-		}
-		for i := range MaxRunsPerTenant + 5 {
-			add(fmt.Sprintf("1%04d", i), "j-checkout", "ccc", ResultSynced, t0.Add(time.Duration(i)*time.Second))
-		}
-		runs, _ = j.Runs(ctx, "j-checkout", 0)
-		if len(runs) != MaxRunsPerTenant || runs[len(runs)-1].ID != "10005" {
-			t.Fatalf("history not trimmed to the newest %d: %d runs, oldest %s", MaxRunsPerTenant, len(runs), runs[len(runs)-1].ID)
-		}
-		if err := j.SaveDrift(ctx, Drift{Tenant: "j-search", CheckedAt: t0, Items: []DriftItem{{FirstSeen: t0}}}); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := j.Drifts(ctx)
-		if err != nil || len(ds) != 1 || !ds[0].Items[0].FirstSeen.Equal(t0) {
-			t.Fatalf("drift: %+v %v", ds, err)
-		}
+		checkJournal(t, j, "j-")
 		// The drift report and the runs share a Secret: neither write
 		// loses the other.
 		if runs, _ := j.Runs(ctx, "j-search", 0); len(runs) != 1 {
