@@ -43,7 +43,7 @@ func golden(t *testing.T, name, got string) {
 func TestApplyExample(t *testing.T) {
 	e := newEnv(t)
 	d := example(t)
-	req := d.request()
+	req := d.Request()
 
 	changes := e.plan(t, req)
 	golden(t, "example-plan.txt", planText(t, changes))
@@ -75,7 +75,7 @@ func TestApplyExample(t *testing.T) {
 		t.Errorf("payments.transactions configs (-want +got):\n%s", diff)
 	}
 	var wantACLs []string
-	for _, tn := range d.tenants {
+	for _, tn := range d.Tenants {
 		if tn.Kafka != nil {
 			for _, a := range tn.Kafka.ACLs {
 				wantACLs = append(wantACLs, aclName(normalACL(a)))
@@ -166,7 +166,7 @@ func TestWritesBatched(t *testing.T) {
 		k.Quotas[0].Values["request_percentage"] = 25
 		k.Users = append(k.Users, render.KafkaUser{Name: tenant + ".extra", Mechanism: "SCRAM-SHA-256", Iterations: 4096})
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	want := map[string]int{
 		"CreateTopics": 1, "CreatePartitions": 1, "IncrementalAlterConfigs": 1,
 		"CreateACLs": 1, "AlterClientQuotas": 1, "AlterUserSCRAMCredentials": 1,
@@ -176,7 +176,7 @@ func TestWritesBatched(t *testing.T) {
 	}
 
 	e.wire.reset()
-	d.platform.Policy.Deletion.AllowTopicDeletion = true
+	d.Platform.Policy.Deletion.AllowTopicDeletion = true
 	for _, tenant := range []string{"payments", "checkout", "analytics"} {
 		k := d.kafka(t, tenant)
 		k.Topics = k.Topics[:len(k.Topics)-2]
@@ -184,12 +184,12 @@ func TestWritesBatched(t *testing.T) {
 		k.Users = k.Users[:len(k.Users)-1]
 		delete(k.Quotas[0].Values, "request_percentage")
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	want = map[string]int{"DeleteTopics": 1, "DeleteACLs": 1, "AlterClientQuotas": 1, "AlterUserSCRAMCredentials": 1}
 	if diff := cmp.Diff(want, e.wire.writes()); diff != "" {
 		t.Errorf("delete requests (-want +got):\n%s", diff)
 	}
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
 	}
 }
@@ -270,7 +270,7 @@ func TestApplyRoundsFollowGate(t *testing.T) {
 			t.Errorf("when analytics was done, payments' inventory was %v: want its creates pending", payments)
 		}
 		var rest []string
-		for _, tn := range d.tenants {
+		for _, tn := range d.Tenants {
 			if tn.Name != "analytics" {
 				rest = append(rest, tn.Name)
 			}
@@ -278,7 +278,7 @@ func TestApplyRoundsFollowGate(t *testing.T) {
 		g.release(rest...)
 	}
 	g.release("analytics")
-	results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{Gate: g})
+	results, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{Gate: g})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestApplyRoundsFollowGate(t *testing.T) {
 	if !slices.Contains(g.dones, "payments") || !slices.Contains(g.dones, "checkout") {
 		t.Errorf("the target told the gate it was done with %v", g.dones)
 	}
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
 	}
 }

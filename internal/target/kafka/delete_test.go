@@ -17,7 +17,7 @@ import (
 func TestTopicRemovedIsOrphaned(t *testing.T) {
 	e, d := applied(t)
 	d.removeTopic(t, "checkout", "checkout.orders")
-	changes := e.plan(t, d.request())
+	changes := e.plan(t, d.Request())
 	want := []plan.Change{{
 		Key: key("checkout", "topic", "checkout.orders"), Action: plan.Orphan,
 		Notes: []string{"removed from Git: topic data is kept; k3sync stops managing the topic (to have it deleted, set deletion: \"allow\" on it before removing it from Git)"},
@@ -28,14 +28,14 @@ func TestTopicRemovedIsOrphaned(t *testing.T) {
 	if !strings.Contains(planText(t, changes), "topic data is kept") {
 		t.Error("the plan text does not say the data is kept")
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	if _, ok := e.topics(t)["checkout.orders"]; !ok {
 		t.Fatal("orphaned topic was deleted")
 	}
 	if slices.Contains(e.owned(t, "checkout"), "topic/checkout.orders") {
 		t.Error("orphaned topic is still in the inventory")
 	}
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("plan after orphaning:\n%s", planText(t, again))
 	}
 }
@@ -54,11 +54,11 @@ func TestTopicRemovedIsDeleted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, d := applied(t)
 			d.removeTopic(t, tc.tenant, tc.topic)
-			d.platform.Policy.Deletion.AllowTopicDeletion = tc.platform
-			if diff := cmp.Diff([]string{"delete topic " + tc.topic}, summary(e.plan(t, d.request()))); diff != "" {
+			d.Platform.Policy.Deletion.AllowTopicDeletion = tc.platform
+			if diff := cmp.Diff([]string{"delete topic " + tc.topic}, summary(e.plan(t, d.Request()))); diff != "" {
 				t.Fatalf("plan (-want +got):\n%s", diff)
 			}
-			e.apply(t, d.request())
+			e.apply(t, d.Request())
 			if _, ok := e.topics(t)[tc.topic]; ok {
 				t.Fatal("topic not deleted")
 			}
@@ -73,9 +73,9 @@ func TestTopicRemovedIsDeleted(t *testing.T) {
 // blocked, unless mass deletion is allowed.
 func TestDeleteCap(t *testing.T) {
 	e, d := applied(t)
-	d.removeTenant("analytics") // 2 deletable topics, 4 ACLs, a quota, a user
-	d.platform.Policy.Deletion.MaxDeletesPerPlan = 5
-	req := d.request()
+	d.RemoveTenant("analytics") // 2 deletable topics, 4 ACLs, a quota, a user
+	d.Platform.Policy.Deletion.MaxDeletesPerPlan = 5
+	req := d.Request()
 	changes := e.plan(t, req)
 	if len(changes) != 8 {
 		t.Fatalf("plan has %d changes, want 8:\n%s", len(changes), planText(t, changes))
@@ -143,15 +143,15 @@ func TestForeignUntouched(t *testing.T) {
 	}
 	before := e.acls(t)
 
-	for _, c := range e.plan(t, d.request()) {
+	for _, c := range e.plan(t, d.Request()) {
 		if strings.Contains(c.Name, "foreign") || strings.Contains(c.Name, "payments.batch") {
 			t.Errorf("plan touches a foreign resource: %s %s", c.Action, c.Key)
 		}
 	}
-	e.apply(t, d.request())
-	d.removeTenant("payments")
-	d.platform.Policy.Deletion.AllowTopicDeletion = true
-	req := d.request()
+	e.apply(t, d.Request())
+	d.RemoveTenant("payments")
+	d.Platform.Policy.Deletion.AllowTopicDeletion = true
+	req := d.Request()
 	req.AllowMassDeletion = true
 	for _, c := range e.plan(t, req) {
 		if strings.Contains(c.Name, "foreign") || strings.Contains(c.Name, "payments.batch") {
@@ -186,8 +186,8 @@ func TestForeignUntouched(t *testing.T) {
 // others alone, even those it does not name.
 func TestIncompleteRequest(t *testing.T) {
 	e, d := applied(t)
-	d.removeTenant("analytics")
-	req := d.request()
+	d.RemoveTenant("analytics")
+	req := d.Request()
 	req.Complete = false
 	if changes := e.plan(t, req); len(changes) != 0 {
 		t.Fatalf("a narrowed request planned changes for a tenant it does not name:\n%s", planText(t, changes))
@@ -208,7 +208,7 @@ func TestTenantMovedToAnotherCluster(t *testing.T) {
 		"orphan topic checkout.carts",
 		"orphan topic checkout.orders",
 	}
-	got := summary(e.plan(t, d.request()))
+	got := summary(e.plan(t, d.Request()))
 	slices.Sort(got)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
@@ -227,17 +227,17 @@ func TestMovedBetweenTenants(t *testing.T) {
 		{Key: key("checkout", "topic", "payments.dlq"), Action: plan.Update, Notes: []string{adoptNote}},
 		{Key: key("payments", "topic", "payments.dlq"), Action: plan.Orphan, Notes: []string{"moved to tenant checkout in Git: handed over unchanged"}},
 	}
-	if diff := cmp.Diff(want, e.plan(t, d.request())); diff != "" {
+	if diff := cmp.Diff(want, e.plan(t, d.Request())); diff != "" {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	if _, ok := e.topics(t)["payments.dlq"]; !ok {
 		t.Fatal("moved topic deleted")
 	}
 	if !slices.Contains(e.owned(t, "checkout"), "topic/payments.dlq") || slices.Contains(e.owned(t, "payments"), "topic/payments.dlq") {
 		t.Errorf("inventories: checkout %v, payments %v", e.owned(t, "checkout"), e.owned(t, "payments"))
 	}
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
 	}
 }

@@ -22,7 +22,7 @@ func TestDryRun(t *testing.T) {
 	e := newEnv(t)
 	d := example(t)
 	d.topic(t, "checkout", "checkout.carts").ReplicationFactor = 5 // more than the three brokers
-	results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{DryRun: true})
+	results, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{DryRun: true})
 	var ae *ApplyError
 	if !errors.As(err, &ae) || len(ae.Failed) != 1 || ae.Failed[0].Name != "checkout.carts" || !errors.Is(ae.Failed[0].Err, kerr.InvalidReplicationFactor) {
 		t.Fatalf("dry run: %v, want checkout.carts refused by the controller", err)
@@ -65,7 +65,7 @@ func TestInventorySavedBeforeCreating(t *testing.T) {
 		}
 		return e.sink.Deliver(ctx, tenant, user, mechanism, password)
 	})
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	want := []string{
 		"acl/User:checkout.service allow all topic prefixed:checkout. from *",
 		"acl/User:checkout.service allow describe group prefixed:checkout. from *",

@@ -73,7 +73,7 @@ func TestFaults(t *testing.T) {
 			e := newEnv(t)
 			d := example(t)
 			h := e.cluster.Fault(tc.fault)
-			results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+			results, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 			var ae *ApplyError
 			if !errors.As(err, &ae) {
 				t.Fatalf("apply error %v is not an *ApplyError", err)
@@ -108,7 +108,7 @@ func TestFaults(t *testing.T) {
 				}
 			}
 
-			retry := e.plan(t, d.request())
+			retry := e.plan(t, d.Request())
 			if diff := cmp.Diff(tc.retry, summary(retry), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("plan after the failure (-want +got):\n%s", diff)
 			}
@@ -120,8 +120,8 @@ func TestFaults(t *testing.T) {
 					t.Errorf("%s: notes %q, want the pending note", c.Key, c.Notes)
 				}
 			}
-			e.apply(t, d.request())
-			if again := e.plan(t, d.request()); len(again) != 0 {
+			e.apply(t, d.Request())
+			if again := e.plan(t, d.Request()); len(again) != 0 {
 				t.Errorf("not converged:\n%s", planText(t, again))
 			}
 			acls := e.acls(t)
@@ -143,7 +143,7 @@ func TestFailedDeleteStaysOwned(t *testing.T) {
 		kfake.Fault{Keys: []kmsg.Key{kmsg.DeleteTopics}, Topic: "payments.dlq", Err: kerr.TopicAuthorizationFailed, Count: -1},
 		kfake.Fault{Keys: []kmsg.Key{kmsg.DeleteACLs}, Resource: "analytics.etl", Err: kerr.ClusterAuthorizationFailed, Count: -1},
 	)
-	_, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	_, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	var ae *ApplyError
 	if !errors.As(err, &ae) || len(ae.Failed) != 2 {
 		t.Fatalf("apply: %v, want two failed deletes", err)
@@ -160,12 +160,12 @@ func TestFailedDeleteStaysOwned(t *testing.T) {
 		t.Error("an ACL that failed to delete left the inventory")
 	}
 	want := []string{"delete acl User:analytics.etl allow read group literal:analytics.etl from *", "delete topic payments.dlq"}
-	if diff := cmp.Diff(want, summary(e.plan(t, d.request()))); diff != "" {
+	if diff := cmp.Diff(want, summary(e.plan(t, d.Request()))); diff != "" {
 		t.Errorf("plan after the failure (-want +got):\n%s", diff)
 	}
 	h.Remove()
-	e.apply(t, d.request())
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	e.apply(t, d.Request())
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
 	}
 }
@@ -187,7 +187,7 @@ func TestCreateTopicsUnanswered(t *testing.T) {
 		creq.Topics = slices.DeleteFunc(creq.Topics, func(rt kmsg.CreateTopicsRequestTopic) bool { return rt.Topic == "payments.ledger" })
 		return nil, nil, false // the broker handles what is left
 	})
-	_, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	_, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	var ae *ApplyError
 	if !errors.As(err, &ae) || len(ae.Failed) != 1 {
 		t.Fatalf("apply: %v, want one failed change", err)
@@ -210,11 +210,11 @@ func TestCreateTopicsUnanswered(t *testing.T) {
 		},
 		Notes: []string{pendingNote},
 	}}
-	if diff := cmp.Diff(want, e.plan(t, d.request())); diff != "" {
+	if diff := cmp.Diff(want, e.plan(t, d.Request())); diff != "" {
 		t.Errorf("retry plan (-want +got):\n%s", diff)
 	}
-	e.apply(t, d.request())
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	e.apply(t, d.Request())
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
 	}
 }

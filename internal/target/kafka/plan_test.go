@@ -18,7 +18,7 @@ func applied(t *testing.T) (*env, *desired) {
 	t.Helper()
 	e := newEnv(t)
 	d := example(t)
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	e.wire.reset()
 	return e, d
 }
@@ -31,7 +31,7 @@ func TestPlanNoopReads(t *testing.T) {
 	e, d := applied(t)
 	e.warm(t)
 	e.holdFirstRead(300 * time.Millisecond)
-	if changes := e.plan(t, d.request()); len(changes) != 0 {
+	if changes := e.plan(t, d.Request()); len(changes) != 0 {
 		t.Fatalf("plan after apply:\n%s", planText(t, changes))
 	}
 	want := map[string]int{"Metadata": 1, "DescribeConfigs": 1, "DescribeACLs": 1, "DescribeClientQuotas": 1, "DescribeUserSCRAMCredentials": 1}
@@ -50,7 +50,7 @@ func TestPlanReadsOnlyWhatIsManaged(t *testing.T) {
 	d := example(t)
 	k := d.kafka(t, "checkout")
 	k.ACLs, k.Quotas, k.Users = nil, nil, nil
-	req := plan.Request{Platform: &d.platform, Tenants: []plan.TenantRequest{{Desired: &render.Tenant{Name: "checkout", Kafka: k}}}}
+	req := plan.Request{Platform: &d.Platform, Tenants: []plan.TenantRequest{{Desired: &render.Tenant{Name: "checkout", Kafka: k}}}}
 	e.plan(t, req)
 	if diff := cmp.Diff(map[string]int{"Metadata": 1, "DescribeConfigs": 1}, e.wire.counts()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -147,15 +147,15 @@ func TestDrift(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, d := applied(t)
 			tc.change(t, e)
-			got := e.plan(t, d.request())
+			got := e.plan(t, d.Request())
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 			if got[0].Action == plan.Blocked {
 				return
 			}
-			e.apply(t, d.request())
-			if again := e.plan(t, d.request()); len(again) != 0 {
+			e.apply(t, d.Request())
+			if again := e.plan(t, d.Request()); len(again) != 0 {
 				t.Errorf("drift not reverted:\n%s", planText(t, again))
 			}
 		})
@@ -261,18 +261,18 @@ func TestGitChanges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, d := applied(t)
 			tc.edit(t, d)
-			got := e.plan(t, d.request())
+			got := e.plan(t, d.Request())
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("plan (-want +got):\n%s", diff)
 			}
-			results := e.apply(t, d.request())
+			results := e.apply(t, d.Request())
 			if len(results) != len(tc.want) {
 				t.Errorf("apply: %d results, want %d", len(results), len(tc.want))
 			}
 			if tc.check != nil {
 				tc.check(t, e)
 			}
-			if again := e.plan(t, d.request()); len(again) != 0 {
+			if again := e.plan(t, d.Request()); len(again) != 0 {
 				t.Errorf("not converged:\n%s", planText(t, again))
 			}
 		})
@@ -287,7 +287,7 @@ func TestBlocked(t *testing.T) {
 	tt.Partitions = 12
 	tt.Configs["retention.ms"] = "1"
 	d.topic(t, "analytics", "analytics.sessions").ReplicationFactor = 3
-	changes := e.plan(t, d.request())
+	changes := e.plan(t, d.Request())
 	if diff := cmp.Diff([]string{"blocked topic analytics.sessions", "blocked topic checkout.orders"}, summary(changes)); diff != "" {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
@@ -302,7 +302,7 @@ func TestBlocked(t *testing.T) {
 	if !strings.Contains(changes[1].Notes[0], "partition decrease from 24 to 12 is impossible") || !strings.Contains(changes[1].Notes[0], "create a new topic") {
 		t.Errorf("partition decrease note: %q", changes[1].Notes[0])
 	}
-	results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	results, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	if err != nil {
 		t.Fatalf("blocked changes are not apply failures: %v", err)
 	}
@@ -327,7 +327,7 @@ func TestBlocked(t *testing.T) {
 func TestForeignConfig(t *testing.T) {
 	e, d := applied(t)
 	alter(t, e, "payments.ledger", kadm.AlterConfig{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kmsg.StringPtr("2097152")})
-	if changes := e.plan(t, d.request()); len(changes) != 0 {
+	if changes := e.plan(t, d.Request()); len(changes) != 0 {
 		t.Fatalf("a foreign config made a change:\n%s", planText(t, changes))
 	}
 	d.topic(t, "payments", "payments.ledger").Configs["min.compaction.lag.ms"] = "60000"
@@ -336,10 +336,10 @@ func TestForeignConfig(t *testing.T) {
 		Fields: []plan.FieldChange{{Path: "configs.min.compaction.lag.ms", Before: "3600000", After: "60000"}},
 		Notes:  []string{"configs.max.message.bytes=2097152 is set outside Git: k3sync leaves it as it is"},
 	}}
-	if diff := cmp.Diff(want, e.plan(t, d.request())); diff != "" {
+	if diff := cmp.Diff(want, e.plan(t, d.Request())); diff != "" {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	if got := e.dynamicConfigs(t, "payments.ledger")["max.message.bytes"]; got != "2097152" {
 		t.Errorf("foreign config erased: max.message.bytes = %q", got)
 	}

@@ -45,8 +45,8 @@ func TestTLSAndSCRAM(t *testing.T) {
 		kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
 		kgo.SASL(scram.Auth{User: "k3sync", Pass: "from-env"}.AsSha512Mechanism()))
 	d := example(t)
-	e.apply(t, d.request())
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	e.apply(t, d.Request())
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
 	}
 	if got := e.topics(t)["payments.transactions"]; got != 12 {
@@ -62,7 +62,7 @@ func TestTLSAndSCRAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer target.Close()
-	if _, err := target.Plan(t.Context(), d.request()); err == nil {
+	if _, err := target.Plan(t.Context(), d.Request()); err == nil {
 		t.Error("plan through a TLS connection with an unknown CA succeeded")
 	}
 

@@ -66,15 +66,15 @@ func TestSCRAMUsers(t *testing.T) {
 	// (scramServerFirst uses its constant, not the credential's), so a
 	// credential of any other count cannot log in to it; a real broker
 	// announces the stored count.
-	for _, tn := range d.tenants {
+	for _, tn := range d.Tenants {
 		if tn.Kafka != nil {
 			for i := range tn.Kafka.Users {
 				tn.Kafka.Users[i].Iterations = 4096
 			}
 		}
 	}
-	changes := e.plan(t, d.request())
-	results := e.apply(t, d.request())
+	changes := e.plan(t, d.Request())
+	results := e.apply(t, d.Request())
 
 	for _, key := range []string{"payments/payments.api", "checkout/checkout.service", "analytics/analytics.etl"} {
 		pw := e.sink.password(key)
@@ -97,7 +97,7 @@ func TestSCRAMUsers(t *testing.T) {
 	// credential k3sync set goes.
 	d.kafka(t, "payments").Users[1].Mechanism = "SCRAM-SHA-512"
 	old := e.sink.password("payments/payments.settlement")
-	mechChange := e.plan(t, d.request())
+	mechChange := e.plan(t, d.Request())
 	want := []plan.Change{{
 		Key: key("payments", "user", "payments.settlement"), Action: plan.Update, Level: 1,
 		Fields: []plan.FieldChange{
@@ -109,7 +109,7 @@ func TestSCRAMUsers(t *testing.T) {
 	if diff := cmp.Diff(want, mechChange); diff != "" {
 		t.Fatalf("mechanism change (-want +got):\n%s", diff)
 	}
-	results = append(results, e.apply(t, d.request())...)
+	results = append(results, e.apply(t, d.Request())...)
 	changes = append(changes, mechChange...)
 	pw := e.sink.password("payments/payments.settlement")
 	if pw == old {
@@ -182,18 +182,18 @@ func TestUserExistsIsAdopted(t *testing.T) {
 	if _, err := e.admin.AlterUserSCRAMs(t.Context(), nil, []kadm.UpsertSCRAM{{User: "checkout.service", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "theirs"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range e.plan(t, d.request()) {
+	for _, c := range e.plan(t, d.Request()) {
 		if c.Key == key("checkout", "user", "checkout.service") {
 			if c.Action != plan.Update || len(c.Fields) != 0 || !strings.HasPrefix(c.Notes[0], adoptNote) {
 				t.Errorf("existing user: %s %+v %q", c.Action, c.Fields, c.Notes)
 			}
 		}
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	if pw := e.sink.password("checkout/checkout.service"); pw != "" {
 		t.Error("an existing user got a new password")
 	}
-	if again := e.plan(t, d.request()); len(again) != 0 {
+	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("plan after adopting:\n%s", planText(t, again))
 	}
 }
@@ -204,7 +204,7 @@ func TestSinkFailure(t *testing.T) {
 	e := newEnv(t)
 	d := example(t)
 	e.sink.fail = errors.New("secret store down")
-	results, err := e.target.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	results, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	var ae *ApplyError
 	if !errors.As(err, &ae) || len(ae.Failed) != 4 {
 		t.Fatalf("apply: %v, want 4 failed user changes", err)
@@ -225,7 +225,7 @@ func TestSinkFailure(t *testing.T) {
 		t.Errorf("users were created without a delivered password: %v", users)
 	}
 	e.sink.fail = nil
-	changes := e.plan(t, d.request())
+	changes := e.plan(t, d.Request())
 	if diff := cmp.Diff([]string{"create user analytics.etl", "create user checkout.service", "create user payments.api", "create user payments.settlement"}, summary(changes)); diff != "" {
 		t.Fatalf("retry plan (-want +got):\n%s", diff)
 	}
@@ -234,7 +234,7 @@ func TestSinkFailure(t *testing.T) {
 			t.Errorf("%s: a user never made is not drift", c.Key)
 		}
 	}
-	e.apply(t, d.request())
+	e.apply(t, d.Request())
 	if len(e.sink.all()) != 4 {
 		t.Errorf("%d passwords delivered, want 4", len(e.sink.all()))
 	}

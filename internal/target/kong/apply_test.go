@@ -35,7 +35,7 @@ func TestApplyExampleThenNoop(t *testing.T) {
 	sink := newSink()
 	tg := newTarget(t, url, store, sink)
 
-	results := mustApply(t, tg, d.request())
+	results := mustApply(t, tg, d.Request())
 	if len(results) != 26 {
 		t.Fatalf("apply made %d changes, want 26", len(results))
 	}
@@ -51,7 +51,7 @@ func TestApplyExampleThenNoop(t *testing.T) {
 	}
 
 	emu.ResetStats()
-	changes := mustPlan(t, tg, d.request())
+	changes := mustPlan(t, tg, d.Request())
 	if len(changes) != 0 {
 		t.Fatalf("re-plan has changes:\n%s", planText(t, changes))
 	}
@@ -69,7 +69,7 @@ func TestApplyExampleThenNoop(t *testing.T) {
 
 	saves := store.Saves()
 	emu.ResetStats()
-	results = mustApply(t, tg, d.request())
+	results = mustApply(t, tg, d.Request())
 	if len(results) != 0 || emu.Writes() != 0 || store.Saves() != saves {
 		t.Fatalf("re-apply: %d results, %d writes, %d saves; want none", len(results), emu.Writes(), store.Saves()-saves)
 	}
@@ -172,7 +172,7 @@ func TestDrift(t *testing.T) {
 			emu, url := emulator(t, kongemu.Options{})
 			d := example(t)
 			tg := newTarget(t, url, state.NewMemory(), newSink())
-			mustApply(t, tg, d.request())
+			mustApply(t, tg, d.Request())
 			if tt.path != "" {
 				path := tt.path
 				if strings.HasSuffix(path, "PLUGIN") {
@@ -187,7 +187,7 @@ func TestDrift(t *testing.T) {
 				tt.gitEdit(d.kong(t, tenant))
 			}
 			emu.ResetStats()
-			got := mustPlan(t, tg, d.request())
+			got := mustPlan(t, tg, d.Request())
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
@@ -195,8 +195,8 @@ func TestDrift(t *testing.T) {
 				t.Errorf("plan wrote: %v", emu.Stats())
 			}
 			// Applying reverts the drift and takes the Git change.
-			mustApply(t, tg, d.request())
-			if again := mustPlan(t, tg, d.request()); len(again) != 0 {
+			mustApply(t, tg, d.Request())
+			if again := mustPlan(t, tg, d.Request()); len(again) != 0 {
 				t.Errorf("plan after apply:\n%s", planText(t, again))
 			}
 		})
@@ -210,7 +210,7 @@ func TestDeleteOnlyOwned(t *testing.T) {
 	emu, url := emulator(t, kongemu.Options{})
 	d := example(t)
 	tg := newTarget(t, url, state.NewMemory(), newSink())
-	mustApply(t, tg, d.request())
+	mustApply(t, tg, d.Request())
 
 	// Foreign: no tags; only the tenant tag; only the k3sync tag.
 	for _, body := range []map[string]any{
@@ -238,7 +238,7 @@ func TestDeleteOnlyOwned(t *testing.T) {
 	}
 	k.Plugins = kept
 
-	got := mustPlan(t, tg, d.request())
+	got := mustPlan(t, tg, d.Request())
 	want := []plan.Change{
 		{Key: key("payments", KindPlugin, "route/payments-webhooks/request-transformer"), Action: plan.Delete, Level: 3},
 		{Key: key("payments", KindPlugin, "service/payments-api/acl"), Action: plan.Delete, Level: 3},
@@ -252,7 +252,7 @@ func TestDeleteOnlyOwned(t *testing.T) {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
 
-	results := mustApply(t, tg, d.request())
+	results := mustApply(t, tg, d.Request())
 	var order []string
 	for _, r := range results {
 		order = append(order, r.Kind+" "+r.Name)
@@ -279,7 +279,7 @@ func TestDeleteOnlyOwned(t *testing.T) {
 	if got := emu.Count("services"); got != 2+3 {
 		t.Errorf("%d services left, want checkout-web, search-api and 3 foreign", got)
 	}
-	if again := mustPlan(t, tg, d.request()); len(again) != 0 {
+	if again := mustPlan(t, tg, d.Request()); len(again) != 0 {
 		t.Errorf("plan after delete:\n%s", planText(t, again))
 	}
 }
@@ -291,11 +291,11 @@ func TestTenantRemovedFromGit(t *testing.T) {
 	emu, url := emulator(t, kongemu.Options{})
 	d := example(t)
 	tg := newTarget(t, url, state.NewMemory(), newSink())
-	mustApply(t, tg, d.request())
-	d.removeTenant("search")
+	mustApply(t, tg, d.Request())
+	d.RemoveTenant("search")
 
 	// Narrowed to checkout: search is out of scope, checkout matches.
-	narrow := d.request()
+	narrow := d.Request()
 	narrow.Complete = false
 	narrow.Tenants = slices.DeleteFunc(narrow.Tenants, func(tr plan.TenantRequest) bool { return tr.Desired.Name != "checkout" })
 	if len(narrow.Tenants) != 1 {
@@ -306,7 +306,7 @@ func TestTenantRemovedFromGit(t *testing.T) {
 	}
 
 	// Over the cap: every delete is blocked, nothing is deleted.
-	capped := d.request()
+	capped := d.Request()
 	capped.Platform.Policy.Deletion.MaxDeletesPerPlan = 2
 	results, err := tg.Apply(t.Context(), capped, plan.ApplyOptions{})
 	if err != nil {
@@ -324,8 +324,8 @@ func TestTenantRemovedFromGit(t *testing.T) {
 		t.Fatalf("capped apply deleted services")
 	}
 
-	d.platform.Policy.Deletion.MaxDeletesPerPlan = 20
-	results = mustApply(t, tg, d.request())
+	d.Platform.Policy.Deletion.MaxDeletesPerPlan = 20
+	results = mustApply(t, tg, d.Request())
 	if len(results) != 5 {
 		t.Fatalf("apply: %d results, want the 5 entities of search:\n%v", len(results), results)
 	}
@@ -349,7 +349,7 @@ func TestApplyErrorsPerChange(t *testing.T) {
 	if code, out := admin(t, http.MethodPost, url+"/services", map[string]any{"name": "search-api", "host": "foreign.internal"}); code != http.StatusCreated {
 		t.Fatalf("create foreign service: %d %v", code, out)
 	}
-	results, err := tg.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	results, err := tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	var ae *ApplyError
 	if !errors.As(err, &ae) {
 		t.Fatalf("apply: %v, want an *ApplyError", err)
@@ -389,7 +389,7 @@ func TestDryRunApply(t *testing.T) {
 	store := state.NewMemory()
 	sink := newSink()
 	tg := newTarget(t, url, store, sink)
-	results, err := tg.Apply(t.Context(), d.request(), plan.ApplyOptions{DryRun: true})
+	results, err := tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{DryRun: true})
 	if err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
@@ -431,15 +431,15 @@ func TestExamplePlanGolden(t *testing.T) {
 	_, url := emulator(t, kongemu.Options{})
 	d := example(t)
 	tg := newTarget(t, url, state.NewMemory(), newSink())
-	first := planText(t, mustPlan(t, tg, d.request()))
-	mustApply(t, tg, d.request())
+	first := planText(t, mustPlan(t, tg, d.Request()))
+	mustApply(t, tg, d.Request())
 	if code, out := admin(t, http.MethodPatch, url+"/routes/payments-public", map[string]any{"paths": []string{"/pay"}}); code != http.StatusOK {
 		t.Fatalf("PATCH: %d %v", code, out)
 	}
 	k := d.kong(t, "payments")
 	k.Services[0].Retries = ptr(4)
-	d.removeTenant("search")
-	second := planText(t, mustPlan(t, tg, d.request()))
+	d.RemoveTenant("search")
+	second := planText(t, mustPlan(t, tg, d.Request()))
 	got := "-- empty gateway --\n" + first + "-- after apply: drift, a Git change, a tenant removed --\n" + second
 	golden := filepath.Join("testdata", "example-plan.txt")
 	if *update {

@@ -42,7 +42,7 @@ func TestKeyAuth(t *testing.T) {
 		rendered = append(rendered, text.String(), js.String(), string(rj), fmt.Sprint(err))
 	}
 
-	changes := mustPlan(t, tg, d.request())
+	changes := mustPlan(t, tg, d.Request())
 	render(changes, nil, nil)
 	var creds []plan.Change
 	for _, c := range changes {
@@ -57,7 +57,7 @@ func TestKeyAuth(t *testing.T) {
 	if diff := cmp.Diff(want, creds); diff != "" {
 		t.Fatalf("credential changes (-want +got):\n%s", diff)
 	}
-	results, err := tg.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	results, err := tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	render(nil, results, err)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
@@ -83,7 +83,7 @@ func TestKeyAuth(t *testing.T) {
 	}
 
 	// A consumer whose credential exists is not re-keyed.
-	changes = mustPlan(t, tg, d.request())
+	changes = mustPlan(t, tg, d.Request())
 	render(changes, nil, nil)
 	if len(changes) != 0 || len(sink.all()) != 2 {
 		t.Fatalf("re-plan: %d changes, %d keys delivered", len(changes), len(sink.all()))
@@ -103,7 +103,7 @@ func TestKeyAuth(t *testing.T) {
 	if n := emu.Count("key-auths"); n != 2 {
 		t.Fatalf("%d key-auth credentials after rotation, want 2", n)
 	}
-	changes = mustPlan(t, tg, d.request())
+	changes = mustPlan(t, tg, d.Request())
 	render(changes, nil, nil)
 	if len(changes) != 0 {
 		t.Fatalf("plan after rotation:\n%s", planText(t, changes))
@@ -137,7 +137,7 @@ func TestKeyAuth(t *testing.T) {
 	if code, _ := admin(t, http.MethodDelete, url+"/consumers/payments-mobile/key-auth/"+id, nil); code != http.StatusNoContent {
 		t.Fatalf("delete credential: %d", code)
 	}
-	changes = mustPlan(t, tg, d.request())
+	changes = mustPlan(t, tg, d.Request())
 	render(changes, nil, nil)
 	drifted := credentialCreate("payments-mobile")
 	drifted.Drift = true
@@ -145,7 +145,7 @@ func TestKeyAuth(t *testing.T) {
 	if diff := cmp.Diff([]plan.Change{drifted}, changes); diff != "" {
 		t.Fatalf("plan after out-of-band delete (-want +got):\n%s", diff)
 	}
-	results, err = tg.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	results, err = tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	render(nil, results, err)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestKeyAuth(t *testing.T) {
 			k.Consumers[i].KeyAuth = false
 		}
 	}
-	results, err = tg.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+	results, err = tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 	render(nil, results, err)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestKeyAuth(t *testing.T) {
 func TestKeyAuthWithoutSink(t *testing.T) {
 	emu, url := emulator(t, kongemu.Options{})
 	tg := newTarget(t, url, state.NewMemory(), nil)
-	results, err := tg.Apply(t.Context(), example(t).request(), plan.ApplyOptions{})
+	results, err := tg.Apply(t.Context(), example(t).Request(), plan.ApplyOptions{})
 	if !errors.Is(err, ErrNoSink) {
 		t.Fatalf("apply: %v, want ErrNoSink", err)
 	}

@@ -52,10 +52,10 @@ func TestDeckSeesExample(t *testing.T) {
 	emu, url := emulator(t, kongemu.Options{})
 	d := example(t)
 	tg := newTarget(t, url, state.NewMemory(), newSink())
-	mustApply(t, tg, d.request())
+	mustApply(t, tg, d.Request())
 
 	want := map[string]any{}
-	for _, tn := range d.tenants {
+	for _, tn := range d.Tenants {
 		k := tn.Kong
 		if k == nil || k.Gateway != gateway {
 			continue

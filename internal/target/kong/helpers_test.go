@@ -8,90 +8,35 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/kongemu"
-	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/testenv/fixture"
 )
 
 // gateway is the example repo's gateway name.
 const gateway = "edge"
 
-// exampleRepo is examples/platform-repo, loaded once: loading runs CUE.
-var exampleRepo = sync.OnceValues(func() (*model.Repo, error) {
-	return loader.Load(os.DirFS("../../../examples/platform-repo"))
-})
-
 // desired is the example repo rendered, as a deep copy the test may edit.
-type desired struct {
-	platform model.Platform
-	tenants  []*render.Tenant
-	models   map[string]*model.Tenant
-}
+type desired struct{ *fixture.Example }
 
-func example(t testing.TB) *desired {
-	t.Helper()
-	repo, err := exampleRepo()
-	if err != nil {
-		t.Fatalf("load example repo: %v", err)
-	}
-	var d desired
-	copyJSON(t, render.Repo(repo).Tenants, &d.tenants)
-	copyJSON(t, repo.Platform, &d.platform)
-	d.models = map[string]*model.Tenant{}
-	for _, m := range repo.Tenants {
-		d.models[m.Name] = m
-	}
-	return &d
-}
-
-func copyJSON(t testing.TB, in, out any) {
-	t.Helper()
-	b, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatal(err)
-	}
-}
+func example(t testing.TB) *desired { return &desired{fixture.LoadExample(t)} }
 
 // kong returns the desired Kong resources of tenant.
 func (d *desired) kong(t testing.TB, tenant string) *render.KongResources {
 	t.Helper()
-	for _, tn := range d.tenants {
-		if tn.Name == tenant {
-			if tn.Kong == nil {
-				t.Fatalf("tenant %s has no Kong", tenant)
-			}
-			return tn.Kong
-		}
+	k := d.Tenant(t, tenant).Kong
+	if k == nil {
+		t.Fatalf("tenant %s has no Kong", tenant)
 	}
-	t.Fatalf("no tenant %s", tenant)
-	return nil
-}
-
-// removeTenant drops a tenant from Git.
-func (d *desired) removeTenant(name string) {
-	d.tenants = slices.DeleteFunc(d.tenants, func(tn *render.Tenant) bool { return tn.Name == name })
-}
-
-// request is a complete request for every tenant of d.
-func (d *desired) request() plan.Request {
-	req := plan.Request{Revision: "test", Platform: &d.platform, Complete: true}
-	for _, tn := range d.tenants {
-		req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: tn, Model: d.models[tn.Name]})
-	}
-	return req
+	return k
 }
 
 // emulator serves a fresh Kong Admin API emulator.

@@ -65,7 +65,7 @@ func applyCounting(t *testing.T, tg *Target, req plan.Request) ([]plan.Result, i
 func exampleKongTenants(t *testing.T, d *desired) []string {
 	t.Helper()
 	var out []string
-	for _, tn := range d.tenants {
+	for _, tn := range d.Tenants {
 		if tn.Kong != nil && tn.Kong.Gateway == gateway {
 			out = append(out, tn.Name)
 		}
@@ -85,9 +85,9 @@ func memoized(t *testing.T, opts ...func(*config.Gateway)) (*kongemu.Server, str
 	d := example(t)
 	store := state.NewMemory()
 	tg := newTarget(t, url, store, newSink(), opts...)
-	mustApply(t, tg, d.request())
+	mustApply(t, tg, d.Request())
 	tenants := exampleKongTenants(t, d)
-	changes, diffs := planCounting(t, tg, d.request())
+	changes, diffs := planCounting(t, tg, d.Request())
 	if len(changes) != 0 || diffs != len(tenants) {
 		t.Fatalf("first plan after apply: %d changes, %d diffs, want 0 and %d", len(changes), diffs, len(tenants))
 	}
@@ -103,13 +103,13 @@ func TestMemoSkipsNoopDiffs(t *testing.T) {
 	emu, _, d, tg, _ := memoized(t)
 	tg.forget()
 	emu.ResetStats()
-	if changes, diffs := planCounting(t, tg, d.request()); len(changes) != 0 || diffs == 0 {
+	if changes, diffs := planCounting(t, tg, d.Request()); len(changes) != 0 || diffs == 0 {
 		t.Fatalf("plan with an empty memo: %d changes, %d diffs", len(changes), diffs)
 	}
 	first := emu.Stats()
 	emu.ResetStats()
 	for range 2 {
-		changes, diffs := planCounting(t, tg, d.request())
+		changes, diffs := planCounting(t, tg, d.Request())
 		if len(changes) != 0 || diffs != 0 {
 			t.Fatalf("memoized plan: %d changes, %d diffs, want none:\n%s", len(changes), diffs, planText(t, changes))
 		}
@@ -226,7 +226,7 @@ func TestMemoSeesChanges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, url, d, tg, store := memoized(t)
 			tt.edit(t, url, d, store)
-			got, diffs := planCounting(t, tg, d.request())
+			got, diffs := planCounting(t, tg, d.Request())
 			if diffs != 1 {
 				t.Errorf("plan diffed %d tenants, want only %s", diffs, tt.tenant)
 			}
@@ -235,12 +235,12 @@ func TestMemoSeesChanges(t *testing.T) {
 			}
 			// The memo answers what a plan without it does.
 			tg.forget()
-			if diff := cmp.Diff(got, mustPlan(t, tg, d.request())); diff != "" {
+			if diff := cmp.Diff(got, mustPlan(t, tg, d.Request())); diff != "" {
 				t.Errorf("plan without memo (-memoized +without):\n%s", diff)
 			}
 			// A tenant with changes is not remembered as settled: it
 			// stays planned, and plans again the same without a diff.
-			if again, diffs := planCounting(t, tg, d.request()); !cmp.Equal(got, again) || diffs != 0 {
+			if again, diffs := planCounting(t, tg, d.Request()); !cmp.Equal(got, again) || diffs != 0 {
 				t.Errorf("plan again, %d diffs:\n%s", diffs, planText(t, again))
 			}
 			if slices.Contains(tg.memoTenants(), tt.tenant) {
@@ -251,10 +251,10 @@ func TestMemoSeesChanges(t *testing.T) {
 			// one run per tenant (the others are diffed once for their
 			// records, which no apply has found current yet).
 			want := len(exampleKongTenants(t, d))
-			if res, diffs := applyCounting(t, tg, d.request()); diffs != want || len(res) != len(got) {
+			if res, diffs := applyCounting(t, tg, d.Request()); diffs != want || len(res) != len(got) {
 				t.Errorf("apply after plan: %d diffs, want %d; %d results, want %d", diffs, want, len(res), len(got))
 			}
-			if again := mustPlan(t, tg, d.request()); len(again) != 0 {
+			if again := mustPlan(t, tg, d.Request()); len(again) != 0 {
 				t.Errorf("plan after apply:\n%s", planText(t, again))
 			}
 		})
@@ -274,11 +274,11 @@ func TestMemoForeignEntities(t *testing.T) {
 	} {
 		mustAdmin(t, http.MethodPost, url+"/services", body, http.StatusCreated)
 	}
-	if changes, diffs := planCounting(t, tg, d.request()); len(changes) != 0 || diffs != 0 {
+	if changes, diffs := planCounting(t, tg, d.Request()); len(changes) != 0 || diffs != 0 {
 		t.Fatalf("plan after foreign entities: %d changes, %d diffs, want none:\n%s", len(changes), diffs, planText(t, changes))
 	}
 	emu.ResetStats()
-	if res, _ := applyCounting(t, tg, d.request()); len(res) != 0 {
+	if res, _ := applyCounting(t, tg, d.Request()); len(res) != 0 {
 		t.Fatalf("apply: %d results, want none", len(res))
 	}
 	if emu.Writes() != 0 || emu.Count("services") != services+3 {
@@ -308,7 +308,7 @@ func TestMemoStateStoreChange(t *testing.T) {
 	if err := store.Save(t.Context(), tampered); err != nil {
 		t.Fatal(err)
 	}
-	changes, diffs := planCounting(t, tg, d.request())
+	changes, diffs := planCounting(t, tg, d.Request())
 	if len(changes) != 0 || diffs != 1 {
 		t.Fatalf("plan after a record changed: %d changes, %d diffs, want 0 and 1 (payments)", len(changes), diffs)
 	}
@@ -316,7 +316,7 @@ func TestMemoStateStoreChange(t *testing.T) {
 	// An apply does not skip a tenant whose record it has not found up to
 	// date: it rewrites the record, as without memo.
 	saves := store.Saves()
-	if res, _ := applyCounting(t, tg, d.request()); len(res) != 0 {
+	if res, _ := applyCounting(t, tg, d.Request()); len(res) != 0 {
 		t.Fatalf("apply: %d results", len(res))
 	}
 	if store.Saves() != saves+1 {
@@ -333,10 +333,10 @@ func TestMemoStateStoreChange(t *testing.T) {
 	// Applies settle: the first finds payments' new record up to date,
 	// the next diffs nothing. None saves.
 	saves = store.Saves()
-	if _, diffs := applyCounting(t, tg, d.request()); diffs != 1 {
+	if _, diffs := applyCounting(t, tg, d.Request()); diffs != 1 {
 		t.Errorf("apply after the record was rewritten: %d diffs, want 1 (payments)", diffs)
 	}
-	if _, diffs := applyCounting(t, tg, d.request()); diffs != 0 {
+	if _, diffs := applyCounting(t, tg, d.Request()); diffs != 0 {
 		t.Errorf("settled apply: %d diffs, want none", diffs)
 	}
 	if store.Saves() != saves {
@@ -351,13 +351,13 @@ func TestMemoApplyFindsRecordsCurrent(t *testing.T) {
 	_, _, d, tg, store := memoized(t)
 	tenants := exampleKongTenants(t, d)
 	saves := store.Saves()
-	if res, diffs := applyCounting(t, tg, d.request()); len(res) != 0 || diffs != len(tenants) {
+	if res, diffs := applyCounting(t, tg, d.Request()); len(res) != 0 || diffs != len(tenants) {
 		t.Fatalf("first re-apply: %d results, %d diffs, want 0 and %d", len(res), diffs, len(tenants))
 	}
-	if res, diffs := applyCounting(t, tg, d.request()); len(res) != 0 || diffs != 0 {
+	if res, diffs := applyCounting(t, tg, d.Request()); len(res) != 0 || diffs != 0 {
 		t.Fatalf("second re-apply: %d results, %d diffs, want none", len(res), diffs)
 	}
-	if changes, diffs := planCounting(t, tg, d.request()); len(changes) != 0 || diffs != 0 {
+	if changes, diffs := planCounting(t, tg, d.Request()); len(changes) != 0 || diffs != 0 {
 		t.Fatalf("plan: %d changes, %d diffs, want none", len(changes), diffs)
 	}
 	if store.Saves() != saves {
@@ -377,19 +377,19 @@ func TestMemoSchemaChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustApply(t, tg, d.request())
+	mustApply(t, tg, d.Request())
 	tenants := exampleKongTenants(t, d)
-	if changes, diffs := planCounting(t, tg, d.request()); len(changes) != 0 || diffs != len(tenants) {
+	if changes, diffs := planCounting(t, tg, d.Request()); len(changes) != 0 || diffs != len(tenants) {
 		t.Fatalf("first plan: %d changes, %d diffs", len(changes), diffs)
 	}
-	if changes, diffs := planCounting(t, tg, d.request()); len(changes) != 0 || diffs != 0 {
+	if changes, diffs := planCounting(t, tg, d.Request()); len(changes) != 0 || diffs != 0 {
 		t.Fatalf("memoized plan: %d changes, %d diffs", len(changes), diffs)
 	}
 
 	// correlation-id's generator defaults to uuid#counter; checkout's
 	// plugin does not set it.
 	edit.set("/schemas/plugins/correlation-id", `"default":"uuid#counter"`, `"default":"uuid"`)
-	changes, diffs := planCounting(t, tg, d.request())
+	changes, diffs := planCounting(t, tg, d.Request())
 	if edit.edits.Load() == 0 {
 		t.Fatal("the schema was not read again")
 	}
@@ -454,20 +454,20 @@ func TestMemoConcurrentPlans(t *testing.T) {
 				if i == 5 {
 					tg.forget()
 				}
-				res, err := tg.Apply(t.Context(), d.request(), plan.ApplyOptions{})
+				res, err := tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
 				if err != nil || len(res) != 0 {
 					t.Errorf("apply: %d results, %v", len(res), err)
 				}
 				return
 			}
-			changes, err := tg.Plan(t.Context(), d.request())
+			changes, err := tg.Plan(t.Context(), d.Request())
 			if err != nil || len(changes) != 0 {
 				t.Errorf("plan: %d changes, %v", len(changes), err)
 			}
 		})
 	}
 	wg.Wait()
-	if changes, diffs := planCounting(t, tg, d.request()); len(changes) != 0 || diffs != 0 {
+	if changes, diffs := planCounting(t, tg, d.Request()); len(changes) != 0 || diffs != 0 {
 		t.Errorf("plan after: %d changes, %d diffs", len(changes), diffs)
 	}
 }
@@ -478,7 +478,7 @@ func TestMemoConcurrentPlans(t *testing.T) {
 func TestMemoScope(t *testing.T) {
 	_, _, d, tg, _ := memoized(t)
 	tenants := exampleKongTenants(t, d)
-	one := d.request()
+	one := d.Request()
 	one.Complete = false
 	one.Tenants = slices.DeleteFunc(one.Tenants, func(tr plan.TenantRequest) bool { return tr.Desired.Name != "search" })
 	if changes, diffs := planCounting(t, tg, one); len(changes) != 0 || diffs != 0 {
@@ -497,13 +497,13 @@ func TestMemoScope(t *testing.T) {
 	if !slices.Contains(tg.memoTenants(), "gone") {
 		t.Fatal("a plan of one tenant forgot another")
 	}
-	planCounting(t, tg, d.request())
+	planCounting(t, tg, d.Request())
 	if got := tg.memoTenants(); !slices.Equal(got, tenants) {
 		t.Fatalf("after a complete plan the memo holds %v, want %v", got, tenants)
 	}
 
-	d.removeTenant("search")
-	changes, diffs := planCounting(t, tg, d.request())
+	d.RemoveTenant("search")
+	changes, diffs := planCounting(t, tg, d.Request())
 	if diffs != 1 || len(changes) == 0 || slices.ContainsFunc(changes, func(c plan.Change) bool { return c.Tenant != "search" || c.Action != plan.Delete }) {
 		t.Fatalf("plan without search: %d diffs, want 1:\n%s", diffs, planText(t, changes))
 	}

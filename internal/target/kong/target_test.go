@@ -60,7 +60,7 @@ func TestAdminTokenAndTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = tg.Apply(t.Context(), example(t).request(), plan.ApplyOptions{})
+			_, err = tg.Apply(t.Context(), example(t).Request(), plan.ApplyOptions{})
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("apply: %v", err)
@@ -162,7 +162,7 @@ func TestPlanError(t *testing.T) {
 	k := d.kong(t, "search")
 	k.Plugins[0].Name = "no-such-plugin"
 	tg := newTarget(t, url, state.NewMemory(), newSink())
-	changes, err := tg.Plan(t.Context(), d.request())
+	changes, err := tg.Plan(t.Context(), d.Request())
 	var pe *PlanError
 	if !errors.As(err, &pe) || len(pe.Tenants) != 1 || pe.Tenants[0].Tenant != "search" {
 		t.Fatalf("plan: %v, want a PlanError for search", err)
@@ -192,7 +192,7 @@ func TestPlanCreatesAgreesWithSyncer(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, req := range []plan.Request{d.request(), syntheticRequest(3, 2)} {
+	for _, req := range []plan.Request{d.Request(), syntheticRequest(3, 2)} {
 		fast := mustPlan(t, tg, req)
 		tg.forget()
 		alwaysSync = true
@@ -206,7 +206,7 @@ func TestPlanCreatesAgreesWithSyncer(t *testing.T) {
 			t.Errorf("plan without the syncer (-syncer +without):\n%s", diff)
 		}
 	}
-	changes := mustPlan(t, tg, d.request())
+	changes := mustPlan(t, tg, d.Request())
 	if !slices.ContainsFunc(changes, func(c plan.Change) bool { return c.Name == "payments-api" && c.Drift }) {
 		t.Errorf("payments-api, applied before and gone, is not planned as drift:\n%s", planText(t, changes))
 	}
