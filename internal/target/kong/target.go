@@ -2,13 +2,10 @@ package kong
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -113,7 +110,7 @@ func New(name string, cfg config.Gateway, store state.Store, sink CredentialSink
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = t.concurrency + 4
 		if cfg.TLS != nil {
-			tc, err := tlsConfig(cfg.TLS)
+			tc, err := cfg.TLS.ClientConfig()
 			if err != nil {
 				return nil, fmt.Errorf("kong gateway %s: %w", name, err)
 			}
@@ -130,26 +127,3 @@ func (t *Target) System() plan.System { return plan.Kong }
 
 // Name is the gateway name.
 func (t *Target) Name() string { return t.name }
-
-func tlsConfig(c *config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // the operator's explicit choice
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca %s: no PEM certificate", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" || c.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
