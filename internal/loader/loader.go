@@ -38,10 +38,21 @@ const TenantsDir = "tenants"
 // never reported as repo positions.
 const schemaPrefix = "k3sync-schema:"
 
-// Load reads and validates the repo in fsys. On validation failure the error
-// is a diag.List with every problem found.
+// Options are what the loader needs from k3sync's own (trusted)
+// configuration, beyond the repo. The zero value is valid.
+type Options struct {
+}
+
+// Load reads and validates the repo in fsys with the zero Options. On
+// validation failure the error is a diag.List with every problem found.
 func Load(fsys fs.FS) (*model.Repo, error) {
-	l := &loader{fsys: fsys, tenants: map[string]*unit{}}
+	return LoadWith(fsys, Options{})
+}
+
+// LoadWith reads and validates the repo in fsys. On validation failure the
+// error is a diag.List with every problem found.
+func LoadWith(fsys fs.FS, opts Options) (*model.Repo, error) {
+	l := &loader{fsys: fsys, opts: opts, tenants: map[string]*unit{}}
 	repo := l.load()
 	if err := l.errs.Err(); err != nil {
 		return nil, err
@@ -60,6 +71,7 @@ func Validation(err error) (diag.List, bool) {
 
 type loader struct {
 	fsys fs.FS
+	opts Options
 	errs diag.List
 	// platform and tenants are the evaluated units, to locate paths in
 	// their files when policy checks fail.

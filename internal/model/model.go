@@ -66,6 +66,10 @@ type Policy struct {
 	Defaults PolicyDefaults `json:"defaults"`
 	Limits   PolicyLimits   `json:"limits"`
 	Deletion PolicyDeletion `json:"deletion"`
+	// Guardrails bound what tenants may ask of each system.
+	Guardrails Guardrails `json:"guardrails"`
+	// Input bounds the tenant folders k3sync reads and evaluates.
+	Input InputLimits `json:"input"`
 }
 
 // PolicyDefaults are what tenants get unless they say otherwise.
