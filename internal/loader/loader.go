@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,15 +44,17 @@ const schemaPrefix = "k3sync-schema:"
 type Options struct {
 }
 
-// Load reads and validates the repo in fsys with the zero Options. On
-// validation failure the error is a diag.List with every problem found.
+// Load reads and validates the repo in fsys with the zero Options, in this
+// process. On validation failure the error is a diag.List with every problem
+// found.
 func Load(fsys fs.FS) (*model.Repo, error) {
-	return LoadWith(fsys, Options{})
+	return LoadWith(context.TODO(), fsys, Options{})
 }
 
 // LoadWith reads and validates the repo in fsys. On validation failure the
 // error is a diag.List with every problem found.
-func LoadWith(fsys fs.FS, opts Options) (*model.Repo, error) {
+func LoadWith(ctx context.Context, fsys fs.FS, opts Options) (*model.Repo, error) {
+	_ = ctx
 	l := &loader{fsys: fsys, opts: opts, tenants: map[string]*unit{}}
 	repo := l.load()
 	if err := l.errs.Err(); err != nil {
