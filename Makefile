@@ -39,6 +39,8 @@ test: kube-bins gitea-bin
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/loader
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadLimits$$' -fuzztime $(FUZZTIME) ./internal/loader
+	$(GO) test -run '^$$' -fuzz '^FuzzComment$$' -fuzztime $(FUZZTIME) ./internal/review
 
 .PHONY: fuzz
 ## fuzz: fuzz the loader for 5 minutes

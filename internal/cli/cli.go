@@ -10,10 +10,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/k3sync/k3sync/internal/diag"
 	"github.com/k3sync/k3sync/internal/version"
 )
 
@@ -25,28 +27,142 @@ const (
 	ExitOK      = 0
 	ExitError   = 1
 	ExitChanges = 2
+	// ExitInterrupted: a signal ended the command (128 + SIGINT, as
+	// shells report it).
+	ExitInterrupted = 130
 )
+
+// graceful are the commands that finish what they are doing when ctx ends
+// (the daemon's shutdown, an apply's writes in flight); every other
+// command is abandoned at once.
+var graceful = map[string]bool{"serve": true, "dev": true, "apply": true}
+
+// invalidRepoError is a repo that does not validate: its errors are what
+// the command reports, on stderr as text or on stdout as JSON.
+type invalidRepoError struct{ errs diag.List }
+
+func (e invalidRepoError) Error() string { return e.errs.Error() }
 
 // exitError carries a specific exit code without printing anything more.
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// Run runs the command line args and returns the process exit code.
+// Run runs the command line args and returns the process exit code. When
+// ctx ends, commands other than serve, dev and apply return
+// ExitInterrupted at once, whatever they were doing; nothing they write
+// after that reaches stdout or stderr.
+//
+// A command run with --output json that fails before writing its output
+// writes one JSON document describing the failure instead:
+// {"valid": false, "errors": [...]} for validate, {"errors": [...]} for
+// the others, each error as validate prints them.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	out, errOut := &gatedWriter{w: stdout}, &gatedWriter{w: stderr}
+	root := newRoot(out, errOut)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	type result struct {
+		cmd *cobra.Command
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cmd, err := root.ExecuteContextC(ctx)
+		done <- result{cmd, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		if cmd, _, err := root.Find(args); err == nil && graceful[cmd.Name()] {
+			r = <-done
+			break
+		}
+		out.close()
+		errOut.close()
+		fmt.Fprintln(stderr, "k3sync: interrupted")
+		return ExitInterrupted
+	}
 	var ee exitError
+	var invalid invalidRepoError
 	switch {
-	case err == nil:
+	case r.err == nil:
 		return ExitOK
-	case errors.As(err, &ee):
+	case ctx.Err() != nil && errors.Is(r.err, context.Canceled):
+		// A graceful command that stopped because of the signal (an
+		// evaluation's sandbox child is killed at once).
+		fmt.Fprintln(stderr, "k3sync: interrupted")
+		return ExitInterrupted
+	case errors.As(r.err, &ee):
 		return ee.code
+	case r.cmd != nil && out.written() == 0 && outputFormat(r.cmd) == "json":
+		errs := diag.List{{Message: r.err.Error()}}
+		if errors.As(r.err, &invalid) {
+			errs = invalid.errs
+		}
+		var doc any = struct {
+			Errors diag.List `json:"errors"`
+		}{errs}
+		if r.cmd.Name() == "validate" {
+			doc = validateOutput{Valid: false, Errors: errs}
+		}
+		if err := writeJSON(stdout, doc); err != nil {
+			fmt.Fprintln(stderr, "k3sync:", err)
+		}
+		return ExitError
+	case errors.As(r.err, &invalid):
+		fmt.Fprintln(stderr, invalid.errs.Error())
+		return ExitError
 	default:
-		fmt.Fprintln(stderr, "k3sync:", err)
+		fmt.Fprintln(stderr, "k3sync:", r.err)
 		return ExitError
 	}
+}
+
+// validateOutput is what validate --output json prints.
+type validateOutput struct {
+	Valid  bool      `json:"valid"`
+	Errors diag.List `json:"errors"`
+}
+
+// outputFormat is the value of cmd's --output flag, if it has one.
+func outputFormat(cmd *cobra.Command) string {
+	if f := cmd.Flags().Lookup("output"); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// gatedWriter counts what is written through it and drops everything once
+// closed: an abandoned command may still be running.
+type gatedWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	n      int64
+	closed bool
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	n, err := g.w.Write(p)
+	g.n += int64(n)
+	return n, err //nolint:wrapcheck // the writer's error as is
+}
+
+func (g *gatedWriter) written() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+func (g *gatedWriter) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

@@ -84,6 +84,30 @@ tenants/checkout/tenant.cue:36:5: kafka.topics."checkout.carts".configs."segment
 	}
 }
 
+// TestValidateConfigReservesNamespaces: with --config, k3sync's own
+// namespaces (state, the one it runs in) are reserved, as for plan, apply
+// and serve; without it the same repo is valid.
+func TestValidateConfigReservesNamespaces(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "k3sync.yaml")
+	if err := os.WriteFile(cfg, []byte("state: {backend: kubernetes, namespace: payments-batch}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("POD_NAMESPACE", "search")
+	out, _, code := run(t, "validate", "--repo", exampleRepo, "--config", cfg)
+	if code != ExitError {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	want := `tenants/payments/tenant.cue:23:3: kubernetes.namespaces."payments-batch": namespace "payments-batch" is reserved (k3sync's own namespace): no tenant may claim it
+tenants/search/tenant.cue:10:3: kubernetes.namespaces.search: namespace "search" is reserved (k3sync's own namespace): no tenant may claim it
+`
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if _, _, code := run(t, "validate", "--repo", exampleRepo); code != ExitOK {
+		t.Errorf("without --config: exit %d, want 0", code)
+	}
+}
+
 func TestValidateInvalidJSON(t *testing.T) {
 	out, _, code := run(t, "validate", "--repo", brokenRepo(t), "--output", "json")
 	if code != ExitError {

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	k8sclient "k8s.io/client-go/kubernetes"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
@@ -23,6 +22,7 @@ import (
 	"github.com/k3sync/k3sync/internal/target/kafka"
 	"github.com/k3sync/k3sync/internal/target/kong"
 	"github.com/k3sync/k3sync/internal/target/kubernetes"
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 // liveFlags are the flags of the commands that talk to the targets.
@@ -53,17 +53,20 @@ type session struct {
 // open loads the repo and config and connects the targets. readOnly opens
 // no state file that does not exist yet.
 func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
-	repo, errs, err := loadRepo(f.repoDir)
+	cfg, err := config.Load(f.configFile)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // config errors name the file
+	}
+	opts, err := daemon.LoaderOptions(cfg)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // names the sandbox
+	}
+	repo, errs, err := loadRepo(cmd, f.repoDir, opts)
 	if err != nil {
 		return nil, err
 	}
 	if len(errs) > 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), errs.Error())
-		return nil, exitError{ExitError}
-	}
-	cfg, err := config.Load(f.configFile)
-	if err != nil {
-		return nil, err //nolint:wrapcheck // config errors name the file
+		return nil, invalidRepoError{errs}
 	}
 	for _, t := range f.tenants {
 		if repo.Tenant(t) == nil {
@@ -120,13 +123,13 @@ func connect(cfg *config.Config, store state.Store, repo *model.Repo) ([]apply.T
 			c()
 		}
 	}
-	clients := map[string]k8sclient.Interface{}
+	clients := map[string]credentials.Cluster{}
 	for _, name := range sortedKeys(cfg.Clusters) {
 		tg, err := kubernetes.New(name, cfg.Clusters[name], store)
 		if err != nil {
 			return nil, nil, err //nolint:wrapcheck // names the cluster
 		}
-		clients[name] = tg.Clientset()
+		clients[name] = tg
 		targets = append(targets, tg)
 	}
 	secrets := credentials.New(func() credentials.Tenants { return repo }, clients)
@@ -291,14 +294,14 @@ func writeReport(w io.Writer, r *apply.Report, format string, dryRun bool) error
 	for _, res := range r.Results {
 		if res.Err != nil {
 			failed++
-			fmt.Fprintf(&b, "✗ %s %s %s: %v\n", res.Tenant, res.Action, res.Key, res.Err)
+			fmt.Fprintf(&b, "✗ %s\n", untrusted.Visible(fmt.Sprintf("%s %s %s: %v", res.Tenant, res.Action, res.Key, res.Err)))
 			continue
 		}
 		ok++
-		fmt.Fprintf(&b, "✓ %s %s %s\n", res.Tenant, res.Action, res.Key)
+		fmt.Fprintf(&b, "✓ %s\n", untrusted.Visible(fmt.Sprintf("%s %s %s", res.Tenant, res.Action, res.Key)))
 	}
 	for _, e := range r.Errors {
-		fmt.Fprintf(&b, "error: %s\n", e.String())
+		fmt.Fprintf(&b, "error: %s\n", untrusted.Visible(e.String()))
 	}
 	verb := "Applied"
 	if dryRun {

@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 func newRender() *cobra.Command {
@@ -21,13 +23,12 @@ ACLs, quotas and users per Kafka cluster, Kong entities per gateway, grouped
 by tenant in a stable order. Nothing is contacted; secrets are never shown.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, errs, err := loadRepo(repoDir)
+			repo, errs, err := loadRepo(cmd, repoDir, loader.Options{})
 			if err != nil {
 				return err
 			}
 			if len(errs) > 0 {
-				fmt.Fprintln(cmd.ErrOrStderr(), errs.Error())
-				return exitError{ExitError}
+				return invalidRepoError{errs}
 			}
 			for _, t := range tenants {
 				if repo.Tenant(t) == nil {
@@ -38,7 +39,9 @@ by tenant in a stable order. Nothing is contacted; secrets are never shown.`,
 			var b []byte
 			if output.value == "json" {
 				b, err = json.MarshalIndent(out, "", "  ")
-				b = append(b, '\n')
+				// Tenant strings: no bidi or format character reaches the
+				// terminal raw (encoding/json escapes only the controls).
+				b = append([]byte(untrusted.QuotedEscapes(string(b), false)), '\n')
 			} else {
 				b, err = marshalYAML(out)
 			}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/k3sync/k3sync/internal/dashboard"
 	"github.com/k3sync/k3sync/internal/metrics"
 	"github.com/k3sync/k3sync/internal/server"
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 func newServe() *cobra.Command {
@@ -49,18 +51,40 @@ func addLogFlags(cmd *cobra.Command, format, level *string) {
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {
+	return newLoggerTo(os.Stderr, format, level)
+}
+
+// newLoggerTo logs to w. Attribute values carry tenant strings (names,
+// errors quoting them): each stays inside its attribute, with its control
+// and format characters written as escapes (untrusted.Visible), so a name
+// can neither forge a log line nor reach a terminal's escape sequences,
+// in either format.
+func newLoggerTo(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: visibleAttr}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// visibleAttr makes string and error values untrusted.Visible.
+func visibleAttr(_ []string, a slog.Attr) slog.Attr {
+	switch v := a.Value.Resolve(); {
+	case v.Kind() == slog.KindString:
+		a.Value = slog.StringValue(untrusted.Visible(v.String()))
+	case v.Kind() == slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			a.Value = slog.StringValue(untrusted.Visible(err.Error()))
+		}
+	}
+	return a
 }
 
 // backend is the reconciler as the API sees it, with the daemon's

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -220,6 +221,27 @@ type State struct {
 	// Cluster is a logical cluster from clusters, or "in-cluster" (the
 	// default) for the cluster k3sync runs in (backend kubernetes).
 	Cluster string `json:"cluster,omitempty"`
+}
+
+// ReservedNamespaces are the namespaces k3sync itself uses, which no
+// tenant may claim on any cluster: the state namespace (backend
+// kubernetes), the leader election Lease's, and the namespace k3sync runs
+// in (POD_NAMESPACE, from the downward API, when set).
+func (c *Config) ReservedNamespaces() []string {
+	var out []string
+	add := func(ns string) {
+		if ns != "" && !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	if c.State.Backend == "kubernetes" {
+		add(c.State.Namespace)
+	}
+	if le := c.Reconcile.LeaderElection; le != nil {
+		add(le.Namespace)
+	}
+	add(os.Getenv("POD_NAMESPACE"))
+	return out
 }
 
 // Secret is a reference to a secret value: a file or an environment

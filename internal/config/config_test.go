@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,33 @@ func TestSecretFromMissingEnv(t *testing.T) {
 	_, err := Secret{TokenEnv: "K3SYNC_TEST_UNSET_VAR"}.Value()
 	if err == nil || !strings.Contains(err.Error(), "K3SYNC_TEST_UNSET_VAR is not set") {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestReservedNamespaces(t *testing.T) {
+	tests := []struct {
+		name, yaml, podNamespace string
+		want                     []string
+	}{
+		{name: "bolt state, no pod namespace", yaml: "state: {path: /tmp/k3sync.db}"},
+		{name: "the namespace k3sync runs in", yaml: "state: {path: /tmp/k3sync.db}", podNamespace: "platform-system", want: []string{"platform-system"}},
+		{
+			name:         "state and leader election namespaces, once each",
+			yaml:         "state: {backend: kubernetes, namespace: k3sync}\nreconcile: {leaderElection: {cluster: in-cluster, namespace: k3sync-lease}}",
+			podNamespace: "k3sync",
+			want:         []string{"k3sync", "k3sync-lease"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("POD_NAMESPACE", tt.podNamespace)
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ReservedNamespaces(); !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -5,7 +5,9 @@
 // # Where
 //
 // The tenant's home namespace is the namespace named like the tenant, or
-// its first namespace in name order. Secrets are named kafka-user-<user>
+// its first namespace in name order. Credentials go there only where
+// k3sync's inventory lists that namespace as the tenant's: a namespace
+// that existed before (blocked, not owned) never receives them. Secrets are named kafka-user-<user>
 // and kong-consumer-<consumer> and written with server-side apply by the
 // field manager k3sync-credentials, so a re-delivery (rotation) replaces
 // the value in place.
@@ -43,17 +45,31 @@ type Tenants interface {
 	Tenant(name string) *model.Tenant
 }
 
+// Cluster is one cluster credentials are delivered to (the Kubernetes
+// target of that cluster).
+type Cluster interface {
+	Clientset() kubernetes.Interface
+	// OwnsNamespace reports whether k3sync's inventory lists namespace as
+	// the tenant's on this cluster.
+	OwnsNamespace(ctx context.Context, tenant, namespace string) (bool, error)
+}
+
 // Secrets delivers credentials as Kubernetes Secrets.
 type Secrets struct {
 	tenants  func() Tenants
-	clusters map[string]kubernetes.Interface
+	clusters map[string]Cluster
 }
 
 // New returns a Secrets sink; tenants returns the current revision's
-// tenants, clusters the clients by logical cluster name.
-func New(tenants func() Tenants, clusters map[string]kubernetes.Interface) *Secrets {
+// tenants, clusters the clusters by logical name.
+func New(tenants func() Tenants, clusters map[string]Cluster) *Secrets {
 	return &Secrets{tenants: tenants, clusters: clusters}
 }
+
+// ErrNotOwned: the tenant's home namespace exists but k3sync does not own
+// it for the tenant (someone else made it; the plan shows it blocked).
+// Delivering there would hand the tenant's credentials to its owner.
+var ErrNotOwned = errors.New("the namespace is not the tenant's in k3sync's inventory: credentials are only delivered to namespaces k3sync created for the tenant")
 
 // ErrNoNamespace: the tenant has no namespace to receive its credentials.
 var ErrNoNamespace = errors.New("tenant has no Kubernetes namespace to deliver credentials to")
@@ -104,11 +120,20 @@ func (s *Secrets) deliver(ctx context.Context, tenant, kind, name string, data m
 	slices.Sort(clusters)
 	var errs []error
 	for _, cl := range clusters {
-		cs, ok := s.clusters[cl]
+		c, ok := s.clusters[cl]
 		if !ok {
 			errs = append(errs, fmt.Errorf("deliver %s secret %s/%s: cluster %s is not configured", kind, ns, name, cl))
 			continue
 		}
+		owned, err := c.OwnsNamespace(ctx, tenant, ns)
+		if err == nil && !owned {
+			err = ErrNotOwned
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deliver %s secret %s/%s on cluster %s: %w", kind, ns, name, cl, err))
+			continue
+		}
+		cs := c.Clientset()
 		sec := applycorev1.Secret(name, ns).
 			WithLabels(map[string]string{render.LabelManagedBy: render.ManagedBy, render.LabelTenant: tenant, LabelCredential: kind}).
 			WithType(corev1.SecretTypeOpaque).

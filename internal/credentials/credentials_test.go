@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -15,6 +16,19 @@ import (
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 )
 
+// cluster is a real cluster's client with an inventory that owns the
+// namespaces listed in owned (tenant/namespace).
+type cluster struct {
+	cs    kubernetes.Interface
+	owned map[string]bool
+}
+
+func (c cluster) Clientset() kubernetes.Interface { return c.cs }
+
+func (c cluster) OwnsNamespace(_ context.Context, tenant, namespace string) (bool, error) {
+	return c.owned[tenant+"/"+namespace], nil
+}
+
 func TestDeliverToEveryClusterOfTheTenant(t *testing.T) {
 	repo, err := loader.Load(os.DirFS("../../examples/platform-repo"))
 	if err != nil {
@@ -22,6 +36,7 @@ func TestDeliverToEveryClusterOfTheTenant(t *testing.T) {
 	}
 	cps := kube.StartT(t, 2)
 	clients := map[string]kubernetes.Interface{}
+	clusters := map[string]Cluster{}
 	for i, name := range []string{"eu-west", "us-east"} {
 		cs, err := kubernetes.NewForConfig(cps[i].RESTConfig())
 		if err != nil {
@@ -31,8 +46,9 @@ func TestDeliverToEveryClusterOfTheTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		clients[name] = cs
+		clusters[name] = cluster{cs: cs, owned: map[string]bool{"payments/payments": true}}
 	}
-	s := New(func() Tenants { return repo }, clients)
+	s := New(func() Tenants { return repo }, clusters)
 	sink := Kafka{s}
 	if err := sink.Deliver(t.Context(), "payments", "payments.api", "SCRAM-SHA-512", "first-password"); err != nil {
 		t.Fatal(err)
@@ -57,8 +73,41 @@ func TestDeliverToEveryClusterOfTheTenant(t *testing.T) {
 	// A tenant without namespaces cannot receive credentials; the error
 	// says so and carries no secret.
 	noNS := &model.Repo{Tenants: []*model.Tenant{{Name: "lonely"}}}
-	err = New(func() Tenants { return noNS }, clients).DeliverKong(t.Context(), "lonely", "lonely-app", "the-key")
+	err = New(func() Tenants { return noNS }, clusters).DeliverKong(t.Context(), "lonely", "lonely-app", "the-key")
 	if !errors.Is(err, ErrNoNamespace) || strings.Contains(err.Error(), "the-key") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestNoDeliveryToANamespaceNotOwned: a tenant whose home namespace was
+// made by someone else (the plan blocks it) gets no Secret there: its
+// credentials would be its owner's to read.
+func TestNoDeliveryToANamespaceNotOwned(t *testing.T) {
+	repo, err := loader.Load(os.DirFS("../../examples/platform-repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(kube.StartT(t, 1)[0].RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// payments is on eu-west and us-east; both are this one cluster here.
+	c := cluster{cs: cs, owned: map[string]bool{}}
+	s := New(func() Tenants { return repo }, map[string]Cluster{"eu-west": c, "us-east": c})
+	err = Kafka{s}.Deliver(t.Context(), "payments", "payments.api", "SCRAM-SHA-512", "the-password")
+	if !errors.Is(err, ErrNotOwned) || strings.Contains(err.Error(), "the-password") {
+		t.Fatalf("got %v, want ErrNotOwned without the password", err)
+	}
+	secrets, err := cs.CoreV1().Secrets("payments").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range secrets.Items {
+		if strings.HasPrefix(sec.Name, "kafka-user-") {
+			t.Errorf("secret %s delivered into a namespace k3sync does not own", sec.Name)
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/credentials"
 	"github.com/k3sync/k3sync/internal/leader"
+	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/reconcile"
 	"github.com/k3sync/k3sync/internal/review"
@@ -85,12 +86,14 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 
 	var targets []apply.Target
 	clients := map[string]kubernetes.Interface{}
+	clusters := map[string]credentials.Cluster{}
 	for _, name := range sortedKeys(cfg.Clusters) {
 		t, err := k8starget.New(name, cfg.Clusters[name], d.store)
 		if err != nil {
 			return nil, err //nolint:wrapcheck // names the cluster
 		}
 		clients[name] = t.Clientset()
+		clusters[name] = t
 		targets = append(targets, t)
 	}
 	var rec *reconcile.Reconciler
@@ -99,7 +102,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 			return repo
 		}
 		return noTenants{}
-	}, clients)
+	}, clusters)
 	for _, name := range sortedKeys(cfg.Kafka) {
 		t, err := kafkatarget.New(name, cfg.Kafka[name], d.store, credentials.Kafka{Secrets: secrets})
 		if err != nil {
@@ -116,13 +119,18 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		targets = append(targets, t)
 	}
 	d.targets = targets
+	loaderOpts, err := LoaderOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	rec = reconcile.New(gitSource{d.source}, apply.New(targets...), d.store, reconcile.Options{
 		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics, Now: opts.Now,
 		// The forge's k3sync/apply status; d.review is set just below.
 		OnApplied: func(ctx context.Context, rev string, runs []state.Run) { d.ReportApplied(ctx, rev, runs) },
+		Loader:    loaderOpts,
 	})
 	d.Reconciler = rec
-	if d.review, err = newReview(cfg, d.source, targets, rec, d.log); err != nil {
+	if d.review, err = newReview(cfg, d.source, targets, rec, loaderOpts, d.log); err != nil {
 		return nil, err
 	}
 	if le := cfg.Reconcile.LeaderElection; le != nil {
@@ -229,6 +237,20 @@ type StateStore interface {
 	state.Store
 	state.Journal
 	Close() error
+}
+
+// LoaderOptions are what the loader needs from cfg, for the daemon and
+// for `k3sync plan/apply/validate --config`, which must judge a repo
+// alike: k3sync's own namespaces, which no tenant may claim.
+// Tenant folders are evaluated in a sandbox child process, bounded in time
+// and memory (loader.Sandbox): the same executable, whose main calls
+// loader.ChildMain.
+func LoaderOptions(cfg *config.Config) (loader.Options, error) {
+	sb, err := loader.NewSandbox()
+	if err != nil {
+		return loader.Options{}, err //nolint:wrapcheck // names the sandbox
+	}
+	return loader.Options{ReservedNamespaces: cfg.ReservedNamespaces(), Sandbox: sb}, nil
 }
 
 // OpenState opens the configured state backend (the bbolt file, or

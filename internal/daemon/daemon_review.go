@@ -10,6 +10,7 @@ import (
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/forge"
+	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/reconcile"
 	"github.com/k3sync/k3sync/internal/review"
 	"github.com/k3sync/k3sync/internal/server"
@@ -20,7 +21,7 @@ import (
 // newReview builds the pull request loop; nil when no forge is
 // configured. It plans with its own engine over the reconciler's targets
 // and waits for the reconciler's first sync before its first pass.
-func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, rec *reconcile.Reconciler, log *slog.Logger) (*review.Loop, error) {
+func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, rec *reconcile.Reconciler, loaderOpts loader.Options, log *slog.Logger) (*review.Loop, error) {
 	f, err := forge.New(cfg.Forge)
 	if err != nil || f == nil {
 		return nil, err //nolint:wrapcheck // names the forge setting
@@ -31,6 +32,7 @@ func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, r
 		DashboardURL: cfg.Forge.DashboardURL,
 		Ready:        rec.Ready,
 		Logger:       log,
+		Loader:       loaderOpts,
 	}), nil
 }
 

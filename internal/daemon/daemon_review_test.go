@@ -203,7 +203,7 @@ func TestPullRequestFeedbackOnGitea(t *testing.T) {
 		t.Fatalf("%d plan comments, want 1", len(comments))
 	}
 	first := comments[0]
-	for _, want := range []string{"## ✅ k3sync plan: 1 change", "Tenants changed: `checkout`", "### checkout", "**kafka / main**", "+ create topic checkout.returns"} {
+	for _, want := range []string{"## ✅ k3sync plan: 1 change", "Tenants changed: `checkout`", "### `checkout`", "**kafka / `main`**", "+ create topic checkout.returns"} {
 		if !strings.Contains(first.Body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, first.Body)
 		}
@@ -278,7 +278,8 @@ kubernetes: {
 	// Ownership: search is suspended while main drops its namespace
 	// search-indexer, so search still holds it live with the delete
 	// pending. A new tenant search-indexer that claims the name is valid
-	// in Git, but its plan would take search's namespace.
+	// in Git, but the namespace is search's: its plan blocks it (not
+	// owned) and the pull request fails for ownership.
 	if err := d.Reconciler.Suspend(ctx, "search", true, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +304,7 @@ kubernetes: {
 		t.Errorf("ownership status: %+v", st)
 	}
 	comments = p.planComments(t, prOwn)
-	if len(comments) != 1 || !strings.Contains(comments[0].Body, "`kubernetes/us-east/Namespace/search-indexer` create (planned for tenant search-indexer): tenant **search** still holds it live, with a change to it pending on `main`: `- delete Namespace search-indexer`") {
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "`kubernetes/us-east/Namespace/search-indexer` blocked (planned for tenant `search-indexer`): tenant `search` still holds it live, with a change to it pending on `main`: `- delete Namespace search-indexer`") {
 		t.Errorf("ownership comment: %+v", comments)
 	}
 	if len(comments) == 1 {

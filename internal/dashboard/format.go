@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"net/url"
 	"strings"
 	"time"
 
@@ -193,7 +194,16 @@ func (h *handler) funcs() template.FuncMap {
 		"version":    version.String,
 		"agoTag":     agoTag,
 		"spanTag":    spanTag,
+		"tenantURL":  tenantURL,
 	}
+}
+
+// tenantURL is the path of a tenant's page, or of one of its actions
+// ("sync", "suspend", "resume"). The name is path-escaped: html/template
+// leaves "/", "?" and "#" of a value in a URL path alone, so a name like
+// "../drift" or "x?y" would point the link or the form elsewhere.
+func tenantURL(tenant string, action ...string) string {
+	return strings.Join(append([]string{"/tenants/" + url.PathEscape(tenant)}, action...), "/")
 }
 
 // agoTag is a <time> app.js keeps fresh: "5m ago". Its text is a

@@ -4,7 +4,9 @@
 //
 // An Error names a file relative to the repo root, a 1-based line and
 // column, the CUE path of the offending value and a message, and prints as
-// `FILE:LINE:COL: PATH: message`, the form editors and CI annotators parse.
+// `FILE:LINE:COL: PATH: message`, the form editors and CI annotators parse,
+// always on one line: the parts quote tenant input, whose control
+// characters are printed as escapes. JSON keeps the fields as they are.
 // A List is always reported whole: sorted by position, de-duplicated.
 package diag
 
@@ -13,6 +15,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 // Error is one validation error.
@@ -24,8 +28,16 @@ type Error struct {
 	Message string `json:"message"`
 }
 
-// Error formats the error as FILE:LINE:COL: PATH: message.
+// Error formats the error as FILE:LINE:COL: PATH: message, on one line:
+// file names, paths and messages quote tenant input, so their control and
+// format characters (newlines, ESC, bidi overrides) are written as escapes
+// (untrusted.Visible), for terminals, logs and the tools that parse the
+// form line by line.
 func (e Error) Error() string {
+	return untrusted.Visible(e.raw())
+}
+
+func (e Error) raw() string {
 	var b strings.Builder
 	if e.File != "" {
 		b.WriteString(e.File)

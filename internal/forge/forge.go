@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 // Forge is a forge hosting the platform repo.
@@ -74,9 +75,11 @@ type Status struct {
 }
 
 // Description cuts s to MaxDescription characters, ending with an
-// ellipsis when it was cut, on one line.
+// ellipsis when it was cut, on one line. Descriptions quote tenant names
+// and errors: whitespace runs become one space and other control and
+// format characters (ESC, bidi overrides) are written as escapes.
 func Description(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = untrusted.Visible(strings.Join(strings.Fields(s), " "))
 	if utf8.RuneCountInString(s) <= MaxDescription {
 		return s
 	}

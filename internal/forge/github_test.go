@@ -262,6 +262,7 @@ func TestDescription(t *testing.T) {
 	for in, want := range map[string]string{
 		"short":                             "short",
 		"two\nlines  and   spaces":          "two lines and spaces",
+		"topic \"x\x1b[2J\u202e\u2028y\"":   `topic "x\x1b[2J\u202e y"`,
 		strings.Repeat("é", 141):            strings.Repeat("é", 139) + "…",
 		strings.Repeat("a", MaxDescription): strings.Repeat("a", MaxDescription),
 	} {

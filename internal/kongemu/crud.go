@@ -96,36 +96,36 @@ func (s *Server) write(def *entityDef, mode writeMode, body, existing, forced ma
 func (s *Server) setAutoFields(fields []*field, obj map[string]any, mode writeMode, existing map[string]any) {
 	now := s.now()
 	for _, f := range fields {
-		if !f.auto {
+		if !f.IsAuto() {
 			continue
 		}
-		v, present := obj[f.name]
+		v, present := obj[f.Name()]
 		switch {
-		case f.uuid:
+		case f.IsUUID():
 			if !present && mode != modeUpdate {
-				obj[f.name] = newUUID()
+				obj[f.Name()] = newUUID()
 			}
 			if id, ok := v.(string); ok && isUUID(id) {
-				obj[f.name] = strings.ToLower(id)
+				obj[f.Name()] = strings.ToLower(id)
 			}
-		case f.timestamp && f.name == "created_at":
+		case f.IsTimestamp() && f.Name() == "created_at":
 			if existing != nil && existing["created_at"] != nil {
-				obj[f.name] = existing["created_at"]
+				obj[f.Name()] = existing["created_at"]
 			} else if !present || v == nil {
-				obj[f.name] = timestamp(f, now)
+				obj[f.Name()] = timestamp(f, now)
 			}
-		case f.timestamp && f.name == "updated_at":
-			obj[f.name] = timestamp(f, now)
-		case f.typ == "string":
+		case f.IsTimestamp() && f.Name() == "updated_at":
+			obj[f.Name()] = timestamp(f, now)
+		case f.Type() == "string":
 			if !present && mode != modeUpdate {
-				obj[f.name] = randomString()
+				obj[f.Name()] = randomString()
 			}
 		}
 	}
 }
 
 func timestamp(f *field, now time.Time) any {
-	if f.typ == "number" {
+	if f.Type() == "number" {
 		return float64(now.UnixMilli()) / 1000
 	}
 	return now.Unix()
@@ -143,14 +143,14 @@ func (sc *scope) scopeArgs() (string, string) {
 	if sc.parent == nil {
 		return "", ""
 	}
-	return sc.fk.name, sc.parent["id"].(string)
+	return sc.fk.Name(), sc.parent["id"].(string)
 }
 
 func (sc *scope) forced() map[string]any {
 	if sc.parent == nil {
 		return map[string]any{}
 	}
-	return map[string]any{sc.fk.name: map[string]any{"id": sc.parent["id"]}}
+	return map[string]any{sc.fk.Name(): map[string]any{"id": sc.parent["id"]}}
 }
 
 func (s *Server) resolve(req *request) (*scope, *apiError) {
@@ -322,9 +322,9 @@ func (s *Server) foreignTarget(req *request) (*entityDef, map[string]any, *apiEr
 		return nil, nil, notFound()
 	}
 	f := lookupField(def.fields, req.segs[2])
-	ref := s.db.get(f.reference, refID(row[f.name]))
+	ref := s.db.get(f.Reference(), refID(row[f.Name()]))
 	if ref == nil {
 		return nil, nil, notFound()
 	}
-	return s.reg.byName[f.reference], ref, nil
+	return s.reg.byName[f.Reference()], ref, nil
 }

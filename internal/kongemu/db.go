@@ -249,15 +249,15 @@ func (db *memDB) checkConstraints(def *entityDef, obj map[string]any, selfID str
 		}
 	}
 	for _, f := range def.foreignFields() {
-		ref := refID(obj[f.name])
+		ref := refID(obj[f.Name()])
 		if ref == "" {
 			continue
 		}
-		if db.get(f.reference, ref) == nil {
+		if db.get(f.Reference(), ref) == nil {
 			return &apiError{status: 400, body: map[string]any{
 				"code": 4, "name": "foreign key violation",
-				"message": fmt.Sprintf("the foreign key '{id=%q}' does not reference an existing '%s' entity.", ref, f.reference),
-				"fields":  map[string]any{f.name: map[string]any{"id": ref}},
+				"message": fmt.Sprintf("the foreign key '{id=%q}' does not reference an existing '%s' entity.", ref, f.Reference()),
+				"fields":  map[string]any{f.Name(): map[string]any{"id": ref}},
 			}}
 		}
 	}
@@ -290,8 +290,8 @@ func uniqueViolation(keys []string, obj map[string]any) *apiError {
 func (db *memDB) deletePlan(def *entityDef, id string, plan map[string][]string) *apiError {
 	plan[def.name] = append(plan[def.name], id)
 	for _, c := range db.reg.children(def.name) {
-		for _, row := range db.rowsWhere(c.def.name, c.fk.name, id) {
-			if c.fk.onDelete != "cascade" {
+		for _, row := range db.rowsWhere(c.def.name, c.fk.Name(), id) {
+			if c.fk.OnDeleteAction() != "cascade" {
 				return &apiError{status: 400, body: map[string]any{
 					"code": 4, "name": "foreign key violation",
 					"message": fmt.Sprintf("an existing '%s' entity references this '%s' entity", c.def.name, def.name),

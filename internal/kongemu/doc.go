@@ -53,9 +53,9 @@
 //
 // # Schemas, defaults and validation
 //
-// Each entity and bundled plugin has one schema definition (schema.go,
-// entities_*.go, plugins_bundled.go) transcribed from Kong 3.9's
-// kong/db/schema/entities/*.lua and kong/plugins/*/schema.lua. The same
+// Each entity and bundled plugin has one schema definition (entities_*.go
+// here; the schema vocabulary and the plugins in internal/kongspec),
+// transcribed from Kong 3.9's kong/db/schema/entities/*.lua and kong/plugins/*/schema.lua. The same
 // definition is served by /schemas, fills defaults on writes and validates
 // them, which is what keeps decK-style diffs clean: go-kong's
 // FillEntityDefaults/FillPluginsDefaults applied to the served schema give
@@ -71,8 +71,9 @@
 // periods, acl allow/deny, ...). Responses contain every field, null when
 // unset, like the Admin API (which serializes with nulls).
 //
-// Bundled plugins: acl, basic-auth, correlation-id, cors, hmac-auth,
-// ip-restriction, jwt, key-auth, prometheus, rate-limiting,
+// Bundled plugins (internal/kongspec, shared with k3sync's loader): acl,
+// basic-auth, correlation-id, cors, hmac-auth, ip-restriction, jwt,
+// key-auth, post-function, pre-function, prometheus, rate-limiting,
 // request-size-limiting, request-transformer and response-transformer.
 // Any other plugin name is rejected like a plugin absent from the
 // "plugins" configuration property.

@@ -118,10 +118,7 @@ func serviceChecks(obj map[string]any) fieldErrors {
 
 func routesDef() *entityDef {
 	cidrPort := func(name string) *field {
-		return fSet(name, &field{typ: "record", fields: []*field{
-			fString("ip").Check(checkCIDR),
-			tdPort("port"),
-		}})
+		return fSet(name, fRecord("", fString("ip").Check(checkCIDR), tdPort("port")))
 	}
 	return &entityDef{
 		name: "routes", path: "routes", endpointKey: "name",
@@ -150,37 +147,6 @@ func routesDef() *entityDef {
 		},
 		check: routeChecks,
 	}
-}
-
-func checkRouteHost(v any) string {
-	s, _ := v.(string)
-	host, port, hasPort := splitHostPort(s)
-	if hasPort {
-		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return "invalid port number"
-		}
-	}
-	if strings.Count(host, "*") > 1 {
-		return "invalid wildcard: must have at most one wildcard"
-	}
-	if !validHostname(host) {
-		return "invalid value: " + s
-	}
-	return ""
-}
-
-func nonEmpty(v any) bool {
-	switch t := v.(type) {
-	case nil:
-		return false
-	case []any:
-		return len(t) > 0
-	case map[string]any:
-		return len(t) > 0
-	case string:
-		return t != ""
-	}
-	return true
 }
 
 func routeChecks(obj map[string]any) fieldErrors {
@@ -227,7 +193,7 @@ func routeChecks(obj map[string]any) fieldErrors {
 	for i, n := range need {
 		quoted[i] = "'" + n + "'"
 	}
-	errs.entity("must set one of " + strings.Join(quoted, ", ") + " when 'protocols' is '" + first + "'")
+	errs.Entity("must set one of " + strings.Join(quoted, ", ") + " when 'protocols' is '" + first + "'")
 	return errs
 }
 
@@ -243,7 +209,7 @@ func consumersDef() *entityDef {
 		check: func(obj map[string]any) fieldErrors {
 			errs := fieldErrors{}
 			if !nonEmpty(obj["username"]) && !nonEmpty(obj["custom_id"]) {
-				errs.entity("at least one of these fields must be non-empty: 'custom_id', 'username'")
+				errs.Entity("at least one of these fields must be non-empty: 'custom_id', 'username'")
 			}
 			return errs
 		},
@@ -319,7 +285,7 @@ func keysDef() *entityDef {
 		check: func(obj map[string]any) fieldErrors {
 			errs := fieldErrors{}
 			if !nonEmpty(obj["jwk"]) && !nonEmpty(obj["pem"]) {
-				errs.entity("at least one of these fields must be non-empty: 'jwk', 'pem'")
+				errs.Entity("at least one of these fields must be non-empty: 'jwk', 'pem'")
 			}
 			return errs
 		},

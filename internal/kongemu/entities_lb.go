@@ -63,7 +63,7 @@ func healthchecksField() *field {
 	)
 	hc := fRecord("healthchecks", active, passive,
 		fNumber("threshold").Default(float64(0)).Between(0, 100))
-	hc.Default(fillRecord(hc.fields, map[string]any{}))
+	hc.Default(fillRecord(hc.Fields(), map[string]any{}))
 	return hc
 }
 
@@ -130,10 +130,8 @@ func upstreamChecks(obj map[string]any) fieldErrors {
 }
 
 func targetsDef() *entityDef {
-	created := fNumber("created_at").Auto()
-	created.timestamp = true
-	updated := fNumber("updated_at").Auto()
-	updated.timestamp = true
+	created := fNumber("created_at").Auto().Timestamp()
+	updated := fNumber("updated_at").Auto().Timestamp()
 	return &entityDef{
 		name: "targets", path: "targets", endpointKey: "target", scopedKey: true, nestedOnly: true,
 		fields: []*field{
@@ -219,7 +217,7 @@ func checkKeyPair(obj map[string]any, certKey, keyKey string, errs fieldErrors) 
 		return
 	}
 	if _, err := tls.X509KeyPair([]byte(c), []byte(k)); err != nil {
-		errs.entity("certificate does not match key")
+		errs.Entity("certificate does not match key")
 	}
 }
 

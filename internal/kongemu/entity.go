@@ -56,7 +56,7 @@ func (d *entityDef) effectiveFields(obj map[string]any) ([]*field, *apiError) {
 func (d *entityDef) foreignFields() []*field {
 	var out []*field
 	for _, f := range d.fields {
-		if f.typ == "foreign" && !f.eqNull {
+		if f.Type() == "foreign" && !f.IsEqNull() {
 			out = append(out, f)
 		}
 	}
@@ -66,8 +66,8 @@ func (d *entityDef) foreignFields() []*field {
 func (d *entityDef) uniqueFields() []string {
 	var out []string
 	for _, f := range d.fields {
-		if f.unique {
-			out = append(out, f.name)
+		if f.IsUnique() {
+			out = append(out, f.Name())
 		}
 	}
 	return out
@@ -106,7 +106,7 @@ func (r *registry) children(name string) []struct {
 	for _, n := range r.order {
 		d := r.byName[n]
 		for _, f := range d.foreignFields() {
-			if f.reference == name {
+			if f.Reference() == name {
 				out = append(out, struct {
 					def *entityDef
 					fk  *field

@@ -10,8 +10,8 @@ import (
 // and configuration.database.
 func (s *Server) handleRoot(*request) (int, any, *apiError) {
 	available := map[string]any{}
-	for _, name := range s.plugins.names() {
-		available[name] = map[string]any{"version": s.opts.Version, "priority": s.plugins[name].priority}
+	for _, name := range s.plugins.Names() {
+		available[name] = map[string]any{"version": s.opts.Version, "priority": s.plugins[name].Priority()}
 	}
 	enabled := map[string]bool{}
 	for _, row := range s.db.all("plugins") {
@@ -43,7 +43,7 @@ func (s *Server) handleRoot(*request) (int, any, *apiError) {
 			"admin_listen":   []string{"127.0.0.1:8001"},
 			"proxy_listen":   []string{"0.0.0.0:8000"},
 			"plugins":        []string{"bundled"},
-			"loaded_plugins": boolSet(s.plugins.names()),
+			"loaded_plugins": boolSet(s.plugins.Names()),
 			"pg_database":    "kong",
 			"pg_host":        "127.0.0.1",
 			"pg_port":        5432,
@@ -103,7 +103,7 @@ func (s *Server) handleEndpoints(*request) (int, any, *apiError) {
 }
 
 func (s *Server) handlePluginsEnabled(*request) (int, any, *apiError) {
-	return http.StatusOK, map[string]any{"enabled_plugins": s.plugins.names()}, nil
+	return http.StatusOK, map[string]any{"enabled_plugins": s.plugins.Names()}, nil
 }
 
 func (s *Server) handleEntitySchema(req *request) (int, any, *apiError) {
@@ -127,7 +127,7 @@ func (s *Server) handlePluginSchema(req *request) (int, any, *apiError) {
 			"message": fmt.Sprintf("No plugin named '%s'", req.segs[2]),
 		}}
 	}
-	return http.StatusOK, schemaDoc(p.mergedFields(), nil), nil
+	return http.StatusOK, schemaDoc(p.Fields(), nil), nil
 }
 
 // handleValidate serves POST /schemas/{entity}/validate and

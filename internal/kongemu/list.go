@@ -171,7 +171,7 @@ func (s *Server) handleNestedList(req *request) (int, any, *apiError) {
 	if err != nil {
 		return 0, nil, err
 	}
-	rows := s.db.rowsWhere(sc.def.name, sc.fk.name, sc.parent["id"].(string))
+	rows := s.db.rowsWhere(sc.def.name, sc.fk.Name(), sc.parent["id"].(string))
 	render := func(row map[string]any) map[string]any { return s.render(sc.def, row) }
 	return s.page(req, rows, rowID, render)
 }

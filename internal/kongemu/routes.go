@@ -85,7 +85,7 @@ func (s *Server) route(req *request) (string, handlerFunc) {
 			}
 			return pattern, notAllowed
 		}
-		if f := lookupField(def.fields, segs[2]); f != nil && f.typ == "foreign" && !f.eqNull {
+		if f := lookupField(def.fields, segs[2]); f != nil && f.Type() == "foreign" && !f.IsEqNull() {
 			pattern := base + "/" + key + "/" + segs[2]
 			switch req.method {
 			case http.MethodGet:

@@ -39,7 +39,7 @@ func TestSchemaDefaultsAreValid(t *testing.T) {
 		check(name, def.fields)
 	}
 	for name, p := range cat {
-		check("plugin "+name, p.mergedFields())
+		check("plugin "+name, p.Fields())
 	}
 }
 
@@ -69,7 +69,7 @@ func TestServedSchemasFeedGoKong(t *testing.T) {
 		"acl":            {"allow": []any{"a"}},
 		"ip-restriction": {"allow": []any{"10.0.0.0/8"}},
 	}
-	for _, name := range newPluginCatalog().names() {
+	for _, name := range newPluginCatalog().Names() {
 		doc := c.must(200, "GET", "/schemas/plugins/"+name, nil)
 		p := &kong.Plugin{Name: kong.String(name), Config: kong.Configuration(minimal[name])}
 		if err := kong.FillPluginsDefaults(p, doc); err != nil {

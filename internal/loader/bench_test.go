@@ -34,3 +34,32 @@ func TestGeneratedRepoIsValid(t *testing.T) {
 		t.Fatalf("got %d tenants", len(repo.Tenants))
 	}
 }
+
+// BenchmarkLoad1000 validates 1,000 generated tenants in process and in
+// the evaluation sandbox (what the CLI, the daemon and the PR loop use).
+func BenchmarkLoad1000(b *testing.B) {
+	fsys := repogen.Generate(repogen.Options{Tenants: 1000})
+	sb, err := NewSandbox()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		opts Options
+	}{
+		{"in-process", Options{}},
+		{"sandbox", Options{Sandbox: sb}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				repo, err := LoadWith(b.Context(), fsys, bc.opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(repo.Tenants) != 1000 {
+					b.Fatalf("loaded %d tenants", len(repo.Tenants))
+				}
+			}
+		})
+	}
+}

@@ -18,6 +18,16 @@
 // capacity, Kafka's own rules). Each error names the repo file, line and
 // column, and the CUE path within that file. Load returns a diag.List.
 //
+// # Guardrails
+//
+// Tenant folders are untrusted. policy.guardrails in platform.cue bounds
+// what a tenant may ask of each system beyond its prefixes (reserved
+// namespaces and names, ClusterRoles and groups, label keys, Kafka cluster
+// operations, ACL hosts, quota ceilings), with safe defaults. Patterns are
+// prepared once per load (kubernetesRules), so each tenant's checks are
+// lookups. What only k3sync's configuration knows, its own namespaces,
+// comes in Options.
+//
 // # Source
 //
 // The fs.FS is a folder today and a Git tree in the daemon; nothing here

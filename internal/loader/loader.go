@@ -42,6 +42,14 @@ const schemaPrefix = "k3sync-schema:"
 // Options are what the loader needs from k3sync's own (trusted)
 // configuration, beyond the repo. The zero value is valid.
 type Options struct {
+	// Sandbox, when set, evaluates the tenant folders in child processes
+	// bounded in time and memory (see Sandbox). Without it the repo is
+	// evaluated in this process, bounded in size only.
+	Sandbox *Sandbox
+	// ReservedNamespaces are k3sync's own namespaces (state, leader
+	// election, the one it runs in): no tenant may claim them on any
+	// cluster.
+	ReservedNamespaces []string
 }
 
 // Load reads and validates the repo in fsys with the zero Options, in this
@@ -54,9 +62,14 @@ func Load(fsys fs.FS) (*model.Repo, error) {
 // LoadWith reads and validates the repo in fsys. On validation failure the
 // error is a diag.List with every problem found.
 func LoadWith(ctx context.Context, fsys fs.FS, opts Options) (*model.Repo, error) {
-	_ = ctx
-	l := &loader{fsys: fsys, opts: opts, tenants: map[string]*unit{}}
+	if opts.Sandbox != nil {
+		return opts.Sandbox.load(ctx, fsys, opts)
+	}
+	l := &loader{fsys: fsys, opts: opts, tenants: map[string]*unit{}, stop: ctx.Done()}
 	repo := l.load()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load repo: %w", err)
+	}
 	if err := l.errs.Err(); err != nil {
 		return nil, err
 	}
@@ -80,6 +93,22 @@ type loader struct {
 	// their files when policy checks fail.
 	platform *unit
 	tenants  map[string]*unit
+	// progress, when set, is told when each tenant folder's evaluation
+	// starts and ends (the sandbox child reports it to its parent).
+	progress func(dir string, done bool)
+	// stop, once closed, ends the load before the next tenant folder
+	// (LoadWith's ctx; in process, one evaluation cannot be interrupted).
+	stop <-chan struct{}
+}
+
+// stopped reports whether stop is closed.
+func (l *loader) stopped() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // evaluator evaluates units with its own CUE context: contexts are not
@@ -97,11 +126,16 @@ type unit struct {
 	dir   string
 	fs    fs.FS
 	files []string
+	// sizes are the files' sizes when they were listed; reads stop there.
+	sizes []int64
 	asts  []*ast.File
 	// ev evaluates the unit; nil once it is done, after which errors are
 	// located with a fresh evaluator.
 	ev   *evaluator
 	errs diag.List
+
+	// progress is the loader's progress hook, for locating errors later.
+	progress func(dir string, done bool)
 
 	ownOnce sync.Once
 	// own are the values of each file alone, without the schema; built
@@ -118,8 +152,12 @@ func (l *loader) load() *model.Repo {
 	}
 	repo := &model.Repo{}
 	platformOK := l.loadPlatform(ev, &repo.Platform)
+	if platformOK {
+		l.checkInputLimits(&repo.Platform)
+	}
 	dirs := l.tenantDirs()
-	units := make([]*unit, len(dirs))
+	// Sizes and counts are checked for every tenant before any is read.
+	units := l.sizeTenants(dirs, l.inputLimits(ev, platformOK, &repo.Platform))
 	tenants := make([]*model.Tenant, len(dirs))
 	// Tenants are independent: evaluate them in parallel, one CUE context
 	// per worker, results in indexed slots.
@@ -140,22 +178,34 @@ func (l *loader) load() *model.Repo {
 					}
 				}
 				n++
-				u := &unit{dir: dirs[i], ev: wev, fs: l.fsys}
-				units[i] = u
+				u := units[i]
+				u.ev, u.progress = wev, l.progress
+				if l.progress != nil {
+					l.progress(u.dir, false)
+				}
 				if u.parse(l.fsys, false) {
 					tenants[i] = u.loadTenant()
 				}
 				u.release()
+				if l.progress != nil {
+					l.progress(u.dir, true)
+				}
 			}
 			return nil
 		})
 	}
 	for i := range dirs {
+		if l.stopped() {
+			break
+		}
 		next <- i
 	}
 	close(next)
 	if err := g.Wait(); err != nil {
 		l.errs.Add(diag.Error{Message: "k3sync schema: " + err.Error()})
+		return nil
+	}
+	if l.stopped() {
 		return nil
 	}
 	for i, u := range units {
@@ -225,36 +275,30 @@ func (l *loader) tenantDirs() []string {
 	return dirs
 }
 
-// parse reads and parses the unit's CUE files (the platform file, or the
-// *.cue files of a tenant folder). It reports false when there is nothing
-// to evaluate.
+// parse reads and parses the unit's CUE files: the platform file, or the
+// *.cue files sizeTenants listed for a tenant folder. It reports false
+// when there is nothing to evaluate.
 func (u *unit) parse(fsys fs.FS, platform bool) bool {
 	if platform {
 		u.files = []string{PlatformFile}
-	} else {
-		entries, err := fs.ReadDir(fsys, u.dir)
-		if err != nil {
-			u.errs.Add(diag.Error{File: u.dir, Message: "read folder: " + err.Error()})
+		if _, err := fs.Stat(fsys, PlatformFile); errors.Is(err, fs.ErrNotExist) {
+			u.errs.Add(diag.Error{File: PlatformFile, Message: "missing: a platform repo needs platform.cue at its root"})
 			return false
 		}
-		for _, e := range entries {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".cue") && !strings.HasPrefix(e.Name(), ".") {
-				u.files = append(u.files, path.Join(u.dir, e.Name()))
-			}
-		}
-		if len(u.files) == 0 {
+		size, ok := u.stat(fsys, PlatformFile, MaxPlatformFileBytes, "for platform.cue")
+		if !ok {
 			return false
 		}
+		u.sizes = []int64{size}
+	}
+	if len(u.files) == 0 || len(u.errs) > 0 {
+		return false
 	}
 	ok := true
-	for _, name := range u.files {
-		src, err := fs.ReadFile(fsys, name)
+	for i, name := range u.files {
+		src, err := readFile(fsys, name, u.sizes[i])
 		if err != nil {
-			if platform && errors.Is(err, fs.ErrNotExist) {
-				u.errs.Add(diag.Error{File: PlatformFile, Message: "missing: a platform repo needs platform.cue at its root"})
-			} else {
-				u.errs.Add(diag.Error{File: name, Message: "read: " + err.Error()})
-			}
+			u.errs.Add(fileError(name, "cannot read: "+errorText(err)))
 			ok = false
 			continue
 		}
@@ -350,6 +394,11 @@ func (u *unit) release() {
 // policy errors, which are rare, need this.
 func (u *unit) ownValues() []cue.Value {
 	u.ownOnce.Do(func() {
+		if u.progress != nil && u.dir != "" {
+			// Evaluating a tenant's files alone is evaluation too.
+			u.progress(u.dir, false)
+			defer u.progress(u.dir, true)
+		}
 		ev := u.ev
 		if ev == nil {
 			var err error
@@ -359,8 +408,8 @@ func (u *unit) ownValues() []cue.Value {
 		}
 		asts := u.asts
 		if asts == nil {
-			for _, name := range u.files {
-				src, err := fs.ReadFile(u.fs, name)
+			for i, name := range u.files {
+				src, err := readFile(u.fs, name, u.sizes[i])
 				if err != nil {
 					continue
 				}

@@ -24,8 +24,10 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // tenants (conflicts, cluster capacity).
 func (l *loader) checkPolicy(repo *model.Repo) {
 	c := &claims{owners: map[string]claim{}}
+	kube := l.kubernetesRules(&repo.Platform)
+	kongRules := l.kongRules(repo)
 	for _, t := range repo.Tenants {
-		tc := &tenantCheck{l: l, p: &repo.Platform, t: t, claims: c}
+		tc := &tenantCheck{l: l, p: &repo.Platform, t: t, claims: c, kube: kube, kongRules: kongRules}
 		tc.policies()
 		tc.kubernetes()
 		tc.kafka()
@@ -40,6 +42,10 @@ type tenantCheck struct {
 	p      *model.Platform
 	t      *model.Tenant
 	claims *claims
+	// kube are the platform's Kubernetes guardrails, prepared once.
+	kube *kubernetesRules
+	// kongRules are the platform's Kong guardrails, prepared once.
+	kongRules *kongRules
 }
 
 // errorf reports an error at path (CUE selectors within the tenant's files).

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -74,13 +75,54 @@ func (c *tenantCheck) kafka() {
 		for i, acl := range u.ACLs {
 			c.acl(append(at, "acls", fmt.Sprint(i)), prefix, acl)
 		}
+		c.quota(append(at, "quota"), u.Quota)
+	}
+}
+
+// quota checks a user's client quota against the platform's ceilings. A
+// ceiling makes its quota required: a user without it is unlimited.
+func (c *tenantCheck) quota(at []string, q *model.KafkaQuota) {
+	if q == nil {
+		q = &model.KafkaQuota{}
+	}
+	ceil := c.p.Policy.Guardrails.Kafka.MaxQuota
+	atMost(c, at, "producerByteRate", q.ProducerByteRate, ceil.ProducerByteRate)
+	atMost(c, at, "consumerByteRate", q.ConsumerByteRate, ceil.ConsumerByteRate)
+	atMost(c, at, "requestPercentage", q.RequestPercentage, ceil.RequestPercentage)
+	atMost(c, at, "controllerMutationRate", q.ControllerMutationRate, ceil.ControllerMutationRate)
+}
+
+func atMost[N int64 | float64](c *tenantCheck, at []string, field string, v, ceil *N) {
+	switch {
+	case ceil == nil:
+	case v == nil:
+		c.errorf(at, "%s is required: the platform caps it at %v (policy.guardrails.kafka.maxQuota)", field, *ceil)
+	case *v > *ceil:
+		c.errorf(append(slices.Clone(at), field), "%s %v is above the platform's ceiling %v (policy.guardrails.kafka.maxQuota)", field, *v, *ceil)
 	}
 }
 
 func (c *tenantCheck) acl(at []string, prefix string, acl model.KafkaACL) {
+	g := c.p.Policy.Guardrails.Kafka
 	for j, op := range acl.Operations {
+		opAt := append(slices.Clone(at), "operations", fmt.Sprint(j))
 		if err := kafkaspec.ValidateACLOperation(acl.Resource, op); err != nil {
-			c.errorf(append(slices.Clone(at), "operations", fmt.Sprint(j)), "%v", err)
+			c.errorf(opAt, "%v", err)
+		} else if acl.Resource == "cluster" && !slices.Contains(g.AllowedClusterOperations, op) {
+			// On the cluster, "alter" creates ACLs on any topic and "create"
+			// creates topics outside the tenant's prefix.
+			c.errorf(opAt, "operation %q on the cluster resource reaches beyond the tenant: the platform allows %s (policy.guardrails.kafka.allowedClusterOperations)", op, quotedList(g.AllowedClusterOperations))
+		}
+	}
+	// The principal is always User:<the user's name>: the schema has no
+	// field that names another. The host only narrows who the ACL matches,
+	// and Kafka compares it with the client's IP address.
+	if acl.Host != "*" {
+		hostAt := append(slices.Clone(at), "host")
+		if g.WildcardHostOnly {
+			c.errorf(hostAt, "host %q: the platform allows only \"*\" (policy.guardrails.kafka.wildcardHostOnly)", acl.Host)
+		} else if ip, err := netip.ParseAddr(acl.Host); err != nil || ip.Zone() != "" {
+			c.errorf(hostAt, "host %q is not \"*\" or an IP address: Kafka matches an ACL's host against the client's IP address, without patterns or names", acl.Host)
 		}
 	}
 	nameAt := append(slices.Clone(at), "name")
@@ -104,4 +146,16 @@ func (c *tenantCheck) acl(at []string, prefix string, acl model.KafkaACL) {
 	if !strings.HasPrefix(acl.Name, prefix) {
 		c.errorf(nameAt, "%s %q is outside tenant %s's prefix %q", acl.Resource, acl.Name, c.t.Name, prefix)
 	}
+}
+
+// quotedList prints names as "a", "b"; "none" when there are none.
+func quotedList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
 }

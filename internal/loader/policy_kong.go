@@ -2,11 +2,59 @@ package loader
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+
+	"github.com/k3sync/k3sync/internal/kongspec"
+	"github.com/k3sync/k3sync/internal/model"
 )
+
+// kongRules are the platform's Kong guardrails (policy.guardrails.kong),
+// checked and prepared once per load so that each tenant costs map
+// lookups and string comparisons.
+type kongRules struct {
+	catalog kongspec.Catalog
+	plugins map[string]bool
+	// hosts are the route host patterns, with "{tenant}" still in them.
+	hosts []hostPattern
+	dest  destinations
+}
+
+// kongRules prepares the platform's Kong guardrails and reports the
+// platform's own mistakes in them.
+func (l *loader) kongRules(repo *model.Repo) *kongRules {
+	g := repo.Platform.Policy.Guardrails.Kong
+	at := []string{"policy", "guardrails", "kong"}
+	platformErr := func(path []string, format string, args ...any) {
+		if l.platform != nil {
+			l.errs.Addf(l.platform.locate(path), formatSelectors(path), format, args...)
+		}
+	}
+	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}}
+	for i, name := range g.AllowedPlugins {
+		if _, ok := r.catalog[name]; !ok {
+			platformErr(append(slices.Clone(at), "allowedPlugins", strconv.Itoa(i)),
+				"plugin %q has no schema in k3sync, which could not check tenants' configs (known: %s)", name, strings.Join(r.catalog.Names(), ", "))
+			continue
+		}
+		r.plugins[name] = true
+	}
+	for i, raw := range g.AllowedRouteHosts {
+		hp, err := parseHostPattern(raw)
+		if err != nil {
+			platformErr(append(slices.Clone(at), "allowedRouteHosts", strconv.Itoa(i)), "route host pattern %q: %v", raw, err)
+			continue
+		}
+		r.hosts = append(r.hosts, hp)
+	}
+	r.dest = newDestinations(g, repo.Tenants, func(field string, i int, format string, args ...any) {
+		platformErr(append(slices.Clone(at), field, strconv.Itoa(i)), format, args...)
+	})
+	return r
+}
 
 func (c *tenantCheck) kong() {
 	k := c.t.Kong
@@ -24,6 +72,7 @@ func (c *tenantCheck) kong() {
 		if n != name && !strings.HasPrefix(n, name+"-") {
 			c.errorf(at, "%s %q is outside tenant %s's prefix %q", kind, n, name, name+"-")
 		}
+		c.kongName(at, kind+" name", n)
 		c.claims.claim(c, at, "kong "+kind, k.Gateway+"/"+kind+"/"+n, fmt.Sprintf("Kong %s %q on gateway %s", kind, n, k.Gateway))
 	}
 	for _, sn := range sortedKeys(k.Services) {
@@ -31,45 +80,136 @@ func (c *tenantCheck) kong() {
 		at := p("kong", "services", sn)
 		entity(at, "service", sn)
 		c.serviceURL(append(at, "url"), s.URL)
+		c.kongPlugins(at, s.Plugins, false)
 		for _, rn := range sortedKeys(s.Routes) {
-			r := s.Routes[rn]
 			rat := append(slices.Clone(at), "routes", rn)
 			entity(rat, "route", rn)
-			for i, path := range r.Paths {
-				if path != "/"+name && !strings.HasPrefix(path, "/"+name+"/") {
-					c.errorf(append(slices.Clone(rat), "paths", fmt.Sprint(i)), "path %q is outside tenant %s's prefix %q", path, name, "/"+name)
-				}
-				hosts := r.Hosts
-				if len(hosts) == 0 {
-					hosts = []string{"*"}
-				}
-				for _, h := range hosts {
-					c.claims.claim(c, append(slices.Clone(rat), "paths", fmt.Sprint(i)), "route", k.Gateway+"/"+h+path, fmt.Sprintf("route path %s on host %s of gateway %s", path, h, k.Gateway))
-				}
-			}
+			c.route(rat, s.Routes[rn])
 		}
 	}
 	for _, cn := range sortedKeys(k.Consumers) {
-		entity(p("kong", "consumers", cn), "consumer", cn)
-		if k.Consumers[cn].KeyAuth && !c.hasNamespaces() {
-			c.errorf(p("kong", "consumers", cn, "keyAuth"), "key-auth keys need a Kubernetes namespace of tenant %s to receive them as Secrets", name)
+		at := p("kong", "consumers", cn)
+		co := k.Consumers[cn]
+		entity(at, "consumer", cn)
+		if co.KeyAuth && !c.hasNamespaces() {
+			c.errorf(append(slices.Clone(at), "keyAuth"), "key-auth keys need a Kubernetes namespace of tenant %s to receive them as Secrets", name)
 		}
+		if co.CustomID != "" {
+			cat := append(slices.Clone(at), "customId")
+			c.kongName(cat, "custom_id", co.CustomID)
+			// Kong keeps custom_id unique across the gateway.
+			c.claims.claim(c, cat, "kong custom_id", k.Gateway+"/"+co.CustomID, fmt.Sprintf("Kong consumer custom_id %q on gateway %s", co.CustomID, k.Gateway))
+		}
+		for i, g := range co.Groups {
+			gat := append(slices.Clone(at), "groups", strconv.Itoa(i))
+			if g != name && !strings.HasPrefix(g, name+"-") {
+				c.errorf(gat, "ACL group %q is outside tenant %s's prefix (%q or %q)", g, name, name, name+"-...")
+			}
+			c.kongName(gat, "ACL group", g)
+		}
+		c.kongPlugins(at, co.Plugins, true)
 	}
 	for _, un := range sortedKeys(k.Upstreams) {
 		at := p("kong", "upstreams", un)
 		entity(at, "upstream", un)
 		for i, tg := range k.Upstreams[un].Targets {
-			host, _, err := net.SplitHostPort(tg.Target)
-			if err != nil {
-				host = tg.Target
+			c.target(append(slices.Clone(at), "targets", strconv.Itoa(i), "target"), tg.Target)
+		}
+	}
+}
+
+// kongName reports a name outside Kong's character set for names.
+func (c *tenantCheck) kongName(at []string, what, n string) {
+	if !kongspec.ValidName(n) {
+		c.errorf(at, "%s %q has characters Kong does not accept: use letters, digits, '.', '-', '_' and '~'", what, n)
+	}
+}
+
+// route checks a route's paths and hosts and claims each host and path.
+func (c *tenantCheck) route(at []string, r *model.KongRoute) {
+	name, gw := c.t.Name, c.t.Kong.Gateway
+	hosts := make([]string, 0, len(r.Hosts))
+	for i, raw := range r.Hosts {
+		hat := append(slices.Clone(at), "hosts", strconv.Itoa(i))
+		if msg := kongspec.CheckRouteHost(raw); msg != "" {
+			c.errorf(hat, "host %q: %s", raw, dataSafe(msg))
+			continue
+		}
+		h := normalizeRouteHost(raw)
+		if !c.kongRules.hostAllowed(h, name) {
+			if len(c.kongRules.hosts) == 0 {
+				c.errorf(hat, "host %q is not allowed: the platform allows no route hosts (policy.guardrails.kong.allowedRouteHosts)", raw)
+			} else {
+				c.errorf(hat, "host %q is not allowed for tenant %s (allowed: %s)", raw, name, c.kongRules.describeHosts(name))
 			}
-			if ns, ok := c.clusterService(host); !ok {
-				c.errorf(append(slices.Clone(at), "targets", fmt.Sprint(i), "target"), "target %q must be a Service in one of tenant %s's namespaces (<service>.<namespace>.svc[.cluster.local])", tg.Target, name)
-			} else if !c.ownsNamespace(ns) {
-				c.errorf(append(slices.Clone(at), "targets", fmt.Sprint(i), "target"), "target %q points into namespace %q, which is not tenant %s's", tg.Target, ns, name)
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		hosts = []string{"*"}
+	}
+	for i, path := range r.Paths {
+		pat := append(slices.Clone(at), "paths", strconv.Itoa(i))
+		if path != "/"+name && !strings.HasPrefix(path, "/"+name+"/") {
+			c.errorf(pat, "path %q is outside tenant %s's prefix %q", path, name, "/"+name)
+		}
+		for _, h := range hosts {
+			c.claims.claim(c, pat, "route", gw+"/"+h+path, fmt.Sprintf("route path %s on host %s of gateway %s", dataSafe(path), h, gw))
+		}
+	}
+	c.kongPlugins(at, r.Plugins, false)
+}
+
+// kongPlugins checks the plugins of a service, route or consumer: allowed
+// by the platform, with a config Kong accepts and hosts the tenant may
+// reach.
+func (c *tenantCheck) kongPlugins(owner []string, plugins map[string]*model.KongPlugin, onConsumer bool) {
+	for _, pn := range sortedKeys(plugins) {
+		at := append(slices.Clone(owner), "plugins", pn)
+		if !c.kongRules.plugins[pn] {
+			if ps, ok := c.kongRules.catalog[pn]; ok && ps.RunsCode() {
+				c.errorf(at, "plugin %q runs code on the gateway; the platform does not allow it (policy.guardrails.kong.allowedPlugins)", pn)
+			} else {
+				c.errorf(at, "plugin %q is not allowed by the platform (allowed: %s)", pn, strings.Join(sortedKeys(c.kongRules.plugins), ", "))
+			}
+			continue
+		}
+		cfg := plugins[pn].Config
+		errs, err := c.kongRules.catalog.ValidateConfig(pn, cfg, onConsumer)
+		if err != nil {
+			c.errorf(append(slices.Clone(at), "config"), "config: %v", err)
+			continue
+		}
+		for _, e := range errs {
+			if slices.Equal(e.Path, []string{kongspec.OnConsumer}) {
+				c.errorf(at, "%s", e.Message)
+				continue
+			}
+			c.errorf(append(append(slices.Clone(at), "config"), e.Path...), "%s", dataSafe(e.Message))
+		}
+		if len(errs) > 0 {
+			continue
+		}
+		for _, dp := range c.kongRules.catalog[pn].Destinations() {
+			if host, ok := lookupString(cfg, dp); ok {
+				c.destination(append(append(slices.Clone(at), "config"), dp...), "host", host, host, false)
 			}
 		}
 	}
+}
+
+// lookupString returns the string at path in a JSON-shaped config.
+func lookupString(cfg map[string]any, path []string) (string, bool) {
+	var v any = cfg
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		v = m[k]
+	}
+	s, ok := v.(string)
+	return s, ok
 }
 
 // serviceURL checks that a service proxies to the tenant's own upstream, a
@@ -80,28 +220,48 @@ func (c *tenantCheck) serviceURL(at []string, raw string) {
 		c.errorf(at, "invalid url %q", raw)
 		return
 	}
-	host := u.Hostname()
-	if ns, ok := c.clusterService(host); ok {
-		if !c.ownsNamespace(ns) {
-			c.errorf(at, "url %q points into namespace %q, which is not tenant %s's", raw, ns, c.t.Name)
-		}
-		return
-	}
-	if !strings.Contains(host, ".") && net.ParseIP(host) == nil {
-		if _, ok := c.t.Kong.Upstreams[host]; !ok {
-			c.errorf(at, "url %q names upstream %q, which tenant %s does not define", raw, host, c.t.Name)
-		}
-	}
+	c.destination(at, "url", raw, u.Hostname(), true)
 }
 
-// clusterService returns the namespace of a cluster-local Service host name.
-func (c *tenantCheck) clusterService(host string) (string, bool) {
-	h := strings.TrimSuffix(strings.TrimSuffix(host, "."), ".cluster.local")
-	parts := strings.Split(h, ".")
-	if len(parts) == 3 && parts[2] == "svc" {
-		return parts[1], true
+// target checks that an upstream target is a Service in the tenant's
+// namespaces (or a host the platform allows).
+func (c *tenantCheck) target(at []string, raw string) {
+	host, _, _ := kongspec.SplitHostPort(raw)
+	c.destination(at, "target", raw, host, false)
+}
+
+// destination reports a host Kong would connect to that is outside the
+// tenant: what names it (url, target, host), the value as written, and
+// the host in it. Only a service URL may name one of the tenant's
+// upstreams, and only it may leave the cluster unless the platform allows
+// the host.
+func (c *tenantCheck) destination(at []string, what, raw, host string, service bool) {
+	d := c.kongRules.dest.classify(host)
+	name := c.t.Name
+	switch d.kind {
+	case destPlatform:
+	case destPublic:
+		if what == "target" {
+			c.errorf(at, "target %q must be a Service in one of tenant %s's namespaces (<service>.<namespace>.svc[.%s])", raw, name, c.kongRules.dest.domain)
+		}
+	case destNamespace:
+		if !c.ownsNamespace(d.namespace) {
+			c.errorf(at, "%s %q points into namespace %q, which is not tenant %s's", what, raw, d.namespace, name)
+		}
+	case destSingleLabel:
+		if _, ok := c.t.Kong.Upstreams[d.host]; service && ok {
+			return
+		}
+		if service {
+			c.errorf(at, "url %q names upstream %q, which tenant %s does not define", raw, d.host, name)
+		} else {
+			c.errorf(at, "%s %q must be a Service in one of tenant %s's namespaces (<service>.<namespace>.svc[.%s])", what, raw, name, c.kongRules.dest.domain)
+		}
+	case destRefused:
+		c.errorf(at, "%s %q %s; the platform does not allow it (policy.guardrails.kong.%s)", what, raw, d.reason, d.setting)
+	case destInvalid:
+		c.errorf(at, "%s %q has an invalid host %q", what, raw, host)
 	}
-	return "", false
 }
 
 func (c *tenantCheck) hasNamespaces() bool {
@@ -114,4 +274,14 @@ func (c *tenantCheck) ownsNamespace(ns string) bool {
 	}
 	_, ok := c.t.Kubernetes.Namespaces[ns]
 	return ok
+}
+
+// dataSafe keeps a message from Kong's validators on one printable line:
+// they may quote what the tenant wrote.
+func dataSafe(msg string) string {
+	if strings.IndexFunc(msg, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return msg
+	}
+	q := strconv.Quote(msg)
+	return q[1 : len(q)-1]
 }

@@ -15,7 +15,22 @@
 //	delete   removed from Git, owned by k3sync (in its inventory) and deletable
 //	orphan   removed from Git but protected: k3sync lets go and keeps it
 //	blocked  k3sync will not do what Git asks (partition decrease, over the
-//	         delete cap); Notes explains the way forward
+//	         delete cap, a resource it does not own); Notes explains the
+//	         way forward
+//
+// # Ownership
+//
+// What k3sync did not make is not k3sync's. A desired resource that
+// already exists but is not in the tenant's inventory (Kubernetes, Kafka)
+// or lacks the tenant's ownership mark (Kong tags) was made by someone
+// else: a person, another tool, another tenant. Taking it over would let
+// a tenant's Git rewrite it and, once removed from Git, delete it. Every
+// target therefore plans it with NotOwned (blocked, one wording for all),
+// never writes it and never records it as owned, so it can never be
+// deleted later; what lives in it or hangs off it (the objects of a
+// namespace, the routes of a service) is blocked with InsideNotOwned. The
+// way forward is to delete it, or to adopt it explicitly once k3sync
+// offers adoption.
 //
 // A change whose fields were changed out of band carries Drift; each field
 // says whether it is drift (live differs from what k3sync last applied) or

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 // symbols prefix each action in text and Markdown.
@@ -33,8 +35,10 @@ func FormatValue(f FieldChange, v any) string {
 	return string(b)
 }
 
-// headline is "+ create Namespace payments".
-func headline(c Change) string {
+// Headline is "+ create Namespace payments", as every renderer shows a
+// change. Its names are tenant-controlled: the renderers make it
+// untrusted.Visible (text) or put it in a code block (Markdown).
+func Headline(c Change) string {
 	s := fmt.Sprintf("%s %s %s", symbols[c.Action], c.Action, c.Resource())
 	if c.Drift {
 		s += " (drift)"
@@ -60,7 +64,9 @@ type TextOptions struct {
 	Colour bool
 }
 
-// WriteText renders p for a terminal.
+// WriteText renders p for a terminal. Tenant-controlled strings are
+// untrusted.Visible: no control character of theirs reaches the terminal,
+// and each line of the plan stays one line.
 func (p *Plan) WriteText(w io.Writer, opts TextOptions) error {
 	var b strings.Builder
 	tenant, target := "", ""
@@ -70,26 +76,26 @@ func (p *Plan) WriteText(w io.Writer, opts TextOptions) error {
 				b.WriteByte('\n')
 			}
 			tenant, target = c.Tenant, ""
-			fmt.Fprintf(&b, "Tenant %s\n", c.Tenant)
+			fmt.Fprintf(&b, "Tenant %s\n", untrusted.Visible(c.Tenant))
 		}
 		if t := string(c.System) + "/" + c.Target; t != target {
 			target = t
-			fmt.Fprintf(&b, "  %s\n", t)
+			fmt.Fprintf(&b, "  %s\n", untrusted.Visible(t))
 		}
-		line := headline(c)
+		line := untrusted.Visible(Headline(c))
 		if opts.Colour {
 			line = colours[c.Action] + line + colourReset
 		}
 		fmt.Fprintf(&b, "    %s\n", line)
 		for _, f := range c.Fields {
-			fmt.Fprintf(&b, "        %s\n", fieldLine(f))
+			fmt.Fprintf(&b, "        %s\n", untrusted.Visible(fieldLine(f)))
 		}
 		for _, n := range c.Notes {
-			fmt.Fprintf(&b, "        note: %s\n", n)
+			fmt.Fprintf(&b, "        note: %s\n", untrusted.Visible(n))
 		}
 	}
 	for _, e := range p.Errors {
-		fmt.Fprintf(&b, "error: %s\n", e.String())
+		fmt.Fprintf(&b, "error: %s\n", untrusted.Visible(e.String()))
 	}
 	if len(p.Changes) > 0 || len(p.Errors) > 0 {
 		b.WriteByte('\n')
@@ -113,48 +119,86 @@ func (e TargetError) String() string {
 }
 
 // WriteMarkdown renders p as GitHub-flavoured Markdown: a section per
-// tenant, a diff block per system and target.
+// tenant, a diff block per system and target. Tenant-controlled strings
+// are only ever in code spans and code blocks they cannot close
+// (untrusted.Code, untrusted.CodeBlock), so no name, note or error
+// changes the comment's structure, links, mentions or HTML.
 func (p *Plan) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	if p.Revision != "" {
-		fmt.Fprintf(&b, "**Plan** for `%s`: %s.\n", shortRev(p.Revision), p.Summary())
+		fmt.Fprintf(&b, "**Plan** for %s: %s.\n", untrusted.Code(shortRev(p.Revision)), p.Summary())
 	} else {
 		fmt.Fprintf(&b, "**Plan**: %s.\n", p.Summary())
 	}
 	for _, e := range p.Errors {
-		fmt.Fprintf(&b, "\n> [!CAUTION]\n> %s\n", e.String())
+		b.WriteString(MarkdownCaution(e))
 	}
-	tenant, target := "", ""
-	closeBlock := func() {
-		if target != "" {
-			b.WriteString("```\n")
+	for _, g := range Groups(p.Changes) {
+		if g.NewTenant {
+			b.WriteString(MarkdownTenantHeading(g.Tenant))
 		}
+		b.WriteString(MarkdownTarget(g.System, g.Target))
+		var lines []string
+		for _, c := range g.Changes {
+			lines = append(lines, Headline(c))
+			for _, f := range c.Fields {
+				lines = append(lines, "    "+fieldLine(f))
+			}
+			for _, n := range c.Notes {
+				lines = append(lines, "    note: "+n)
+			}
+		}
+		b.WriteString(untrusted.CodeBlock("diff", lines))
 	}
-	for _, c := range p.Changes {
-		if c.Tenant != tenant {
-			closeBlock()
-			tenant, target = c.Tenant, ""
-			fmt.Fprintf(&b, "\n### %s\n", c.Tenant)
-		}
-		if t := string(c.System) + " / " + c.Target; t != target {
-			closeBlock()
-			target = t
-			fmt.Fprintf(&b, "\n**%s**\n\n```diff\n", t)
-		}
-		fmt.Fprintf(&b, "%s\n", headline(c))
-		for _, f := range c.Fields {
-			fmt.Fprintf(&b, "    %s\n", fieldLine(f))
-		}
-		for _, n := range c.Notes {
-			fmt.Fprintf(&b, "    note: %s\n", n)
-		}
-	}
-	closeBlock()
 	if len(p.Changes) == 0 && len(p.Errors) == 0 {
 		b.WriteString("\nNo changes: live state matches Git.\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err //nolint:wrapcheck // the writer's error says it all
+}
+
+// MarkdownCaution is a target error as a GitHub alert, the error in a
+// code span.
+func MarkdownCaution(e TargetError) string {
+	return "\n> [!CAUTION]\n> " + untrusted.Code(e.String()) + "\n"
+}
+
+// MarkdownTenantHeading is the heading of a tenant's section.
+func MarkdownTenantHeading(tenant string) string {
+	return "\n### " + untrusted.Code(tenant) + "\n"
+}
+
+// MarkdownTarget is the line naming a system and target above its block.
+func MarkdownTarget(system System, target string) string {
+	return "\n**" + string(system) + " / " + untrusted.Code(target) + "**\n\n"
+}
+
+// Group is a run of changes of one tenant on one system and target, as
+// the text and Markdown renderers group them.
+type Group struct {
+	// NewTenant: the first group of its tenant.
+	NewTenant bool
+	Tenant    string
+	System    System
+	Target    string
+	Changes   []Change
+}
+
+// Groups splits sorted changes into their groups.
+func Groups(changes []Change) []Group {
+	var out []Group
+	for i, c := range changes {
+		if i > 0 {
+			prev := changes[i-1]
+			if prev.Tenant == c.Tenant && prev.System == c.System && prev.Target == c.Target {
+				g := &out[len(out)-1]
+				g.Changes = append(g.Changes, c)
+				continue
+			}
+		}
+		out = append(out, Group{NewTenant: i == 0 || changes[i-1].Tenant != c.Tenant, Tenant: c.Tenant, System: c.System, Target: c.Target, Changes: []Change{c}})
+	}
+	return out
 }
 
 func shortRev(rev string) string {

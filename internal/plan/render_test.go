@@ -78,6 +78,51 @@ func TestRenderers(t *testing.T) {
 	}
 }
 
+// hostilePlan carries names, values, notes and errors a hostile tenant
+// could write: fences, HTML comments, links, terminal escapes, bidi
+// overrides and line separators.
+func hostilePlan() *Plan {
+	p := &Plan{Revision: "0123456789abcdef0123456789abcdef01234567"}
+	p.Add(
+		Change{Key: Key{Tenant: "evil\n```\n<!--", System: Kong, Target: "edge", Kind: "route", Name: "evil-r\n```\n- delete Namespace payments\n````"}, Action: Create,
+			Fields: []FieldChange{{Path: "paths[0]", After: "/evil\u2028</details>"}},
+			Notes:  []string{"[x](javascript:alert(1)) ![img](http://evil.example/p.png) @org/security #123 a|b"}},
+		Change{Key: Key{Tenant: "evil\n```\n<!--", System: Kafka, Target: "main", Kind: "topic", Name: "evil.x\x1b[2J\r\u202egnp.exe"}, Action: Update,
+			Fields: []FieldChange{{Path: "configs.\x1b]0;pwned\x07", Before: "1", After: "2", Drift: true, Manager: "kubectl\x1b[31m"}}},
+	)
+	p.Errors = []TargetError{{Tenant: "evil", System: Kong, Target: "edge", Message: "route \"`x`\"\n## injected heading"}}
+	return p
+}
+
+func TestRenderHostileNames(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(*Plan, *bytes.Buffer) error
+	}{
+		{"hostile.txt", func(p *Plan, b *bytes.Buffer) error { return p.WriteText(b, TextOptions{}) }},
+		{"hostile-colour.txt", func(p *Plan, b *bytes.Buffer) error { return p.WriteText(b, TextOptions{Colour: true}) }},
+		{"hostile.md", func(p *Plan, b *bytes.Buffer) error { return p.WriteMarkdown(b) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tc.write(hostilePlan(), &b); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			// Only the renderer's own colours may carry ESC; no tenant
+			// string brings a CR, a bidi override or a line separator.
+			for _, c := range colours {
+				out = strings.ReplaceAll(out, c, "")
+			}
+			out = strings.ReplaceAll(out, colourReset, "")
+			if i := strings.IndexAny(out, "\x1b\r\x07\u202e\u2028"); i >= 0 {
+				t.Errorf("raw control character at byte %d:\n%q", i, out)
+			}
+			golden(t, tc.name, b.Bytes())
+		})
+	}
+}
+
 func TestEmptyPlan(t *testing.T) {
 	p := &Plan{}
 	if p.HasChanges() {

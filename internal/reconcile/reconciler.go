@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/k3sync/k3sync/internal/apply"
+	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
@@ -60,6 +61,9 @@ type Options struct {
 	// OnApplied is told the runs of every revision applied (and of every
 	// retry), for the forge's k3sync/apply commit status.
 	OnApplied func(ctx context.Context, revision string, runs []state.Run)
+	// Loader is what the loader needs from the configuration (k3sync's
+	// own namespaces, which no tenant may claim).
+	Loader loader.Options
 }
 
 // Reconciler is the daemon loop.

@@ -51,7 +51,7 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 	fsys, err := r.src.FS(commit.Hash)
 	var repo *model.Repo
 	if err == nil {
-		repo, err = loader.Load(fsys)
+		repo, err = loader.LoadWith(ctx, fsys, r.opts.Loader)
 	}
 	if err != nil {
 		msgs := []string{err.Error()}

@@ -64,6 +64,9 @@ type Options struct {
 	Ready func() error
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Loader is what the loader needs from the configuration (k3sync's
+	// own namespaces, which no tenant may claim).
+	Loader loader.Options
 }
 
 // Loop plans open pull requests and reports on them.
@@ -252,7 +255,7 @@ func (l *Loop) loadBase(ctx context.Context) (*loadedBase, error) {
 	if err != nil {
 		return nil, err //nolint:wrapcheck // names the commit
 	}
-	if b.repo, err = loader.Load(fsys); err != nil {
+	if b.repo, err = loader.LoadWith(ctx, fsys, l.opts.Loader); err != nil {
 		// An invalid tracked branch owns nothing new: the ownership check
 		// then has no names to compare with.
 		l.log.WarnContext(ctx, "tracked branch is invalid: ownership is not checked against it", "branch", l.opts.Branch, "revision", rev.Hash)

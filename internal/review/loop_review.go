@@ -141,7 +141,7 @@ func (l *Loop) plan(ctx context.Context, pr forge.PullRequest, head string, ps *
 	}
 	merged := newOverlay(baseFS, headFS, files)
 	r.Changed = merged.changed
-	repo, err := loader.Load(merged)
+	repo, err := loader.LoadWith(ctx, merged, l.opts.Loader)
 	if err != nil {
 		if list, ok := loader.Validation(err); ok {
 			r.Invalid = list.Sorted()

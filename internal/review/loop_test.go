@@ -222,11 +222,11 @@ func TestGitHubLoop(t *testing.T) {
 		t.Fatalf("the full plan (%d bytes) should not fit: the test proves nothing", full.Len())
 	}
 	for _, c := range p.Changes {
-		if !strings.Contains(body, "\n"+headline(c)+"\n") {
-			t.Fatalf("headline %q missing from the shortened comment", headline(c))
+		if !strings.Contains(body, "\n"+plan.Headline(c)+"\n") {
+			t.Fatalf("headline %q missing from the shortened comment", plan.Headline(c))
 		}
 	}
-	for _, s := range []string{Marker, "[Full plan of payments](https://k3sync.example/tenants/payments)", "does not fit in a comment", "Tenants changed: `payments`", "merged onto `main` at `" + tracked[:12] + "`", "the merge base `" + mergeBase[:12] + "`"} {
+	for _, s := range []string{Marker, "[Full plan of `payments`](https://k3sync.example/tenants/payments)", "does not fit in a comment", "Tenants changed: `payments`", "merged onto `main` at `" + tracked[:12] + "`", "the merge base `" + mergeBase[:12] + "`"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("comment lacks %q", s)
 		}

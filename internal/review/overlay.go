@@ -72,6 +72,24 @@ func (o *overlay) ReadDir(name string) ([]fs.DirEntry, error) {
 	return out, nil
 }
 
+// Stat describes name from the side that has it, without reading a file
+// (a Git tree reads a whole blob to open it: the loader's size limits stat
+// first).
+func (o *overlay) Stat(name string) (fs.FileInfo, error) {
+	switch {
+	case o.changed[name]:
+		return fs.Stat(o.head, name) //nolint:wrapcheck // a PathError
+	case o.dirs[name]:
+		f, err := o.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = f.Close() }()
+		return f.Stat() //nolint:wrapcheck // a PathError
+	}
+	return fs.Stat(o.base, name) //nolint:wrapcheck // a PathError
+}
+
 // Open opens a file from the side that has it, or a folder whose entries
 // are merged.
 func (o *overlay) Open(name string) (fs.File, error) {

@@ -8,6 +8,7 @@ import (
 	"github.com/k3sync/k3sync/internal/diag"
 	"github.com/k3sync/k3sync/internal/forge"
 	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 // CommentOptions tune the comment.
@@ -31,7 +32,10 @@ func (l *Loop) commentOptions() CommentOptions {
 const footer = "\n---\n<sub>k3sync edits this comment whenever the pull request's head changes.</sub>\n"
 
 // Markdown renders the review as the pull request comment, starting with
-// Marker and at most opts.MaxLength bytes long.
+// Marker and at most opts.MaxLength bytes long. Every string that comes
+// from the pull request (names, paths, messages, errors) is in a code span
+// or code block it cannot close (package untrusted): the only HTML in the
+// comment is k3sync's own marker and footer, the only links k3sync's.
 func (r *Review) Markdown(opts CommentOptions) string {
 	if opts.MaxLength <= 0 {
 		opts.MaxLength = forge.GitHubMaxComment
@@ -41,12 +45,12 @@ func (r *Review) Markdown(opts CommentOptions) string {
 	var body func(budget int) string
 	switch {
 	case r.Err != nil:
-		fmt.Fprintf(&head, "## ⚠️ k3sync could not plan `%s`\n\n", short(r.Head))
+		fmt.Fprintf(&head, "## ⚠️ k3sync could not plan %s\n\n", untrusted.Code(short(r.Head)))
 		body = func(int) string {
-			return "```\n" + fence(r.Err.Error()) + "\n```\n\nk3sync tries again at its next pass.\n"
+			return untrusted.CodeBlock("", strings.Split(r.Err.Error(), "\n")) + "\nk3sync tries again at its next pass.\n"
 		}
 	case len(r.Invalid) > 0:
-		fmt.Fprintf(&head, "## ❌ k3sync: `%s` does not validate\n\n", short(r.Head))
+		fmt.Fprintf(&head, "## ❌ k3sync: %s does not validate\n\n", untrusted.Code(short(r.Head)))
 		fmt.Fprintf(&head, "%s; nothing was planned. Fix them and push again.\n\n", count(len(r.Invalid), "error"))
 		var link func(string, int) string
 		if opts.FileURL != nil {
@@ -87,13 +91,13 @@ func (r *Review) icon() string {
 // context says what was planned against what.
 func (r *Review) context() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#%d at `%s`", r.PR.Number, short(r.Head))
+	fmt.Fprintf(&b, "#%d at %s", r.PR.Number, untrusted.Code(short(r.Head)))
 	if r.Base != "" {
-		fmt.Fprintf(&b, " merged onto `%s` at `%s`", r.Branch, short(r.Base))
+		fmt.Fprintf(&b, " merged onto %s at %s", untrusted.Code(r.Branch), untrusted.Code(short(r.Base)))
 	}
 	b.WriteString(", planned against live state")
 	if r.Since != "" && r.Since != r.Base {
-		fmt.Fprintf(&b, " (the pull request's changes since the merge base `%s`)", short(r.Since))
+		fmt.Fprintf(&b, " (the pull request's changes since the merge base %s)", untrusted.Code(short(r.Since)))
 	}
 	b.WriteString(".\n")
 	switch {
@@ -122,9 +126,10 @@ func (r *Review) violations(budget int) string {
 		fmt.Fprintf(&b, "\n> [!CAUTION]\n> **Ownership:** this pull request changes %s only, but its plan changes resources of other tenants (%s). A tenant's resources change only through its own folder, which its owners review.\n>\n", codeList(r.Scope.Folders()), count(len(r.Violations), "change"))
 		for _, v := range r.Violations[:k] {
 			if v.Pending != nil {
-				fmt.Fprintf(&b, "> - `%s` %s (planned for tenant %s): tenant **%s** still holds it live, with a change to it pending on `%s`: `%s`\n", fence(v.Key.String()), v.Action, v.Key.Tenant, v.Owner, r.Branch, fence(headline(*v.Pending)))
+				fmt.Fprintf(&b, "> - %s %s (planned for tenant %s): tenant %s still holds it live, with a change to it pending on %s: %s\n",
+					untrusted.Code(v.Key.String()), v.Action, untrusted.Code(v.Key.Tenant), untrusted.Code(v.Owner), untrusted.Code(r.Branch), untrusted.Code(plan.Headline(*v.Pending)))
 			} else {
-				fmt.Fprintf(&b, "> - `%s` %s: a resource of tenant **%s**, whose folder this pull request does not change\n", fence(v.Key.String()), v.Action, v.Owner)
+				fmt.Fprintf(&b, "> - %s %s: a resource of tenant %s, whose folder this pull request does not change\n", untrusted.Code(v.Key.String()), v.Action, untrusted.Code(v.Owner))
 			}
 		}
 		if k < len(r.Violations) {
@@ -163,56 +168,35 @@ func pronoun(n int) string {
 	return "them"
 }
 
-// symbols prefix headlines as plan's renderers do.
-var symbols = map[plan.Action]string{plan.Create: "+", plan.Update: "~", plan.Delete: "-", plan.Orphan: "!", plan.Blocked: "x"}
-
-// headline is "+ create topic payments.refunds", as plan renders it.
-func headline(c plan.Change) string {
-	s := fmt.Sprintf("%s %s %s", symbols[c.Action], c.Action, c.Resource())
-	if c.Drift {
-		s += " (drift)"
-	}
-	return s
-}
-
 // shortPlan lists every change by its headline, grouped as
 // plan.WriteMarkdown groups them, with links to the tenants' pages; when
 // even that exceeds budget, the last changes are counted instead.
 func shortPlan(p *plan.Plan, dashboardURL string, budget int) string {
 	render := func(k int) string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "\n**Plan** for `%s`: %s.\n", short(p.Revision), p.Summary())
+		fmt.Fprintf(&b, "\n**Plan** for %s: %s.\n", untrusted.Code(short(p.Revision)), p.Summary())
 		for _, e := range p.Errors {
-			fmt.Fprintf(&b, "\n> [!CAUTION]\n> %s\n", e.String())
+			b.WriteString(plan.MarkdownCaution(e))
 		}
 		b.WriteString("\n> [!NOTE]\n> The full plan does not fit in a comment: each change is shown by its headline only.")
 		if dashboardURL != "" {
 			b.WriteString(" The fields and notes are on each tenant's dashboard page.")
 		}
 		b.WriteString("\n")
-		tenant, target := "", ""
-		closeBlock := func() {
-			if target != "" {
-				b.WriteString("```\n")
-			}
-		}
-		for _, c := range p.Changes[:k] {
-			if c.Tenant != tenant {
-				closeBlock()
-				tenant, target = c.Tenant, ""
-				fmt.Fprintf(&b, "\n### %s\n", c.Tenant)
+		for _, g := range plan.Groups(p.Changes[:k]) {
+			if g.NewTenant {
+				b.WriteString(plan.MarkdownTenantHeading(g.Tenant))
 				if dashboardURL != "" {
-					fmt.Fprintf(&b, "\n[Full plan of %s](%s)\n", c.Tenant, tenantURL(dashboardURL, c.Tenant))
+					fmt.Fprintf(&b, "\n[Full plan of %s](%s)\n", untrusted.Code(g.Tenant), untrusted.LinkDestination(tenantURL(dashboardURL, g.Tenant)))
 				}
 			}
-			if t := string(c.System) + " / " + c.Target; t != target {
-				closeBlock()
-				target = t
-				fmt.Fprintf(&b, "\n**%s**\n\n```diff\n", t)
+			b.WriteString(plan.MarkdownTarget(g.System, g.Target))
+			lines := make([]string, len(g.Changes))
+			for i, c := range g.Changes {
+				lines[i] = plan.Headline(c)
 			}
-			b.WriteString(fence(headline(c)) + "\n")
+			b.WriteString(untrusted.CodeBlock("diff", lines))
 		}
-		closeBlock()
 		if k < len(p.Changes) {
 			fmt.Fprintf(&b, "\n… and %d more changes, not listed: see the dashboard.\n", len(p.Changes)-k)
 		}
@@ -233,14 +217,14 @@ func errorList(errs diag.List, fileURL func(string, int) string, budget int) str
 			}
 			switch {
 			case e.File != "" && fileURL != nil:
-				fmt.Fprintf(&b, "[`%s`](%s): ", fence(where), fileURL(e.File, e.Line))
+				fmt.Fprintf(&b, "[%s](%s): ", untrusted.Code(where), untrusted.LinkDestination(fileURL(e.File, e.Line)))
 			case e.File != "":
-				fmt.Fprintf(&b, "`%s`: ", fence(where))
+				fmt.Fprintf(&b, "%s: ", untrusted.Code(where))
 			}
 			if e.Path != "" {
-				fmt.Fprintf(&b, "`%s`: ", fence(e.Path))
+				fmt.Fprintf(&b, "%s: ", untrusted.Code(e.Path))
 			}
-			b.WriteString(escape(e.Message) + "\n")
+			b.WriteString(untrusted.Code(e.Message) + "\n")
 		}
 		if k < len(errs) {
 			fmt.Fprintf(&b, "- … and %d more errors: run `k3sync validate` for all of them\n", len(errs)-k)
@@ -264,28 +248,7 @@ func fit(n, budget int, render func(k int) string) string {
 func codeList(items []string) string {
 	out := make([]string, len(items))
 	for i, s := range items {
-		out[i] = "`" + fence(s) + "`"
+		out[i] = untrusted.Code(s)
 	}
 	return strings.Join(out, ", ")
-}
-
-// fence keeps text from closing a code span or block it is put in.
-func fence(s string) string {
-	return strings.ReplaceAll(s, "`", "'")
-}
-
-// escape makes text render as itself in Markdown, not as markup or HTML.
-func escape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '\\', '`', '*', '_', '[', ']', '<', '>', '|', '#', '~':
-			b.WriteByte('\\')
-		case '\n':
-			b.WriteString(" ")
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

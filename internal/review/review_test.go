@@ -90,7 +90,7 @@ func TestOwnership(t *testing.T) {
 	for _, v := range checkOwnership(p, scope, func() *plan.Plan { calls++; return pending }) {
 		s := fmt.Sprintf("%s %s owner=%s", v.Key, v.Action, v.Owner)
 		if v.Pending != nil {
-			s += " pending=" + headline(*v.Pending)
+			s += " pending=" + plan.Headline(*v.Pending)
 		}
 		got = append(got, s)
 	}
@@ -164,9 +164,11 @@ func TestInvalidComment(t *testing.T) {
 	got := r.Markdown(CommentOptions{MaxLength: 65535, FileURL: link})
 	for _, want := range []string{
 		Marker + "\n## ❌ k3sync: `0123456789ab` does not validate\n\n3 errors; nothing was planned.",
-		"- [`tenants/search/tenant.cue:3:9`](https://git.example/o/r/src/commit/0123456789abcdef/tenants/search/tenant.cue#L3): `owners`: invalid value \\[\\] (does not satisfy list.MinItems(1))\n",
-		"- [`tenants/search/tenant.cue:5:2`](https://git.example/o/r/src/commit/0123456789abcdef/tenants/search/tenant.cue#L5): `kafka.topics.\"a*b\"`: name \\<a\\*b\\> has \\`markup\\` and \\| pipes\n",
-		"- [`platform.cue`](https://git.example/o/r/src/commit/bbbb/platform.cue#L0): missing: a platform repo needs platform.cue at its root\n",
+		"- [`tenants/search/tenant.cue:3:9`](https://git.example/o/r/src/commit/0123456789abcdef/tenants/search/tenant.cue#L3): `owners`: `invalid value [] (does not satisfy list.MinItems(1))`\n",
+		// The message quotes tenant input: a code span one backtick longer
+		// than the backticks in it.
+		"- [`tenants/search/tenant.cue:5:2`](https://git.example/o/r/src/commit/0123456789abcdef/tenants/search/tenant.cue#L5): `kafka.topics.\"a*b\"`: ``name <a*b> has `markup` and | pipes``\n",
+		"- [`platform.cue`](https://git.example/o/r/src/commit/bbbb/platform.cue#L0): `missing: a platform repo needs platform.cue at its root`\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("comment lacks %q:\n%s", want, got)
@@ -191,7 +193,7 @@ func TestShortPlanCountsWhatDoesNotFit(t *testing.T) {
 	if len(got) > forge.GitHubMaxComment {
 		t.Fatalf("%d bytes", len(got))
 	}
-	if !strings.Contains(got, "more changes, not listed: see the dashboard") || !strings.Contains(got, "\n"+headline(p.Changes[0])+"\n") {
+	if !strings.Contains(got, "more changes, not listed: see the dashboard") || !strings.Contains(got, "\n"+plan.Headline(p.Changes[0])+"\n") {
 		t.Errorf("tail: %q", got[len(got)-300:])
 	}
 	if strings.Count(got, "```diff\n") != strings.Count(got, "```\n") {

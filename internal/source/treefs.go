@@ -194,13 +194,9 @@ func (f *treeFS) follow(n node, links *int) (node, error) {
 	if err != nil {
 		return node{}, err
 	}
-	t := string(target)
-	if path.IsAbs(t) {
-		return node{}, errLinkEscapes
-	}
-	full := path.Join(path.Dir(n.path), t)
-	if full == ".." || strings.HasPrefix(full, "../") {
-		return node{}, errLinkEscapes
+	full, err := linkTarget(n.path, string(target))
+	if err != nil {
+		return node{}, err
 	}
 	to, err := f.find(full, true, links)
 	if err != nil {

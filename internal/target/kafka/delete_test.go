@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -216,7 +217,9 @@ func TestTenantMovedToAnotherCluster(t *testing.T) {
 }
 
 // TestMovedBetweenTenants: a resource Git moves from one tenant to another
-// is handed over, never deleted, even when it is deletable.
+// is not handed over: the other tenant's claim is blocked (it does not own
+// it) and the tenant that owns it keeps it, unchanged, never deleted, even
+// when it is deletable.
 func TestMovedBetweenTenants(t *testing.T) {
 	e, d := applied(t)
 	dlq := *d.topic(t, "payments", "payments.dlq") // deletable
@@ -224,20 +227,29 @@ func TestMovedBetweenTenants(t *testing.T) {
 	checkout := d.kafka(t, "checkout")
 	checkout.Topics = append(checkout.Topics, dlq)
 	want := []plan.Change{
-		{Key: key("checkout", "topic", "payments.dlq"), Action: plan.Update, Notes: []string{adoptNote}},
-		{Key: key("payments", "topic", "payments.dlq"), Action: plan.Orphan, Notes: []string{"moved to tenant checkout in Git: handed over unchanged"}},
+		plan.NotOwned(key("checkout", "topic", "payments.dlq"), levelTopics, "owned by tenant payments"),
+		{Key: key("payments", "topic", "payments.dlq"), Action: plan.Blocked, Notes: []string{
+			"removed from Git, and tenant checkout claims it: k3sync does not hand resources over between tenants, so it stays this tenant's, unchanged, until tenant checkout drops its claim (then it is deleted or orphaned as its definition says)",
+		}},
 	}
 	if diff := cmp.Diff(want, e.plan(t, d.Request())); diff != "" {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
-	e.apply(t, d.Request())
+	for _, r := range e.apply(t, d.Request()) {
+		if !errors.Is(r.Err, ErrBlocked) {
+			t.Errorf("%s: %v, want blocked", r.Key, r.Err)
+		}
+	}
 	if _, ok := e.topics(t)["payments.dlq"]; !ok {
 		t.Fatal("moved topic deleted")
 	}
-	if !slices.Contains(e.owned(t, "checkout"), "topic/payments.dlq") || slices.Contains(e.owned(t, "payments"), "topic/payments.dlq") {
+	if slices.Contains(e.owned(t, "checkout"), "topic/payments.dlq") || !slices.Contains(e.owned(t, "payments"), "topic/payments.dlq") {
 		t.Errorf("inventories: checkout %v, payments %v", e.owned(t, "checkout"), e.owned(t, "payments"))
 	}
-	if again := e.plan(t, d.Request()); len(again) != 0 {
-		t.Errorf("not converged:\n%s", planText(t, again))
+	// checkout drops its claim: payments' Git decides again, and the
+	// topic, deletable, goes.
+	checkout.Topics = checkout.Topics[:len(checkout.Topics)-1]
+	if diff := cmp.Diff([]string{"delete topic payments.dlq"}, summary(e.plan(t, d.Request()))); diff != "" {
+		t.Errorf("plan once the claim is dropped (-want +got):\n%s", diff)
 	}
 }

@@ -28,6 +28,16 @@ func (t *Target) diffACLs(tp *tenantPlan, snap *snapshot) error {
 		if owned && snap.acls[a] && !tp.pending(id) {
 			continue // in sync: the common case, kept cheap
 		}
+		if !owned && snap.acls[a] {
+			// Creating it would change nothing on Kafka, but recording it
+			// would let k3sync delete someone else's binding later.
+			t.notOwned(tp, kindACL, name, levelAccess, "an identical binding made outside k3sync")
+			continue
+		}
+		if user, ok := userOfPrincipal(a.Principal); ok && tp.foreignUsers[user] {
+			t.insideForeignUser(tp, kindACL, name, user)
+			continue
+		}
 		it := t.newItem(tp, kindACL, name, levelAccess)
 		if snap.acls[a] {
 			tp.confirm(it)
@@ -48,9 +58,6 @@ func (t *Target) diffACLs(tp *tenantPlan, snap *snapshot) error {
 				return err
 			}
 			it.acl = &b
-		case !it.owned:
-			it.change.Action = plan.Update
-			it.change.Notes = []string{adoptNote}
 		default:
 			continue
 		}
@@ -58,7 +65,7 @@ func (t *Target) diffACLs(tp *tenantPlan, snap *snapshot) error {
 	}
 	for _, id := range tp.owned(kindACL) {
 		_, name, _ := splitID(id)
-		if _, ok := want[name]; ok || t.handOver(tp, id, levelAccess) {
+		if _, ok := want[name]; ok || t.keepClaimed(tp, id, levelAccess) {
 			continue
 		}
 		base := decode[render.KafkaACL](tp.entry.Resources[id])
@@ -93,6 +100,19 @@ func (t *Target) diffQuotas(tp *tenantPlan, snap *snapshot) {
 	for _, user := range slices.Sorted(maps.Keys(want)) {
 		q := want[user]
 		it := t.newItem(tp, kindQuota, user, levelAccess)
+		live, exists := snap.quotas[user]
+		switch {
+		case exists && !it.owned:
+			keys := make([]string, 0, len(live))
+			for _, k := range slices.Sorted(maps.Keys(live)) {
+				keys = append(keys, fmt.Sprintf("%s=%v", k, live[k]))
+			}
+			t.notOwned(tp, kindQuota, user, levelAccess, "set outside k3sync: "+strings.Join(keys, ", "))
+			continue
+		case !exists && tp.foreignUsers[user]:
+			t.insideForeignUser(tp, kindQuota, user, user)
+			continue
+		}
 		it.record = record(q)
 		var base map[string]float64
 		if it.owned {
@@ -100,7 +120,6 @@ func (t *Target) diffQuotas(tp *tenantPlan, snap *snapshot) {
 				base = b.Values
 			}
 		}
-		live, exists := snap.quotas[user]
 		if exists {
 			tp.confirm(it)
 		}
@@ -142,20 +161,15 @@ func (t *Target) diffQuotas(tp *tenantPlan, snap *snapshot) {
 		case len(it.change.Fields) > 0:
 			it.change.Action = plan.Update
 			it.quota = work
-		case exists && !it.owned:
-			it.change.Action = plan.Update
 		default:
 			continue
-		}
-		if !it.owned && exists {
-			it.change.Notes = append(it.change.Notes, adoptNote)
 		}
 		it.change.Notes = append(it.change.Notes, notes...)
 		tp.add(it)
 	}
 	for _, id := range tp.owned(kindQuota) {
 		_, user, _ := splitID(id)
-		if _, ok := want[user]; ok || t.handOver(tp, id, levelAccess) {
+		if _, ok := want[user]; ok || t.keepClaimed(tp, id, levelAccess) {
 			continue
 		}
 		var base map[string]float64
@@ -209,13 +223,18 @@ func (t *Target) diffUsers(tp *tenantPlan, snap *snapshot) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		u := want[name]
+		mechs := snap.users[name]
+		if tp.foreignUsers[name] {
+			// A new credential would take over someone else's login.
+			t.notOwned(tp, kindUser, name, levelAccess, "SCRAM credentials "+strings.Join(slices.Sorted(maps.Keys(mechs)), ", ")+" set outside k3sync")
+			continue
+		}
 		it := t.newItem(tp, kindUser, name, levelAccess)
 		it.record = record(u)
 		var base *render.KafkaUser
 		if it.owned {
 			base = decode[render.KafkaUser](tp.entry.Resources[it.id])
 		}
-		mechs := snap.users[name]
 		_, hasWanted := mechs[u.Mechanism]
 		if hasWanted {
 			tp.confirm(it)
@@ -261,20 +280,14 @@ func (t *Target) diffUsers(tp *tenantPlan, snap *snapshot) {
 			c.Action = plan.Update
 			c.Fields = []plan.FieldChange{{Path: "mechanisms", Before: slices.Sorted(maps.Keys(mechs)), After: []string{u.Mechanism}}}
 			it.user = &userWork{name: name, remove: stale}
-		case !it.owned:
-			c.Action = plan.Update
-			c.Notes = []string{adoptNote + " and keeps its password (rotate it to have k3sync deliver one)"}
 		default:
 			continue
-		}
-		if !it.owned && len(mechs) > 0 && (len(c.Notes) == 0 || !strings.HasPrefix(c.Notes[0], adoptNote)) {
-			c.Notes = append([]string{adoptNote}, c.Notes...)
 		}
 		tp.add(it)
 	}
 	for _, id := range tp.owned(kindUser) {
 		_, name, _ := splitID(id)
-		if _, ok := want[name]; ok || t.handOver(tp, id, levelAccess) {
+		if _, ok := want[name]; ok || t.keepClaimed(tp, id, levelAccess) {
 			continue
 		}
 		base := decode[render.KafkaUser](tp.entry.Resources[id])

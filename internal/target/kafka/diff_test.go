@@ -113,15 +113,6 @@ func TestDiffTopic(t *testing.T) {
 				"no other change is made to this topic until Git asks for what Kafka can do",
 			}},
 	}, {
-		name: "adopted",
-		want: git, live: live(6, 3, map[string]string{"retention.ms": "1000", "cleanup.policy": "compact", "segment.ms": "1"}),
-		change: &plan.Change{Action: plan.Update, Notes: []string{adoptNote, "configs.segment.ms=1 is set outside Git: k3sync leaves it as it is"}},
-	}, {
-		name: "adopted with changes: no drift",
-		want: git, live: live(6, 3, map[string]string{"retention.ms": "7", "cleanup.policy": "compact"}),
-		change: &plan.Change{Action: plan.Update, Fields: []plan.FieldChange{{Path: "configs.retention.ms", Before: "7", After: "1000"}}, Notes: []string{adoptNote}},
-		work:   &topicWork{set: map[string]string{"retention.ms": "1000"}},
-	}, {
 		name: "deleted out of band",
 		want: git, base: git,
 		change: &plan.Change{Action: plan.Create, Drift: true, Fields: []plan.FieldChange{

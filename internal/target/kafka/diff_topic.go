@@ -20,6 +20,10 @@ func (t *Target) diffTopics(tp *tenantPlan, snap *snapshot, allowDelete bool) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		it := t.newItem(tp, kindTopic, name, levelTopics)
+		if !it.owned && snap.topics[name] != nil {
+			t.notOwned(tp, kindTopic, name, levelTopics, "")
+			continue
+		}
 		var base *render.KafkaTopic
 		if it.owned {
 			// A last applied value that does not decode is an owned
@@ -35,7 +39,7 @@ func (t *Target) diffTopics(tp *tenantPlan, snap *snapshot, allowDelete bool) {
 	}
 	for _, id := range tp.owned(kindTopic) {
 		_, name, _ := splitID(id)
-		if want[name] != nil || t.handOver(tp, id, levelTopics) {
+		if want[name] != nil || t.keepClaimed(tp, id, levelTopics) {
 			continue
 		}
 		live := snap.topics[name]
@@ -66,8 +70,9 @@ func cmpOr[T any](v, fallback *T) *T {
 }
 
 // diffTopic fills it with what makes live match want, base being the last
-// applied state (nil when k3sync does not own the topic). It reports
-// whether there is a change.
+// applied state (nil when nothing is known of it: a topic k3sync does not
+// own is never diffed, see notOwned). It reports whether there is a
+// change.
 func diffTopic(it *item, want, base *render.KafkaTopic, live *liveTopic) bool {
 	c := &it.change
 	if live == nil {
@@ -127,13 +132,8 @@ func diffTopic(it *item, want, base *render.KafkaTopic, live *liveTopic) bool {
 		if work.partitions > 0 || len(work.set) > 0 || len(work.reset) > 0 {
 			it.topic = work
 		}
-	case base == nil:
-		c.Action = plan.Update
 	default:
 		return false
-	}
-	if base == nil {
-		c.Notes = append([]string{adoptNote}, c.Notes...)
 	}
 	c.Notes = append(c.Notes, notes...)
 	it.record = record(want)

@@ -14,8 +14,32 @@
 //	drift             live ≠ last applied                update, Drift on those fields
 //	removed from Git  owned, not desired                 delete, or orphan when protected
 //	foreign           live, never owned, not desired     never looked at, never touched
-//	adopted           desired, live, not owned           update: k3sync takes ownership
-//	moved             owned, desired by another tenant   orphan here, adopted there
+//	not owned         desired, live, not owned           blocked (plan.NotOwned)
+//	moved             owned, desired by another tenant   blocked here and there
+//
+// # Ownership
+//
+// k3sync never takes over what its inventory does not say the tenant owns
+// (plan.NotOwned): a desired resource that exists live and is not in the
+// tenant's inventory is blocked, never written and never recorded, so it
+// can never be deleted later. Per kind:
+//
+//	topic   exists → not created, altered, grown or configured
+//	user    has SCRAM credentials → no new credential (that would take
+//	        over someone's login); its ACL bindings and quota are
+//	        blocked with it (plan.InsideNotOwned): they would grant that
+//	        login the tenant's rights
+//	quota   the user entity has quota keys → none set or removed
+//	acl     an identical binding exists → blocked as well: creating it
+//	        would be a no-op on Kafka, but recording it would let k3sync
+//	        delete someone else's binding once Git drops it; the binding
+//	        keeps working for whoever made it
+//
+// A resource Git moves from one tenant to another is not handed over:
+// the claim is blocked (the claiming tenant does not own it) and the
+// owning tenant keeps it unchanged in its inventory, blocked with a note,
+// until the claim is dropped. A create whose outcome an apply could not
+// learn is owned (pending, below): found live later, it is the tenant's.
 //
 // A tenant wants nothing on this cluster when it has no Kafka or is on
 // another cluster; what it owned here was then removed from Git. When the
@@ -74,7 +98,7 @@
 // # Crash safety
 //
 // Before writing, an apply saves the inventory with everything it is
-// about to create or adopt, the creates marked pending (pending/<id>);
+// about to create, the creates marked pending (pending/<id>);
 // after, it saves what actually exists. A create whose outcome is unknown
 // (a timeout, a lost connection) stays owned and pending: found live
 // later, it is simply owned; found missing, it is created again, and

@@ -206,7 +206,7 @@ func (b *batches) add(it *item, down bool) {
 	}
 }
 
-// saveBefore adds what the apply is about to create or adopt to the
+// saveBefore adds what the apply is about to create to the
 // inventory before anything is written: a crash mid-apply must not leave a
 // resource k3sync made without k3sync knowing it owns it.
 func (t *Target) saveBefore(ctx context.Context, p *planned, revision string) error {

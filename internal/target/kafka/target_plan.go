@@ -29,7 +29,7 @@ type item struct {
 	record json.RawMessage
 
 	// The work, by kind; nil when the change needs no Kafka write
-	// (orphan, adoption, a deletion-policy flag).
+	// (orphan, blocked, a deletion-policy flag).
 	topic *topicWork
 	acl   *aclBinding
 	quota *quotaWork
@@ -89,8 +89,12 @@ type tenantPlan struct {
 	// at the next save.
 	confirmed []string
 	// claims maps the inventory ID of everything desired in the plan to
-	// the tenant that desires it; computed when first needed.
-	claims func() map[string]string
+	// the tenant that desires it, and owners what the tenants' inventories
+	// hold to the tenant; both computed when first needed.
+	claims, owners func() map[string]string
+	// foreignUsers are the desired users whose credentials exist and
+	// that the tenant does not own: blocked, with their ACLs and quota.
+	foreignUsers map[string]bool
 }
 
 // planned is a whole plan of this target.
@@ -128,8 +132,10 @@ func (t *Target) plan(ctx context.Context, req plan.Request) (*planned, error) {
 	}
 	allowDelete := req.Platform != nil && req.Platform.Policy.Deletion.AllowTopicDeletion
 	claims := sync.OnceValue(func() map[string]string { return claimsOf(tenants) })
+	owners := sync.OnceValue(func() map[string]string { return ownersOf(tenants) })
 	for _, tp := range tenants {
-		tp.claims = claims
+		tp.claims, tp.owners = claims, owners
+		tp.foreignUsers = foreignUsers(tp, snap)
 		t.diffTopics(tp, snap, allowDelete)
 		if err := t.diffACLs(tp, snap); err != nil {
 			return nil, err
@@ -261,22 +267,6 @@ func claimsOf(tenants []*tenantPlan) map[string]string {
 	return claims
 }
 
-// handOver plans a resource tp owns and Git gave to another tenant: tp
-// lets go of it untouched (orphan) and the other tenant adopts it, so that
-// moving a resource between tenants never deletes it.
-func (t *Target) handOver(tp *tenantPlan, id string, level int) bool {
-	other, ok := tp.claims()[id]
-	if !ok || other == tp.name {
-		return false
-	}
-	kind, name, _ := splitID(id)
-	it := t.newItem(tp, kind, name, level)
-	it.change.Action = plan.Orphan
-	it.change.Notes = []string{fmt.Sprintf("moved to tenant %s in Git: handed over unchanged", other)}
-	tp.add(it)
-	return true
-}
-
 // capDeletes blocks every delete when there are more than limit: a plan
 // that deletes that much is more likely a mistake (a tenant folder moved,
 // a bad merge) than an intent.
@@ -360,5 +350,3 @@ func (tp *tenantPlan) owned(kind string) []string {
 	slices.Sort(ids)
 	return ids
 }
-
-const adoptNote = "exists on the cluster but not in k3sync's inventory: k3sync adopts it"

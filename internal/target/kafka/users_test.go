@@ -174,30 +174,6 @@ func TestSCRAMUsers(t *testing.T) {
 	}
 }
 
-// TestUserExistsIsAdopted: a user that exists is not given a new password;
-// k3sync takes it over as it is.
-func TestUserExistsIsAdopted(t *testing.T) {
-	e := newEnv(t)
-	d := example(t)
-	if _, err := e.admin.AlterUserSCRAMs(t.Context(), nil, []kadm.UpsertSCRAM{{User: "checkout.service", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "theirs"}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range e.plan(t, d.Request()) {
-		if c.Key == key("checkout", "user", "checkout.service") {
-			if c.Action != plan.Update || len(c.Fields) != 0 || !strings.HasPrefix(c.Notes[0], adoptNote) {
-				t.Errorf("existing user: %s %+v %q", c.Action, c.Fields, c.Notes)
-			}
-		}
-	}
-	e.apply(t, d.Request())
-	if pw := e.sink.password("checkout/checkout.service"); pw != "" {
-		t.Error("an existing user got a new password")
-	}
-	if again := e.plan(t, d.Request()); len(again) != 0 {
-		t.Errorf("plan after adopting:\n%s", planText(t, again))
-	}
-}
-
 // TestSinkFailure: a password that cannot be delivered is not set, and the
 // user is created on the next apply.
 func TestSinkFailure(t *testing.T) {

@@ -339,45 +339,115 @@ func TestTenantRemovedFromGit(t *testing.T) {
 	}
 }
 
-// TestApplyErrorsPerChange: a foreign service holding a desired name
-// fails that tenant's create (and what depends on it) with its own error;
-// the other tenants are applied.
-func TestApplyErrorsPerChange(t *testing.T) {
+// TestNotOwnedIsBlocked: a service holding a desired name without the
+// tenant's tags (someone else's, or another tenant's) is blocked at plan
+// time with what hangs off it, left untouched by the apply, and nothing
+// else of the tenants fails.
+func TestNotOwnedIsBlocked(t *testing.T) {
 	emu, url := emulator(t, kongemu.Options{})
 	d := example(t)
 	tg := newTarget(t, url, state.NewMemory(), newSink())
 	if code, out := admin(t, http.MethodPost, url+"/services", map[string]any{"name": "search-api", "host": "foreign.internal"}); code != http.StatusCreated {
 		t.Fatalf("create foreign service: %d %v", code, out)
 	}
-	results, err := tg.Apply(t.Context(), d.Request(), plan.ApplyOptions{})
-	var ae *ApplyError
-	if !errors.As(err, &ae) {
-		t.Fatalf("apply: %v, want an *ApplyError", err)
+	otherTenant := map[string]any{"name": "checkout-web", "host": "payments.internal", "tags": render.Tags("payments")}
+	if code, out := admin(t, http.MethodPost, url+"/services", otherTenant); code != http.StatusCreated {
+		t.Fatalf("create service tagged for payments: %d %v", code, out)
 	}
-	failed := map[string]bool{}
-	for _, r := range ae.Failed {
-		failed[r.Key.String()] = true
-		if r.Tenant != "search" {
-			t.Errorf("%s failed: %v", r.Key, r.Err)
+	found := map[plan.Key]string{
+		key("search", KindService, "search-api"):     "without k3sync's tags",
+		key("checkout", KindService, "checkout-web"): "tagged for tenant payments",
+	}
+	// What hangs off each blocked service: its routes and the plugins of
+	// both.
+	parents := map[plan.Key]plan.Key{}
+	for svc := range found {
+		k := d.kong(t, svc.Tenant)
+		routes := map[string]bool{}
+		for _, r := range k.Routes {
+			if r.Service == svc.Name {
+				routes[r.Name] = true
+				parents[key(svc.Tenant, KindRoute, r.Name)] = svc
+			}
+		}
+		for _, p := range k.Plugins {
+			if p.Service == svc.Name || routes[p.Route] {
+				parents[key(svc.Tenant, KindPlugin, pluginName(p))] = svc
+			}
 		}
 	}
-	svc := key("search", KindService, "search-api").String()
-	if !failed[svc] {
-		t.Fatalf("service search-api did not fail: %v", err)
+	if len(parents) < 3 {
+		t.Fatalf("the example hangs only %d entities off the blocked services", len(parents))
 	}
+	// payments is not in the request: its service stays its own.
+	req := d.Request()
+	req.Complete = false
+	req.Tenants = slices.DeleteFunc(req.Tenants, func(tr plan.TenantRequest) bool { return tr.Desired.Name == "payments" })
+	changes := mustPlan(t, tg, req)
+	blocked := 0
+	for _, c := range changes {
+		var want plan.Change
+		if f, ok := found[c.Key]; ok {
+			want = plan.NotOwned(c.Key, levels[c.Kind], f)
+		} else if parent, ok := parents[c.Key]; ok {
+			want = plan.InsideNotOwned(c.Key, levels[c.Kind], parent)
+		} else {
+			if c.Action != plan.Create {
+				t.Errorf("%s %s: only the taken services and what hangs off them are blocked", c.Action, c.Key)
+			}
+			continue
+		}
+		blocked++
+		if diff := cmp.Diff(want, c); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.Key, diff)
+		}
+	}
+	if blocked != len(found)+len(parents) {
+		t.Errorf("%d changes blocked, want %d:\n%s", blocked, len(found)+len(parents), planText(t, changes))
+	}
+
+	results, err := tg.Apply(t.Context(), req, plan.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	made := map[string]int{}
 	for _, r := range results {
-		if r.Key.String() == svc && !strings.Contains(r.Error, "does not adopt") {
-			t.Errorf("conflict error lacks the hint: %s", r.Error)
+		if r.Err == nil {
+			made[r.Tenant]++
 		}
-		if r.Tenant != "search" && r.Err != nil {
+		_, isFound := found[r.Key]
+		_, hangs := parents[r.Key]
+		switch {
+		case isFound || hangs:
+			if !errors.Is(r.Err, ErrBlocked) {
+				t.Errorf("%s: %v, want blocked", r.Key, r.Err)
+			}
+		case r.Err != nil:
 			t.Errorf("%s: %v", r.Key, r.Err)
 		}
 	}
-	if got := emu.Count("routes"); got != 3 {
-		t.Errorf("%d routes, want the 3 of checkout and payments", got)
+	for name, host := range map[string]string{"search-api": "foreign.internal", "checkout-web": "payments.internal"} {
+		code, out := admin(t, http.MethodGet, url+"/services/"+name, nil)
+		if code != http.StatusOK || out["host"] != host {
+			t.Errorf("service %s changed: %d %v", name, code, out)
+		}
+		if code, out := admin(t, http.MethodGet, url+"/services/"+name+"/routes", nil); code != http.StatusOK || len(out["data"].([]any)) != 0 {
+			t.Errorf("routes added to service %s: %d %v", name, code, out)
+		}
+		if code, out := admin(t, http.MethodGet, url+"/services/"+name+"/plugins", nil); code != http.StatusOK || len(out["data"].([]any)) != 0 {
+			t.Errorf("plugins added to service %s: %d %v", name, code, out)
+		}
 	}
-	if code, out := admin(t, http.MethodGet, url+"/services/search-api", nil); code != http.StatusOK || out["host"] != "foreign.internal" {
-		t.Errorf("foreign service changed: %d %v", code, out)
+	if made["search"] == 0 { // checkout has nothing else on the gateway
+		t.Errorf("search's other entities were not made: %v", made)
+	}
+	if got := emu.Count("services"); got != 2 {
+		t.Errorf("%d services, want only the 2 taken ones", got)
+	}
+	// Converged: the same blocked changes, nothing else.
+	again := mustPlan(t, tg, req)
+	if len(again) != blocked || slices.ContainsFunc(again, func(c plan.Change) bool { return c.Action != plan.Blocked }) {
+		t.Errorf("plan after apply:\n%s", planText(t, again))
 	}
 }
 

@@ -8,9 +8,16 @@
 // Kong has no owner field, so tags are the inventory: every entity k3sync
 // creates carries the tags "k3sync" and "k3sync-tenant:<tenant>". What
 // carries both is the tenant's and is what k3sync applied; what lacks
-// either is foreign and is never read, changed or deleted, whatever its
-// name. A desired entity whose name a foreign one already holds fails to
-// be created (Kong answers 409) with an error saying so: k3sync does not
+// either is foreign and is never changed or deleted, whatever its name.
+// A desired entity whose unique key (service, route or upstream name,
+// consumer username or custom_id) an entity without the tenant's tags
+// already holds, someone else's or another tenant's, is blocked at plan
+// time (plan.NotOwned) instead of failing later with a 409; so is what
+// hangs off it (plan.InsideNotOwned): the routes and plugins of a service,
+// the plugins of a route, the targets of an upstream and the services
+// pointing at it, the ACL groups, plugins and key of a consumer. They
+// leave the tenant's desired state before the diff, so the syncer never
+// sees them, and the tenant's other entities are applied. k3sync does not
 // adopt. An entity leaves Kong only when it carries the tenant's tags and
 // Git no longer has it: removed from the tenant, the tenant moved to
 // another gateway, or, for a request that covers every tenant
@@ -26,7 +33,11 @@
 // of list requests is 7 plus the upstreams, whatever the number of
 // tenants. A request narrowed to one tenant selects with both tags.
 // Schemas, which go-database-reconciler reads whenever it builds a state,
-// are fetched once per plan. A plan sends no write.
+// are fetched once per plan. Only when some tenant desires an entity its
+// own slice lacks does the plan list the unique keys held on the gateway:
+// one paged list, without the tag filter, per kind with such an entity
+// (services, routes, consumers, upstreams), all in flight at once. A plan
+// sends no write.
 //
 // # Diff and drift
 //
@@ -120,5 +131,8 @@
 // (refused), entities k3sync does not render (certificates, consumer
 // groups, other credentials), and foreign children of k3sync's entities:
 // a foreign route on a k3sync service makes its delete fail, as Kong
-// refuses it.
+// refuses it; a foreign plugin on a k3sync entity makes the create of the
+// same plugin fail with a 409, not blocked at plan time. An entity of the
+// tenant that hangs off one whose tags were removed out of band leaves
+// the desired state with it and is therefore deleted.
 package kong

@@ -41,6 +41,9 @@ type tenantPlan struct {
 	live    *tenantLive
 	entry   state.Entry
 	items   []*item
+	// blocked are the changes of desired entities that exist without the
+	// tenant's tags (blockNotOwned); desired no longer has them.
+	blocked []*item
 	// target is the desired state as go-database-reconciler built it, and
 	// names names its entities; the state's records come from them.
 	target *kstate.KongState
@@ -189,6 +192,9 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	}
 	slices.SortFunc(gp.tenants, func(a, b *tenantPlan) int { return strings.Compare(a.tenant, b.tenant) })
 
+	if err := t.blockNotOwned(ctx, s, gp.tenants); err != nil {
+		return nil, err
+	}
 	gp.gen = t.memo.check(ctx, s, t.concurrency)
 	errs := make([]error, len(gp.tenants))
 	g, gctx := errgroup.WithContext(ctx)
@@ -214,6 +220,8 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 			gp.failed = append(gp.failed, tp.tenant)
 			continue
 		}
+		// Blocked changes are not the diff's: the memo never holds them.
+		tp.items = append(tp.items, cloneItems(tp.blocked)...)
 		kept = append(kept, tp)
 	}
 	gp.tenants = kept

@@ -27,17 +27,40 @@
 // field removed from Git is released (SSA removes it unless another
 // manager owns it).
 //
+// # Ownership
+//
+// An object is the tenant's when its inventory lists it (below), whatever
+// its labels. A desired object that exists but that the inventory does not
+// list (made with kubectl, by another tool, labelled for another tenant,
+// orphaned earlier, or after a lost state file) is never taken over by
+// server-side apply: it is planned blocked with plan.NotOwned, never
+// written and never recorded, so it can never be deleted later. When it
+// is a namespace, everything of the tenant inside it is blocked too
+// (plan.InsideNotOwned): a RoleBinding in someone else's namespace is a
+// takeover as well. Objects the labelled read did not find are looked for
+// with metadata-only lists: namespaces once, then per kind in the
+// namespaces that exist, only for the objects missing; a plan where every
+// desired object was found sends none of these. The inventory records
+// each object's UID: an object deleted and made again by someone else
+// since (another UID) is not k3sync's either: blocked while in Git,
+// kept and forgotten once removed from it. A create written ahead to the
+// inventory (see Applying) is owned: found live after a crash, it is the
+// tenant's.
+//
 // # Inventory and deletes
 //
 // The state store keeps, per tenant and cluster, every object k3sync
-// applied. Only those are ever deleted; a foreign object carrying the same
-// labels is never touched. Namespaces removed from Git are deleted only if
+// applied. Only those are ever deleted, with the live UID as a delete
+// precondition; a foreign object carrying the same labels is never
+// touched. Namespaces removed from Git are deleted only if
 // the last applied definition allowed it; otherwise they are orphaned:
 // kept, and forgotten by the inventory.
 //
 // # Applying
 //
-// Server-side apply, creates and updates level by level in the kinds
+// Before creating, an apply saves the inventory with every object it is
+// about to create (write-ahead), so that a crash never leaves an object
+// k3sync made and forgot. Server-side apply, creates and updates level by level in the kinds
 // table order (namespaces first), deletes afterwards in reverse, each
 // level with bounded concurrency. Conflicts with other managers are
 // forced only for tenants whose drift policy is revert; otherwise they

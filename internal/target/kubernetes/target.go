@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -152,3 +153,14 @@ func (t *Target) stateTarget() string { return string(plan.Kubernetes) + "/" + t
 // Clientset is the typed client of the cluster, for the parts of the
 // daemon that write other kinds (credential Secrets, the leader Lease).
 func (t *Target) Clientset() kubernetes.Interface { return t.clientset }
+
+// OwnsNamespace reports whether the inventory lists namespace as the
+// tenant's on this cluster (what credential delivery checks first).
+func (t *Target) OwnsNamespace(ctx context.Context, tenant, namespace string) (bool, error) {
+	e, err := t.store.Load(ctx, tenant, t.stateTarget())
+	if err != nil {
+		return false, fmt.Errorf("cluster %s: inventory: %w", t.name, err)
+	}
+	_, ok := e.Resources[objectID("Namespace", "", namespace)]
+	return ok, nil
+}

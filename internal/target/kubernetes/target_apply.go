@@ -84,7 +84,7 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	results := make([]plan.Result, len(tp.items))
 	var mu sync.Mutex
 	failedNamespaces := map[string]bool{}
-	record := func(i int, rv string, err error) {
+	record := func(i int, applied *metav1.PartialObjectMetadata, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		it := tp.items[i]
@@ -100,7 +100,9 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 		case it.change.Action == plan.Delete || it.change.Action == plan.Orphan:
 			delete(entry.Resources, id)
 		default:
-			it.resourceVersion = rv
+			if applied != nil {
+				it.resourceVersion, it.uid = applied.GetResourceVersion(), applied.GetUID()
+			}
 			entry.Resources[id] = encodeLastApplied(it)
 		}
 	}
@@ -119,9 +121,9 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	for i, it := range tp.items {
 		switch it.change.Action {
 		case plan.Blocked:
-			record(i, "", fmt.Errorf("%s: %w", it.change.Key, ErrBlocked))
+			record(i, nil, fmt.Errorf("%s: %w", it.change.Key, ErrBlocked))
 		case plan.Orphan:
-			record(i, "", nil)
+			record(i, nil, nil)
 		}
 	}
 	for _, id := range tp.forget {
@@ -130,7 +132,7 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	for id, it := range tp.unchanged {
 		// Record an unchanged object only when what the inventory says
 		// of it is out of date: a no-op run writes nothing.
-		if la := decodeLastApplied(entry.Resources[id]); entry.Resources[id] == nil || la.Deletable != it.deletable || !sameJSON(la.Object, it.desired.Object) {
+		if la := decodeLastApplied(entry.Resources[id]); entry.Resources[id] == nil || la.Deletable != it.deletable || la.UID != it.uid || !sameJSON(la.Object, it.desired.Object) {
 			entry.Resources[id] = encodeLastApplied(it)
 		}
 	}
@@ -143,7 +145,7 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 // runLevel applies (or, with deletes, deletes) the items of one level
 // with bounded concurrency.
 func (t *Target) runLevel(ctx context.Context, tp *tenantPlan, level int, deletes bool, opts plan.ApplyOptions,
-	failedNamespaces map[string]bool, mu *sync.Mutex, record func(int, string, error)) error {
+	failedNamespaces map[string]bool, mu *sync.Mutex, record func(int, *metav1.PartialObjectMetadata, error)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(levelConcurrency)
 	for i, it := range tp.items {
@@ -157,18 +159,18 @@ func (t *Target) runLevel(ctx context.Context, tp *tenantPlan, level int, delete
 		depFailed := it.change.Namespace != "" && failedNamespaces[it.change.Namespace]
 		mu.Unlock()
 		if depFailed && !deletes {
-			record(i, "", fmt.Errorf("%s: namespace %s: %w", it.change.Key, it.change.Namespace, ErrDependency))
+			record(i, nil, fmt.Errorf("%s: namespace %s: %w", it.change.Key, it.change.Namespace, ErrDependency))
 			continue
 		}
 		g.Go(func() error {
 			var err error
-			var rv string
+			var applied *metav1.PartialObjectMetadata
 			if deletes {
 				err = t.deleteObject(gctx, tp, it, opts)
 			} else {
-				rv, err = t.applyObject(gctx, it, opts)
+				applied, err = t.applyObject(gctx, it, opts)
 			}
-			record(i, rv, err)
+			record(i, applied, err)
 			return nil
 		})
 	}
@@ -178,12 +180,12 @@ func (t *Target) runLevel(ctx context.Context, tp *tenantPlan, level int, delete
 	return nil
 }
 
-// applyObject applies the item and returns the live resourceVersion it
-// produced.
-func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptions) (string, error) {
+// applyObject applies the item and returns the live object's metadata it
+// produced (its resourceVersion and UID).
+func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptions) (*metav1.PartialObjectMetadata, error) {
 	k, _, ok := kindByName(it.desired.GetKind())
 	if !ok {
-		return "", fmt.Errorf("%s: unknown kind", it.change.Key)
+		return nil, fmt.Errorf("%s: unknown kind", it.change.Key)
 	}
 	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: it.force}
 	if opts.DryRun {
@@ -191,7 +193,7 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	}
 	body, err := it.desired.MarshalJSON()
 	if err != nil {
-		return "", fmt.Errorf("%s: encode: %w", it.change.Key, err)
+		return nil, fmt.Errorf("%s: encode: %w", it.change.Key, err)
 	}
 	ri := t.meta.Resource(k.GVR())
 	var out *metav1.PartialObjectMetadata
@@ -201,9 +203,9 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 		out, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: apply: %w", it.change.Key, err)
+		return nil, fmt.Errorf("%s: apply: %w", it.change.Key, err)
 	}
-	return out.GetResourceVersion(), nil
+	return out, nil
 }
 
 func (t *Target) deleteObject(ctx context.Context, tp *tenantPlan, it *item, opts plan.ApplyOptions) error {
@@ -236,7 +238,7 @@ func (t *Target) deleteObject(ctx context.Context, tp *tenantPlan, it *item, opt
 }
 
 func encodeLastApplied(it *item) json.RawMessage {
-	b, err := json.Marshal(lastApplied{Deletable: it.deletable, Object: it.desired.Object, ResourceVersion: it.resourceVersion})
+	b, err := json.Marshal(lastApplied{Deletable: it.deletable, Object: it.desired.Object, ResourceVersion: it.resourceVersion, UID: it.uid})
 	if err != nil {
 		return json.RawMessage(`{}`)
 	}

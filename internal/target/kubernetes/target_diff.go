@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/k3sync/k3sync/internal/plan"
@@ -25,6 +26,9 @@ type lastApplied struct {
 	// applied Object: while the live object still has it, nobody else
 	// wrote it and applying Object again changes nothing.
 	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// UID is the live object's: one with another UID was deleted and
+	// made again by someone else, and is not k3sync's.
+	UID types.UID `json:"uid,omitempty"`
 }
 
 func decodeLastApplied(raw json.RawMessage) lastApplied {

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/state"
 )
 
@@ -24,6 +27,8 @@ type item struct {
 	// object: the one its apply produced, or the live one when no apply
 	// was needed.
 	resourceVersion string
+	// uid is the live object's UID, recorded with it likewise.
+	uid types.UID
 }
 
 // tenantPlan is the plan of one tenant on this cluster.
@@ -80,9 +85,21 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	if err != nil {
 		return nil, err
 	}
+	var missing []*unstructured.Unstructured
+	for _, s := range scope {
+		for _, d := range s.desired {
+			if _, ok := live[idOf(d)]; !ok {
+				missing = append(missing, d)
+			}
+		}
+	}
+	unowned, err := t.readUnowned(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
 	var out []*tenantPlan
 	for _, s := range scope {
-		tp, err := t.planTenant(ts, req, s, live)
+		tp, err := t.planTenant(ts, req, s, live, unowned)
 		if err != nil {
 			return nil, err
 		}
@@ -153,15 +170,47 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map[string]*unstructured.Unstructured) (*tenantPlan, error) {
+// planTenant plans one tenant: live holds the objects the labelled read
+// found, unowned the desired objects found without them (readUnowned).
+func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map[string]*unstructured.Unstructured,
+	unowned map[string]*metav1.PartialObjectMetadata) (*tenantPlan, error) {
 	tp := &tenantPlan{tenant: s.tenant, entry: s.entry, unchanged: map[string]*item{}, live: live}
 	force := s.model != nil && req.Platform != nil && s.model.DriftPolicy(req.Platform) == model.DriftRevert
+	keyOf := func(kind, namespace, name string) plan.Key {
+		return plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: kind, Namespace: namespace, Name: name}
+	}
+	// Objects that exist and that the tenant does not own are blocked,
+	// and so is everything of the tenant inside a namespace that is not
+	// its own: namespaces first.
+	foreign := map[string]string{}
+	blockedNamespaces := map[string]bool{}
+	for _, d := range s.desired {
+		id := idOf(d)
+		if found, ok := t.notOwned(s, id, live[id], unowned[id]); ok {
+			foreign[id] = found
+			if d.GetKind() == kinds[0].GVK.Kind {
+				blockedNamespaces[d.GetName()] = true
+			}
+		}
+	}
 	desiredIDs := map[string]bool{}
 	for _, d := range s.desired {
 		id := idOf(d)
 		desiredIDs[id] = true
 		_, level, _ := kindByName(d.GetKind())
-		key := plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: d.GetKind(), Namespace: d.GetNamespace(), Name: d.GetName()}
+		key := keyOf(d.GetKind(), d.GetNamespace(), d.GetName())
+		if found, ok := foreign[id]; ok {
+			if _, owned := s.entry.Resources[id]; owned {
+				// Replaced by someone else since k3sync applied it.
+				tp.forget = append(tp.forget, id)
+			}
+			tp.items = append(tp.items, &item{change: plan.NotOwned(key, level, found)})
+			continue
+		}
+		if d.GetNamespace() != "" && blockedNamespaces[d.GetNamespace()] {
+			tp.items = append(tp.items, &item{change: plan.InsideNotOwned(key, level, keyOf(kinds[0].GVK.Kind, "", d.GetNamespace()))})
+			continue
+		}
 		it := &item{desired: d, force: force, deletable: t.deletable(req, s, d)}
 		l, exists := live[id]
 		if !exists {
@@ -175,26 +224,21 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 			last = la.Object
 			if la.ResourceVersion != "" && la.ResourceVersion == l.GetResourceVersion() && la.Deletable == it.deletable && sameJSON(la.Object, d.Object) {
 				// Untouched since k3sync applied this very object.
-				it.resourceVersion = la.ResourceVersion
+				it.resourceVersion, it.uid = la.ResourceVersion, l.GetUID()
 				tp.unchanged[id] = it
 				continue
 			}
 		}
-		it.resourceVersion = l.GetResourceVersion()
+		it.resourceVersion, it.uid = l.GetResourceVersion(), l.GetUID()
 		d2, err := ts.diff(d, l, last)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %s: %w", t.name, id, err)
 		}
 		if d2 == nil {
-			// Also adopts an identical object missing from the inventory
-			// (a lost state file) without a change.
 			tp.unchanged[id] = it
 			continue
 		}
 		it.change = plan.Change{Key: key, Action: plan.Update, Fields: d2.fields, Drift: d2.drift, Level: level}
-		if _, owned := s.entry.Resources[id]; !owned {
-			it.change.Notes = append(it.change.Notes, "adopts an object k3sync did not create")
-		}
 		if len(d2.conflicts) > 0 {
 			if force {
 				it.change.Notes = append(it.change.Notes, fmt.Sprintf("takes fields back from %v (drift policy revert)", d2.conflicts))
@@ -210,12 +254,20 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		}
 		kindName, ns, name := splitID(id)
 		_, level, _ := kindByName(kindName)
-		if _, exists := live[id]; !exists {
+		l, exists := live[id]
+		if !exists {
 			tp.forget = append(tp.forget, id)
 			continue
 		}
-		key := plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: kindName, Namespace: ns, Name: name}
+		key := keyOf(kindName, ns, name)
 		la := decodeLastApplied(s.entry.Resources[id])
+		if la.UID != "" && la.UID != l.GetUID() {
+			// Deleted and made again by someone else: not k3sync's.
+			tp.items = append(tp.items, &item{change: plan.Change{Key: key, Action: plan.Orphan, Level: level, Notes: []string{
+				"removed from Git, but the live object is not the one k3sync applied (another UID: it was deleted and made again outside k3sync): k3sync keeps it and forgets it",
+			}}})
+			continue
+		}
 		if kindName == "Namespace" && !la.Deletable {
 			tp.items = append(tp.items, &item{change: plan.Change{Key: key, Action: plan.Orphan, Level: level, Notes: []string{
 				"removed from Git, but namespace deletion is not allowed: the namespace and everything in it are kept, and k3sync stops managing it",
@@ -229,6 +281,45 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		tp.items = append(tp.items, &item{change: c})
 	}
 	return tp, nil
+}
+
+// notOwned reports whether the desired object of ID id exists and the
+// tenant does not own it, and what was found: l is the object the
+// labelled read found, u the one readUnowned found.
+func (t *Target) notOwned(s scoped, id string, l *unstructured.Unstructured, u *metav1.PartialObjectMetadata) (string, bool) {
+	raw, owned := s.entry.Resources[id]
+	var uid types.UID
+	switch {
+	case l != nil:
+		uid = l.GetUID()
+	case u != nil:
+		uid = u.GetUID()
+	}
+	switch {
+	case owned:
+		// An inventory entry without a UID (written ahead of a create, or
+		// by an older k3sync) cannot tell: owned.
+		if la := decodeLastApplied(raw); la.UID != "" && uid != "" && la.UID != uid {
+			return "another object than the one k3sync applied: deleted and made again outside k3sync", true
+		}
+		return "", false
+	case l != nil:
+		return foundBy(s.tenant, l.GetLabels()), true
+	case u != nil:
+		return foundBy(s.tenant, u.GetLabels()), true
+	}
+	return "", false
+}
+
+// foundBy describes who made an existing object, from its labels.
+func foundBy(tenant string, labels map[string]string) string {
+	switch owner := labels[render.LabelTenant]; {
+	case labels[render.LabelManagedBy] != render.ManagedBy:
+		return "made outside k3sync"
+	case owner != tenant:
+		return "labelled for tenant " + owner
+	}
+	return "labelled for this tenant but not in its inventory: orphaned earlier, or the state was lost"
 }
 
 // deletable reports whether the definition allows deleting d once it

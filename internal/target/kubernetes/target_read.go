@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -88,4 +90,100 @@ func (t *Target) readLive(ctx context.Context, tenants []string) (map[string]*un
 		}
 	}
 	return live, nil
+}
+
+// readUnowned looks for the desired objects the labelled read did not
+// find: they may exist without k3sync's labels (made by someone else) or
+// with another tenant's. It lists namespaces once, metadata only, then
+// for the namespaces that exist and are not themselves someone else's,
+// each kind with a missing object there, in that namespace only. A plan
+// whose desired objects were all found sends none of these requests; a
+// new tenant's plan, whose namespaces do not exist yet, sends one.
+func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstructured) (map[string]*metav1.PartialObjectMetadata, error) {
+	found := map[string]*metav1.PartialObjectMetadata{}
+	if len(missing) == 0 {
+		return found, nil
+	}
+	nsKind := kinds[0]
+	namespaces := map[string]*metav1.PartialObjectMetadata{}
+	if err := t.listMeta(ctx, nsKind, "", func(o *metav1.PartialObjectMetadata) { namespaces[o.Name] = o }); err != nil {
+		return nil, err
+	}
+	type group struct {
+		kind      kind
+		namespace string
+	}
+	wanted := map[group]map[string]bool{}
+	for _, d := range missing {
+		if d.GetKind() == nsKind.GVK.Kind {
+			if o, ok := namespaces[d.GetName()]; ok {
+				found[idOf(d)] = o
+			}
+			continue
+		}
+		k, _, ok := kindByName(d.GetKind())
+		if _, exists := namespaces[d.GetNamespace()]; !ok || !exists {
+			continue
+		}
+		g := group{k, d.GetNamespace()}
+		if wanted[g] == nil {
+			wanted[g] = map[string]bool{}
+		}
+		wanted[g][d.GetName()] = true
+	}
+	for g := range wanted {
+		if _, foreign := found[objectID(nsKind.GVK.Kind, "", g.namespace)]; foreign {
+			// Everything of the tenant in it is blocked anyway.
+			delete(wanted, g)
+		}
+	}
+	var mu sync.Mutex
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(levelConcurrency)
+	for g, names := range wanted {
+		eg.Go(func() error {
+			return t.listMeta(ectx, g.kind, g.namespace, func(o *metav1.PartialObjectMetadata) {
+				if names[o.Name] {
+					mu.Lock()
+					found[objectID(g.kind.GVK.Kind, g.namespace, o.Name)] = o
+					mu.Unlock()
+				}
+			})
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by listMeta
+	}
+	return found, nil
+}
+
+// listMeta lists the metadata of every object of k, in namespace when k
+// is namespaced, whatever its labels, page by page.
+func (t *Target) listMeta(ctx context.Context, k kind, namespace string, each func(*metav1.PartialObjectMetadata)) error {
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		var (
+			list *metav1.PartialObjectMetadataList
+			err  error
+		)
+		if namespace != "" {
+			list, err = t.meta.Resource(k.GVR()).Namespace(namespace).List(ctx, opts)
+		} else {
+			list, err = t.meta.Resource(k.GVR()).List(ctx, opts)
+		}
+		if err != nil {
+			where := k.Resource
+			if namespace != "" {
+				where += " in " + namespace
+			}
+			return fmt.Errorf("cluster %s: list %s: %w", t.name, where, err)
+		}
+		for i := range list.Items {
+			each(&list.Items[i])
+		}
+		if list.GetContinue() == "" {
+			return nil
+		}
+		opts.Continue = list.GetContinue()
+	}
 }

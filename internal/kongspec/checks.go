@@ -1,4 +1,4 @@
-package kongemu
+package kongspec
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
 )
 
 // Scalar validators, after the custom_validator functions of
@@ -19,10 +18,11 @@ var (
 	pathRE       = regexp.MustCompile(`^/[A-Za-z0-9._~/%:@!$&'()*+,;=-]*$`)
 )
 
-func checkName(v any) string {
+func CheckName(v any) string {
 	s, _ := v.(string)
 	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(".-_~", r) {
+		// Kong matches names with PCRE [\p{L}\p{N}.\-_~].
+		if nameRune(r) {
 			continue
 		}
 		return fmt.Sprintf("invalid value '%s': the only accepted ascii characters are alphanumerics or ., -, _, and ~", s)
@@ -30,7 +30,7 @@ func checkName(v any) string {
 	return ""
 }
 
-func checkHeaderName(v any) string {
+func CheckHeaderName(v any) string {
 	s, _ := v.(string)
 	if !headerNameRE.MatchString(s) {
 		return fmt.Sprintf("bad header name '%s', allowed characters are A-Z, a-z, 0-9, '_', and '-'", s)
@@ -38,9 +38,9 @@ func checkHeaderName(v any) string {
 	return ""
 }
 
-// splitHostPort separates an optional port from a host the way Kong's
+// SplitHostPort separates an optional port from a host the way Kong's
 // utils.normalize_ip does (IPv6 must be bracketed to carry a port).
-func splitHostPort(s string) (host, port string, hasPort bool) {
+func SplitHostPort(s string) (host, port string, hasPort bool) {
 	if strings.HasPrefix(s, "[") {
 		end := strings.Index(s, "]")
 		if end < 0 {
@@ -60,7 +60,7 @@ func splitHostPort(s string) (host, port string, hasPort bool) {
 	return s, "", false
 }
 
-func validHostname(h string) bool {
+func ValidHostname(h string) bool {
 	if h == "" {
 		return false
 	}
@@ -70,10 +70,10 @@ func validHostname(h string) bool {
 	return hostnameRE.MatchString(h)
 }
 
-func checkHost(v any) string {
+func CheckHost(v any) string {
 	s, _ := v.(string)
-	host, _, hasPort := splitHostPort(s)
-	if !validHostname(host) {
+	host, _, hasPort := SplitHostPort(s)
+	if !ValidHostname(host) {
 		return "invalid value: " + s
 	}
 	if hasPort {
@@ -82,10 +82,10 @@ func checkHost(v any) string {
 	return ""
 }
 
-func checkSNI(v any) string {
+func CheckSNI(v any) string {
 	s, _ := v.(string)
-	host, _, hasPort := splitHostPort(s)
-	if !validHostname(host) {
+	host, _, hasPort := SplitHostPort(s)
+	if !ValidHostname(host) {
 		return "invalid value: " + s
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -97,7 +97,7 @@ func checkSNI(v any) string {
 	return ""
 }
 
-func checkPath(v any) string {
+func CheckPath(v any) string {
 	s, _ := v.(string)
 	if !strings.HasPrefix(s, "/") {
 		return ""
@@ -116,7 +116,7 @@ func checkPath(v any) string {
 	return ""
 }
 
-func checkRouterPath(v any) string {
+func CheckRouterPath(v any) string {
 	s, _ := v.(string)
 	if strings.HasPrefix(s, "~") {
 		if !strings.HasPrefix(s, "~/") {
@@ -127,10 +127,10 @@ func checkRouterPath(v any) string {
 	if !strings.HasPrefix(s, "/") {
 		return "should start with: / (fixed path) or ~/ (regex path)"
 	}
-	return checkPath(s)
+	return CheckPath(s)
 }
 
-func checkCIDR(v any) string {
+func CheckCIDR(v any) string {
 	s, _ := v.(string)
 	if _, _, err := net.ParseCIDR(s); err == nil {
 		return ""
@@ -141,7 +141,7 @@ func checkCIDR(v any) string {
 	return "invalid ip or cidr range: '" + s + "'"
 }
 
-func checkHTTPMethod(v any) string {
+func CheckHTTPMethod(v any) string {
 	s, _ := v.(string)
 	if s == "" || strings.ToUpper(s) != s || strings.ContainsFunc(s, func(r rune) bool { return r < 'A' || r > 'Z' }) {
 		return "invalid value: " + s
@@ -149,7 +149,7 @@ func checkHTTPMethod(v any) string {
 	return ""
 }
 
-func checkColonPair(v any) string {
+func CheckColonPair(v any) string {
 	s, _ := v.(string)
 	if !strings.Contains(s, ":") {
 		return "key '" + s + "' has no value"
@@ -157,10 +157,10 @@ func checkColonPair(v any) string {
 	return ""
 }
 
-// normalizeTarget renders a target the way Kong stores it: host:port with
+// NormalizeTarget renders a target the way Kong stores it: host:port with
 // port 8000 when absent, IPv6 addresses expanded and bracketed.
-func normalizeTarget(s string) (string, string) {
-	host, port, hasPort := splitHostPort(s)
+func NormalizeTarget(s string) (string, string) {
+	host, port, hasPort := SplitHostPort(s)
 	if hasPort {
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 0 || p > 65535 {
@@ -181,10 +181,46 @@ func normalizeTarget(s string) (string, string) {
 	return host + ":" + port, ""
 }
 
-func checkTag(v any) string {
+func CheckTag(v any) string {
 	s, _ := v.(string)
 	if strings.ContainsAny(s, ",/") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return fmt.Sprintf("invalid tag '%s': expected printable ascii (except `,` and `/`) or valid utf-8 sequences", s)
 	}
 	return ""
+}
+
+// CheckRouteHost validates one element of a route's hosts: a host name or
+// IP with an optional port and at most one wildcard, in the first or last
+// label.
+func CheckRouteHost(v any) string {
+	s, _ := v.(string)
+	host, port, hasPort := SplitHostPort(s)
+	if hasPort {
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return "invalid port number"
+		}
+	}
+	if strings.Count(host, "*") > 1 {
+		return "invalid wildcard: must have at most one wildcard"
+	}
+	if !ValidHostname(host) {
+		return "invalid value: " + s
+	}
+	return ""
+}
+
+// NonEmpty is Kong's notion of a set value in entity checks: not null, not
+// an empty array, map or string.
+func NonEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case []any:
+		return len(t) > 0
+	case map[string]any:
+		return len(t) > 0
+	case string:
+		return t != ""
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package kongemu
+package kongspec
 
 import (
 	"encoding/json"
@@ -9,19 +9,19 @@ import (
 	"strings"
 )
 
-// fieldErrors mirrors the "fields" table of a Kong schema-violation error:
+// FieldErrors mirrors the "fields" table of a Kong schema-violation error:
 // nested maps for records, slices for arrays, strings for leaf messages
 // and "@entity" for entity-level checks.
-type fieldErrors map[string]any
+type FieldErrors map[string]any
 
-func (e fieldErrors) entity(msg string) {
+func (e FieldErrors) Entity(msg string) {
 	list, _ := e["@entity"].([]any)
 	e["@entity"] = append(list, msg)
 }
 
 // coerce converts decoded JSON (with json.Number) into the value types the
 // schema asks for. Type mismatches are left in place for validate to report.
-func coerce(f *field, v any) any {
+func coerce(f *Field, v any) any {
 	switch t := v.(type) {
 	case json.Number:
 		switch f.typ {
@@ -40,12 +40,12 @@ func coerce(f *field, v any) any {
 			}
 			return fl
 		default:
-			return jsonNumber(t)
+			return JSONNumber(t)
 		}
 	case map[string]any:
 		switch f.typ {
 		case "record":
-			return coerceRecord(f.fields, t)
+			return CoerceRecord(f.fields, t)
 		case "map":
 			out := make(map[string]any, len(t))
 			for k, x := range t {
@@ -69,10 +69,10 @@ func coerce(f *field, v any) any {
 	return v
 }
 
-func coerceRecord(fs []*field, in map[string]any) map[string]any {
+func CoerceRecord(fs []*Field, in map[string]any) map[string]any {
 	out := make(map[string]any, len(in))
 	for k, v := range in {
-		if f := lookupField(fs, k); f != nil {
+		if f := LookupField(fs, k); f != nil {
 			out[k] = coerce(f, v)
 		} else {
 			out[k] = coerceAny(v)
@@ -85,7 +85,7 @@ func coerceRecord(fs []*field, in map[string]any) map[string]any {
 func coerceAny(v any) any {
 	switch t := v.(type) {
 	case json.Number:
-		return jsonNumber(t)
+		return JSONNumber(t)
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, x := range t {
@@ -102,11 +102,11 @@ func coerceAny(v any) any {
 	return v
 }
 
-// fillRecord applies Kong's insert-context defaults (process_auto_fields
+// FillRecord applies Kong's insert-context defaults (process_auto_fields
 // with context "insert"): missing fields get their default or null,
 // records are recursed into when present or required, sets are
 // de-duplicated. Unknown keys are kept so validate can reject them.
-func fillRecord(fs []*field, in map[string]any) map[string]any {
+func FillRecord(fs []*Field, in map[string]any) map[string]any {
 	out := make(map[string]any, len(fs))
 	for k, v := range in {
 		out[k] = v
@@ -118,11 +118,11 @@ func fillRecord(fs []*field, in map[string]any) map[string]any {
 	return out
 }
 
-func fillValue(f *field, v any, present bool) any {
+func fillValue(f *Field, v any, present bool) any {
 	if !present {
 		switch {
 		case f.hasDefault:
-			v = cloneValue(f.def)
+			v = CloneValue(f.def)
 		case f.typ == "record" && f.isRequired():
 			v = map[string]any{}
 		default:
@@ -132,7 +132,7 @@ func fillValue(f *field, v any, present bool) any {
 	switch f.typ {
 	case "record":
 		if m, ok := v.(map[string]any); ok {
-			return fillRecord(f.fields, m)
+			return FillRecord(f.fields, m)
 		}
 	case "array", "set":
 		list, ok := v.([]any)
@@ -140,13 +140,13 @@ func fillValue(f *field, v any, present bool) any {
 			return v
 		}
 		if f.typ == "set" {
-			list = dedupe(list)
+			list = Dedupe(list)
 		}
 		if f.elements != nil && f.elements.typ == "record" {
 			out := make([]any, len(list))
 			for i, x := range list {
 				if m, ok := x.(map[string]any); ok {
-					out[i] = fillRecord(f.elements.fields, m)
+					out[i] = FillRecord(f.elements.fields, m)
 				} else {
 					out[i] = x
 				}
@@ -159,7 +159,7 @@ func fillValue(f *field, v any, present bool) any {
 			out := make(map[string]any, len(m))
 			for k, x := range m {
 				if xm, ok := x.(map[string]any); ok {
-					out[k] = fillRecord(f.values.fields, xm)
+					out[k] = FillRecord(f.values.fields, xm)
 				} else {
 					out[k] = x
 				}
@@ -170,7 +170,7 @@ func fillValue(f *field, v any, present bool) any {
 	return v
 }
 
-func dedupe(list []any) []any {
+func Dedupe(list []any) []any {
 	out := make([]any, 0, len(list))
 	seen := map[string]bool{}
 	for _, x := range list {
@@ -184,19 +184,19 @@ func dedupe(list []any) []any {
 	return out
 }
 
-// mergeValues is Kong's Schema:merge_values used by PATCH: top-level keys
+// MergeValues is Kong's Schema:merge_values used by PATCH: top-level keys
 // from the patch win, records are merged recursively, arrays replaced.
-func mergeValues(fs []*field, top, bottom map[string]any) map[string]any {
+func MergeValues(fs []*Field, top, bottom map[string]any) map[string]any {
 	out := make(map[string]any, len(bottom)+len(top))
 	for k, v := range bottom {
 		out[k] = v
 	}
 	for k, v := range top {
-		f := lookupField(fs, k)
+		f := LookupField(fs, k)
 		tm, topIsMap := v.(map[string]any)
 		bm, bottomIsMap := bottom[k].(map[string]any)
 		if f != nil && f.typ == "record" && topIsMap && bottomIsMap {
-			out[k] = mergeValues(f.fields, tm, bm)
+			out[k] = MergeValues(f.fields, tm, bm)
 			continue
 		}
 		out[k] = v
@@ -204,11 +204,11 @@ func mergeValues(fs []*field, top, bottom map[string]any) map[string]any {
 	return out
 }
 
-// validateRecord checks a filled record against its fields.
-func validateRecord(fs []*field, rec map[string]any) fieldErrors {
-	errs := fieldErrors{}
+// ValidateRecord checks a filled record against its fields.
+func ValidateRecord(fs []*Field, rec map[string]any) FieldErrors {
+	errs := FieldErrors{}
 	for k := range rec {
-		if lookupField(fs, k) == nil {
+		if LookupField(fs, k) == nil {
 			errs[k] = "unknown field"
 		}
 	}
@@ -223,7 +223,7 @@ func validateRecord(fs []*field, rec map[string]any) fieldErrors {
 	return errs
 }
 
-func validateValue(f *field, v any) any {
+func validateValue(f *Field, v any) any {
 	if v == nil {
 		if f.isRequired() {
 			return "required field missing"
@@ -246,7 +246,7 @@ func validateValue(f *field, v any) any {
 		if len(s) < minLen {
 			return fmt.Sprintf("length must be at least %d", minLen)
 		}
-		if f.uuid && !isUUID(s) {
+		if f.uuid && !IsUUID(s) {
 			return "expected a valid UUID"
 		}
 		if f.startsWith != "" && !strings.HasPrefix(s, f.startsWith) {
@@ -257,7 +257,7 @@ func validateValue(f *field, v any) any {
 			return "expected an integer"
 		}
 	case "number":
-		if _, ok := toFloat(v); !ok {
+		if _, ok := ToFloat(v); !ok {
 			return "expected a number"
 		}
 	case "boolean":
@@ -271,7 +271,7 @@ func validateValue(f *field, v any) any {
 		if !ok {
 			return "expected a record"
 		}
-		if e := validateRecord(f.fields, m); e != nil {
+		if e := ValidateRecord(f.fields, m); e != nil {
 			return e
 		}
 		return nil
@@ -285,7 +285,7 @@ func validateValue(f *field, v any) any {
 	return validateScalarConstraints(f, v)
 }
 
-func validateScalarConstraints(f *field, v any) any {
+func validateScalarConstraints(f *Field, v any) any {
 	if f.oneOf != nil {
 		found := false
 		for _, o := range f.oneOf {
@@ -302,7 +302,7 @@ func validateScalarConstraints(f *field, v any) any {
 			return "expected one of: " + strings.Join(opts, ", ")
 		}
 	}
-	if n, ok := toFloat(v); ok {
+	if n, ok := ToFloat(v); ok {
 		if f.between != nil && (n < float64(f.between[0]) || n > float64(f.between[1])) {
 			return fmt.Sprintf("value should be between %d and %d", f.between[0], f.between[1])
 		}
@@ -323,7 +323,7 @@ func validateForeign(v any) any {
 	if !ok {
 		return "expected a record"
 	}
-	errs := fieldErrors{}
+	errs := FieldErrors{}
 	for k := range m {
 		if k != "id" {
 			errs[k] = "unknown field"
@@ -333,7 +333,7 @@ func validateForeign(v any) any {
 	switch {
 	case m["id"] == nil:
 		errs["id"] = "missing primary key"
-	case !ok || !isUUID(id):
+	case !ok || !IsUUID(id):
 		errs["id"] = "expected a valid UUID"
 	}
 	if len(errs) == 0 {
@@ -342,7 +342,7 @@ func validateForeign(v any) any {
 	return errs
 }
 
-func validateList(f *field, v any) any {
+func validateList(f *Field, v any) any {
 	list, ok := v.([]any)
 	if !ok {
 		if f.typ == "set" {
@@ -371,12 +371,12 @@ func validateList(f *field, v any) any {
 	return errs
 }
 
-func validateMap(f *field, v any) any {
+func validateMap(f *Field, v any) any {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return "expected a map"
 	}
-	errs := fieldErrors{}
+	errs := FieldErrors{}
 	for k, x := range m {
 		if f.keys != nil {
 			if e := validateValue(f.keys, k); e != nil {
@@ -396,7 +396,7 @@ func validateMap(f *field, v any) any {
 	return errs
 }
 
-func toFloat(v any) (float64, bool) {
+func ToFloat(v any) (float64, bool) {
 	switch t := v.(type) {
 	case int64:
 		return float64(t), true
@@ -410,11 +410,11 @@ func toFloat(v any) (float64, bool) {
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-func isUUID(s string) bool { return uuidRE.MatchString(s) }
+func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 
-// flattenErrors renders the human message Kong builds for schema
+// FlattenErrors renders the human message Kong builds for schema
 // violations: "schema violation (a: x)" or "N schema violations (a: x; b: y)".
-func flattenErrors(errs fieldErrors) string {
+func FlattenErrors(errs FieldErrors) string {
 	var parts []string
 	var walk func(prefix string, v any)
 	walk = func(prefix string, v any) {
@@ -425,7 +425,7 @@ func flattenErrors(errs fieldErrors) string {
 			} else {
 				parts = append(parts, prefix+": "+t)
 			}
-		case fieldErrors:
+		case FieldErrors:
 			walk(prefix, map[string]any(t))
 		case map[string]any:
 			keys := make([]string, 0, len(t))

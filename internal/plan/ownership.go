@@ -1,0 +1,35 @@
+package plan
+
+import "fmt"
+
+// NotOwnedNote is the note of a change blocked because the resource exists
+// and k3sync does not own it; found says what was found, when the target
+// knows ("labelled for tenant checkout", "without k3sync's tags"), and may
+// be empty.
+func NotOwnedNote(found string) string {
+	note := "exists, not owned by k3sync"
+	if found != "" {
+		note += " (" + found + ")"
+	}
+	return note + ": k3sync neither changes nor deletes it and does not record it as its own; " +
+		"way forward: delete it so that k3sync creates it, or adopt it explicitly once adoption exists"
+}
+
+// NotOwned is the blocked change of a desired resource that exists and
+// that k3sync does not own (see NotOwnedNote).
+func NotOwned(key Key, level int, found string) Change {
+	return Change{Key: key, Action: Blocked, Level: level, Notes: []string{NotOwnedNote(found)}}
+}
+
+// InsideNotOwnedNote is the note of a change blocked because the resource
+// it lives in or belongs to, parent, is blocked by NotOwned.
+func InsideNotOwnedNote(parent Key) string {
+	return fmt.Sprintf("%s exists, not owned by k3sync: k3sync creates and changes nothing in it or attached to it, "+
+		"so not this either, until that %s is deleted or adopted", parent.Resource(), parent.Kind)
+}
+
+// InsideNotOwned is the blocked change of a desired resource that lives
+// in, or belongs to, a resource blocked by NotOwned.
+func InsideNotOwned(key Key, level int, parent Key) Change {
+	return Change{Key: key, Action: Blocked, Level: level, Notes: []string{InsideNotOwnedNote(parent)}}
+}
