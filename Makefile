@@ -41,6 +41,7 @@ test: kube-bins gitea-bin
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/loader
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadLimits$$' -fuzztime $(FUZZTIME) ./internal/loader
 	$(GO) test -run '^$$' -fuzz '^FuzzComment$$' -fuzztime $(FUZZTIME) ./internal/review
+	$(GO) test -run '^$$' -fuzz '^FuzzPages$$' -fuzztime $(FUZZTIME) ./internal/dashboard
 
 .PHONY: fuzz
 ## fuzz: fuzz the loader for 5 minutes

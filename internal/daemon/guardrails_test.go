@@ -99,7 +99,7 @@ func TestHostileTenantsReachNothing(t *testing.T) {
 	labels0 := fmt.Sprint(kubeSystem())
 	adm := kadm.NewClient(mustKgo(t, p.kafka.ListenAddrs()))
 	acls := func() int {
-		res, err := adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().Deny().Topics().Groups().Clusters().TransactionalIDs().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+		res, err := adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().ResourcePatternType(kadm.ACLPatternAny).Operations(kadm.OpAny).Allow().AllowHosts().Deny().DenyHosts())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,6 +110,9 @@ func TestHostileTenantsReachNothing(t *testing.T) {
 		return n
 	}
 	acls0 := acls()
+	if acls0 == 0 {
+		t.Fatal("the example's ACLs are not listed: the count below would prove nothing")
+	}
 
 	for name, src := range hostileTenants {
 		p.repo.WriteFile(name, src)

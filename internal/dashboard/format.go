@@ -12,6 +12,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/untrusted"
 	"github.com/k3sync/k3sync/internal/version"
 	"github.com/k3sync/k3sync/internal/view"
 )
@@ -172,8 +173,11 @@ func failedResults(rs []plan.Result) int {
 // plan.FormatValue only, which redacts sensitive ones.
 func (h *handler) funcs() template.FuncMap {
 	return template.FuncMap{
-		"asset":       func(name string) string { return "/static/" + name + "?v=" + h.assets[name] },
-		"short":       shortHash,
+		"asset": func(name string) string { return "/static/" + name + "?v=" + h.assets[name] },
+		"short": shortHash,
+		// visible shows a tenant string's control and format characters
+		// (newlines, bidi overrides) as escapes, as the CLI does.
+		"visible":     untrusted.Visible,
 		"ago":         ago,
 		"span":        func(now, t time.Time) string { return span(now.Sub(t)) },
 		"iso":         func(t time.Time) string { return t.UTC().Format(time.RFC3339) },

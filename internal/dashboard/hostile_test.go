@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/untrusted"
 	"github.com/k3sync/k3sync/internal/view"
 )
 
@@ -210,4 +212,57 @@ func checkEvents(t *testing.T, e *env, name string) {
 	if _, err := fmt.Sscanf(data, `{"version":%q}`, &v); err != nil || strings.Trim(v, "0123456789abcdef") != "" {
 		t.Errorf("event data %q is not a version", data)
 	}
+}
+
+// FuzzPages renders every page and fragment for a tenant named by the
+// fuzzer and checks what TestHostileNamesStayText checks: the same
+// elements and attributes as for a harmless name, links and forms that
+// stay on the tenant's own pages, and the name shown as text (as
+// untrusted.Visible writes it).
+func FuzzPages(f *testing.F) {
+	for _, n := range hostileNames {
+		f.Add(n)
+	}
+	for _, n := range []string{"a\nb", "x</main><main>", "&amp;", "{{.Name}}", "\u202etxt", "a\x00b", "%2e%2e/"} {
+		f.Add(n)
+	}
+	pages := func(name string) []string {
+		p := "/tenants/" + url.PathEscape(name)
+		return []string{"/", "/drift", p, "/fragments/overview", "/fragments/drift", "/fragments" + p}
+	}
+	render := func(t *testing.T, name string) []shape {
+		e := newEnv(t)
+		withTenant(e.fb, name)
+		c, _ := e.login(operatorToken)
+		var out []shape
+		for _, p := range pages(name) {
+			rec := e.do(req{path: p, cookie: c})
+			if rec.Code != http.StatusOK {
+				t.Fatalf("GET %s: %d\n%s", p, rec.Code, rec.Body)
+			}
+			out = append(out, parseShape(t, rec.Body.String(), strings.HasPrefix(p, "/fragments/")))
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r") || name == "." || name == ".." {
+			// Not a tenant name a page can be asked for (the HTML parser
+			// rewrites NUL and CR, so the text check cannot hold).
+			t.Skip()
+		}
+		want := render(t, "harmless-name")
+		got := render(t, name)
+		shown := untrusted.Visible(name)
+		for i, p := range pages(name) {
+			if !maps.Equal(got[i].elements, want[i].elements) {
+				t.Errorf("%s: elements and attributes differ from a harmless tenant's:\n got %v\nwant %v", p, got[i].elements, want[i].elements)
+			}
+			if !strings.Contains(got[i].text, shown) {
+				t.Errorf("%s: %q is not shown as text", p, shown)
+			}
+			for _, u := range got[i].urls {
+				checkURL(t, p, u, name)
+			}
+		}
+	})
 }

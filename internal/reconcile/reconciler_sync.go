@@ -186,7 +186,11 @@ func request(l *loaded, tenants []string, complete bool) plan.Request {
 // reached a new revision. It returns the runs.
 func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []string, complete bool, trigger state.Trigger, who string, allowMass bool) []state.Run {
 	req := request(l, tenants, complete)
-	req.AllowMassDeletion = allowMass
+	// The targets plan every delete as a delete: the mass-deletion guard
+	// below counts them all and decides, once, for the whole plan. (A
+	// target's own cap would turn deletes into blocked changes the guard
+	// cannot count, and the apply, which must lift it, would make them.)
+	req.AllowMassDeletion = true
 	started := r.opts.Now().UTC()
 	clock := time.Now()
 	p := r.engine.Plan(ctx, req)
@@ -195,9 +199,11 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	r.rememberPlans(byTenant, p)
 	r.saveDrift(ctx, l, byTenant, p, started)
 	deletes := 0
+	hasDeletes := map[string]bool{}
 	for _, c := range p.Changes {
 		if c.Action == plan.Delete {
 			deletes++
+			hasDeletes[c.Tenant] = true
 		}
 	}
 
@@ -213,6 +219,10 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			blocked[name] = "tenant is suspended: changes are planned, not applied"
 		case !allowMass && deletes > limit:
 			blocked[name] = fmt.Sprintf("mass-deletion guard: the plan deletes %d resources, more than the platform's limit of %d; sync with the override to proceed", deletes, limit)
+		case !allowMass && hasDeletes[name] && len(p.Errors) > 0:
+			// What the failed targets would delete is unknown, so the
+			// guard cannot count it: no deletes until every target plans.
+			blocked[name] = fmt.Sprintf("mass-deletion guard: %s/%s could not be planned, so the plan's deletes cannot be counted; no deletes until it plans again", p.Errors[0].System, p.Errors[0].Target)
 		default:
 			if why := windowBlocks(t, r.opts.Now()); why != "" {
 				blocked[name] = why
