@@ -28,6 +28,18 @@
 // lookups. What only k3sync's configuration knows, its own namespaces,
 // comes in Options.
 //
+// # Bounds
+//
+// policy.input bounds what is read: every tenant folder is listed (at most
+// maxEntriesPerTenant entries) and its .cue files sized before any byte is
+// read, and a tenant over a limit gets an error naming the file and is not
+// evaluated. What evaluation costs cannot be bounded in process (CUE takes
+// no context), so LoadWith with a Sandbox runs the evaluation and the
+// policy checks in a child process — the same executable, whose main calls
+// ChildMain — killed past evalTimeout or maxEvalMemory; the tenants in
+// flight are blamed, each alone if need be (ADR 0006). Load, without a
+// sandbox, is for tests and fuzzing.
+//
 // # Source
 //
 // The fs.FS is a folder today and a Git tree in the daemon; nothing here
