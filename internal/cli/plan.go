@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -73,9 +74,14 @@ func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
 			return nil, fmt.Errorf("tenant %q: not in the repo", t)
 		}
 	}
+	if !readOnly {
+		if err := daemon.CheckNoLeader(cmd.Context(), cfg, time.Now()); err != nil {
+			return nil, besideDaemon(cmd.Name(), err)
+		}
+	}
 	store, closeState, err := openState(cfg, readOnly)
 	if err != nil {
-		return nil, err
+		return nil, besideDaemon(cmd.Name(), err)
 	}
 	s := &session{repo: repo, close: closeState}
 	s.req = plan.Request{Revision: f.revision, Platform: &repo.Platform, Complete: len(f.tenants) == 0}
@@ -170,11 +176,32 @@ func openState(cfg *config.Config, readOnly bool) (state.Store, func(), error) {
 			return state.NewMemory(), func() {}, nil
 		}
 	}
-	s, err := daemon.OpenState(cfg)
+	s, err := daemon.OpenState(cfg, 0)
 	if err != nil {
 		return nil, nil, err //nolint:wrapcheck // names the store
 	}
 	return s, func() { _ = s.Close() }, nil
+}
+
+// besideDaemon says plainly why command cannot run while a daemon holds
+// the state (the bbolt file or the Lease), and what to run instead; other
+// errors pass through.
+func besideDaemon(command string, err error) error {
+	var why string
+	switch {
+	case errors.Is(err, state.ErrLocked):
+		why = "A running k3sync daemon (k3sync serve), or another k3sync apply, holds this bbolt state file; " +
+			"bbolt locks the whole file, so no other process can open it, not even to read."
+	case errors.Is(err, daemon.ErrDaemonRunning):
+		why = "The daemon applies these tenants; a second writer beside it would overwrite the inventory it saves."
+	default:
+		return err
+	}
+	instead := "Apply through the daemon instead: k3sync sync --server URL [--tenant T]; or stop the daemon first."
+	if command == "plan" {
+		instead = "The daemon's dashboard and API show every tenant's plan, and k3sync sync --server URL [--tenant T] applies through it; or stop the daemon first."
+	}
+	return fmt.Errorf("%w.\n%s\n%s", err, why, instead)
 }
 
 func newPlan() *cobra.Command {

@@ -7,7 +7,8 @@
 // New connects nothing; Start runs the parts until its context ends. With
 // leader election, every replica serves the API (followers report not
 // ready) and only the Lease holder runs the loop; losing the Lease stops
-// the loop at once.
+// the loop at once, and the state writes it still has in flight fail
+// (state.ErrNotLeader, with the Kubernetes backend).
 package daemon
 
 import (
@@ -76,7 +77,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if cfg.Git.URL == "" {
 		return nil, errors.New("config: git.url is required to serve")
 	}
-	if d.store, err = OpenState(cfg); err != nil {
+	if d.store, err = OpenState(cfg, stateLockWait); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { _ = d.store.Close() })
@@ -136,6 +137,11 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if le := cfg.Reconcile.LeaderElection; le != nil {
 		if d.elector, err = newElector(le, clients); err != nil {
 			return nil, err
+		}
+		// Replicas share the Secrets: one that lost the Lease must not
+		// write over what the new leader wrote.
+		if k, ok := d.store.(*state.Kube); ok {
+			k.SetFence(d.elector.Fence)
 		}
 	}
 	return d, nil
@@ -218,11 +224,7 @@ func newElector(le *config.LeaderElection, clients map[string]kubernetes.Interfa
 	if id == "" {
 		id, _ = os.Hostname()
 	}
-	name := le.Name
-	if name == "" {
-		name = "k3sync-leader"
-	}
-	lc := leader.Config{Namespace: le.Namespace, Name: name, Identity: id, LeaseDuration: le.LeaseDuration.Duration}
+	lc := leader.Config{Namespace: le.Namespace, Name: leaseName(le), Identity: id, LeaseDuration: le.LeaseDuration.Duration}
 	if d := lc.LeaseDuration; d > 0 {
 		// client-go wants lease > renew deadline > retry period; keep
 		// controller-runtime's 15:10:2 for any lease duration.
@@ -253,30 +255,31 @@ func LoaderOptions(cfg *config.Config) (loader.Options, error) {
 	return loader.Options{ReservedNamespaces: cfg.ReservedNamespaces(), Sandbox: sb}, nil
 }
 
+func leaseName(le *config.LeaderElection) string {
+	if le.Name == "" {
+		return "k3sync-leader"
+	}
+	return le.Name
+}
+
+// stateLockWait is how long a daemon waits for the bbolt file (a
+// replaced pod's predecessor may still be closing it).
+const stateLockWait = 10 * time.Second
+
 // OpenState opens the configured state backend (the bbolt file, or
 // Secrets that replicas share), for the daemon and for `k3sync
-// plan/apply`, which must see the same inventory.
-func OpenState(cfg *config.Config) (StateStore, error) {
+// plan/apply`, which must see the same inventory. A bbolt file another
+// process holds is waited for up to lockWait (not at all when 0), then
+// fails with [state.ErrLocked].
+func OpenState(cfg *config.Config, lockWait time.Duration) (StateStore, error) {
 	if cfg.State.Backend != "kubernetes" {
-		b, err := state.OpenBolt(cfg.State.Path, 10*time.Second)
+		b, err := state.OpenBolt(cfg.State.Path, lockWait)
 		if err != nil {
 			return nil, err //nolint:wrapcheck // names the file
 		}
 		return b, nil
 	}
-	var rc *rest.Config
-	var err error
-	if cfg.State.Cluster == "in-cluster" {
-		rc, err = rest.InClusterConfig()
-	} else {
-		cl := cfg.Clusters[cfg.State.Cluster]
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
+	cs, err := clientFor(cfg, cfg.State.Cluster)
 	if err != nil {
 		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
 	}
@@ -285,6 +288,59 @@ func OpenState(cfg *config.Config) (StateStore, error) {
 		return nil, err //nolint:wrapcheck // says what is missing
 	}
 	return k, nil
+}
+
+// clientFor connects to a logical cluster of cfg, or "in-cluster".
+func clientFor(cfg *config.Config, cluster string) (kubernetes.Interface, error) {
+	var rc *rest.Config
+	var err error
+	if cluster == "in-cluster" {
+		rc, err = rest.InClusterConfig()
+	} else {
+		cl, ok := cfg.Clusters[cluster]
+		if !ok {
+			return nil, fmt.Errorf("cluster %q is not in clusters", cluster)
+		}
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig()
+	}
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the callers
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the callers
+	}
+	return cs, nil
+}
+
+// ErrDaemonRunning: a k3sync daemon holds the state, the bbolt file or
+// the leader Lease; a second writer beside it would overwrite what it
+// writes.
+var ErrDaemonRunning = errors.New("a k3sync daemon (k3sync serve) holds the state")
+
+// CheckNoLeader fails with [ErrDaemonRunning] while a daemon holds the
+// Lease of cfg's reconcile.leaderElection; nil when none is configured,
+// the Lease does not exist, was released or has expired. The CLI never
+// holds the Lease, so any valid holder is another process.
+func CheckNoLeader(ctx context.Context, cfg *config.Config, now time.Time) error {
+	le := cfg.Reconcile.LeaderElection
+	if le == nil {
+		return nil
+	}
+	cs, err := clientFor(cfg, le.Cluster)
+	if err != nil {
+		return fmt.Errorf("leader election on cluster %s: %w", le.Cluster, err)
+	}
+	holder, until, err := leader.Holder(ctx, cs, le.Namespace, leaseName(le), now)
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	if holder == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: replica %s holds the Lease %s/%s (valid until %s)", ErrDaemonRunning,
+		holder, le.Namespace, leaseName(le), until.UTC().Format(time.RFC3339))
 }
 
 // gitSource adapts the Git poller to the reconciler's Source.

@@ -156,11 +156,23 @@ func New(src Source, engine Engine, journal state.Journal, opts Options) *Reconc
 	}
 }
 
-// Start polls, syncs and checks drift until ctx ends.
+// Start polls, syncs and checks drift until ctx ends. It may run again
+// after it returned (a replica that lost leadership and won it back): each
+// run has its own cron, and the drift schedules of the revision already
+// loaded are registered on it at once, since a poll that finds the same
+// revision registers nothing.
 func (r *Reconciler) Start(ctx context.Context) error {
-	r.cron = cron.New(cron.WithParser(cronParser), cron.WithLocation(time.UTC))
-	r.cron.Start()
-	defer r.cron.Stop()
+	c := cron.New(cron.WithParser(cronParser), cron.WithLocation(time.UTC))
+	r.mu.Lock()
+	r.cron = c
+	clear(r.cronSpecs) // entries of the previous run's cron
+	cur := r.snap.current
+	r.mu.Unlock()
+	if cur != nil {
+		r.scheduleDrift(cur.repo)
+	}
+	c.Start()
+	defer c.Stop()
 
 	r.poll(ctx, state.TriggerStartup)
 	ticker := time.NewTicker(r.opts.Interval)

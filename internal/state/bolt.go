@@ -17,10 +17,25 @@ type Bolt struct {
 	db *bolt.DB
 }
 
+// ErrLocked: another process holds the bbolt file (a running `k3sync
+// serve`, or another apply). bbolt locks the whole file, readers too: a
+// read-only open needs a shared lock that the holder's exclusive lock
+// refuses, so not even `k3sync plan` can read the file while a daemon has it.
+var ErrLocked = errors.New("held by another process")
+
 // OpenBolt opens (creating if needed) the bbolt file at path. Only one
-// process may hold it: a second one waits up to timeout, then fails.
+// process may hold it: a second one waits up to timeout (not at all when
+// timeout is 0), then fails with [ErrLocked].
 func OpenBolt(path string, timeout time.Duration) (*Bolt, error) {
+	if timeout <= 0 {
+		// bbolt waits forever on 0; anything under its 50 ms retry
+		// period is one attempt.
+		timeout = time.Nanosecond
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state %s: %w", path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: open: %w", path, err)
 	}

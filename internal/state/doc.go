@@ -23,5 +23,7 @@
 // transaction. Memory is for tests and dry runs. Kube keeps each tenant's
 // entries and journal in two Secrets (gzipped JSON, optimistic
 // concurrency on resourceVersion) in k3sync's namespace, so that replicas
-// under leader election share the three-way base.
+// under leader election share the three-way base; a Fence the daemon wires
+// to its elector refuses the writes of a replica that lost the Lease
+// (ErrNotLeader).
 package state

@@ -56,6 +56,11 @@ import (
 // the apiserver answers 409 Conflict and the write starts over from a
 // fresh read. Reads are quorum reads from etcd, never from a cache: a new
 // leader must see the last inventory the old one saved.
+//
+// Optimistic concurrency keeps two writers from losing each other's
+// changes to one Secret, but not a replica that lost the Lease from
+// writing after the new leader: a [Fence], checked right before every
+// write, refuses those with [ErrNotLeader].
 type Kube struct {
 	secrets    corev1client.SecretInterface
 	namespace  string
@@ -65,6 +70,33 @@ type Kube struct {
 	// beforeWrite, when set, runs between the read and the write of an
 	// update: tests make another writer win the race there.
 	beforeWrite func()
+	// fence, when set, says whether this process may still write.
+	fence atomic.Pointer[Fence]
+}
+
+// Fence says whether this process may write the shared state now: nil,
+// or why not (this replica is not, or no longer, the Lease holder). The
+// daemon wires it to its leader elector.
+type Fence func() error
+
+// ErrNotLeader: a write refused by the store's [Fence], because another
+// replica may be the leader now; the write would overwrite its state.
+var ErrNotLeader = errors.New("not the leader")
+
+// SetFence makes every later write ask f first, right before it is sent;
+// a write f refuses fails with [ErrNotLeader] and changes nothing.
+func (k *Kube) SetFence(f Fence) { k.fence.Store(&f) }
+
+// fenced is nil when the fence (if any) lets this process write.
+func (k *Kube) fenced() error {
+	f := k.fence.Load()
+	if f == nil || *f == nil {
+		return nil
+	}
+	if err := (*f)(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	return nil
 }
 
 // KubeMaxPayload is the compressed payload budget of one state Secret:
@@ -392,6 +424,9 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 		}
 		if k.beforeWrite != nil {
 			k.beforeWrite()
+		}
+		if err := k.fenced(); err != nil {
+			return fmt.Errorf("secret %s/%s: write: %w", k.namespace, name, err)
 		}
 		if sec == nil {
 			_, err = k.secrets.Create(ctx, k.newSecret(name, kind, tenant, key, payload), metav1.CreateOptions{FieldManager: "k3sync-state"})
