@@ -69,14 +69,17 @@ func (r *Report) Failed() bool {
 // Apply applies the request. Every target starts at once, and each
 // tenant goes through the systems in order: a target waits on
 // opts.Gate before its first change of a tenant until every target of
-// the earlier systems is done with that tenant (or has returned). Tenants
-// are thereby pipelined: one tenant's Kong changes can be made while
-// another's namespaces are still being created. A caller's own gate in
-// opts is replaced.
+// the earlier systems is done with that tenant (or has returned). A
+// tenant the request removes from Git (plan.Request.Removals) goes
+// through them in reverse, Kong first and Kubernetes last, so that its
+// namespaces, which hold its credentials, go after what the credentials
+// are for. Tenants are thereby pipelined: one tenant's Kong changes can
+// be made while another's namespaces are still being created. A caller's
+// own gate in opts is replaced.
 func (e *Engine) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) *Report {
 	r := &Report{}
 	var mu sync.Mutex
-	p := newPipeline(e.targets)
+	p := newPipeline(e.targets, req.Removals())
 	var g errgroup.Group
 	for i, t := range e.targets {
 		o := opts
@@ -104,6 +107,10 @@ func (e *Engine) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 // pipeline tracks, per target, the tenants it is done with.
 type pipeline struct {
 	targets []Target
+	// removed reports the tenants removed from Git, which go through the
+	// systems in reverse: their deletes in Kong before Kafka, in Kafka
+	// before the namespaces that received their credentials.
+	removed func(tenant string) bool
 	mu      sync.Mutex
 	// done[i][tenant] is closed when target i is done with tenant;
 	// finished[i] when target i's Apply returned.
@@ -111,8 +118,8 @@ type pipeline struct {
 	finished []chan struct{}
 }
 
-func newPipeline(targets []Target) *pipeline {
-	p := &pipeline{targets: targets}
+func newPipeline(targets []Target, removed func(string) bool) *pipeline {
+	p := &pipeline{targets: targets, removed: removed}
 	for range targets {
 		p.done = append(p.done, map[string]chan struct{}{})
 		p.finished = append(p.finished, make(chan struct{}))
@@ -146,12 +153,15 @@ func (p *pipeline) markDone(i int, tenant string) {
 func (p *pipeline) finish(i int) { close(p.finished[i]) }
 
 // gate is the gate of target i: it waits for every target of an earlier
-// system.
+// system, or of a later one for a tenant removed from Git.
 func (p *pipeline) gate(i int) plan.Gate {
 	g := &gate{p: p, self: i}
 	order := plan.SystemOrder(p.targets[i].System())
 	for j, t := range p.targets {
-		if plan.SystemOrder(t.System()) < order {
+		switch o := plan.SystemOrder(t.System()); {
+		case o < order:
+			g.before = append(g.before, j)
+		case o > order:
 			g.after = append(g.after, j)
 		}
 	}
@@ -159,13 +169,22 @@ func (p *pipeline) gate(i int) plan.Gate {
 }
 
 type gate struct {
-	p     *pipeline
-	self  int
-	after []int
+	p    *pipeline
+	self int
+	// before are the targets of earlier systems, after those of later ones.
+	before, after []int
+}
+
+// waitsFor is the targets that must be done with tenant first.
+func (g *gate) waitsFor(tenant string) []int {
+	if g.p.removed(tenant) {
+		return g.after
+	}
+	return g.before
 }
 
 func (g *gate) Wait(ctx context.Context, tenant string) error {
-	for _, j := range g.after {
+	for _, j := range g.waitsFor(tenant) {
 		select {
 		case <-g.p.doneCh(j, tenant):
 		case <-g.p.finished[j]:
@@ -177,7 +196,7 @@ func (g *gate) Wait(ctx context.Context, tenant string) error {
 }
 
 func (g *gate) Ready(tenant string) bool {
-	for _, j := range g.after {
+	for _, j := range g.waitsFor(tenant) {
 		select {
 		case <-g.p.doneCh(j, tenant):
 		case <-g.p.finished[j]:

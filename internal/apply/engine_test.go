@@ -43,6 +43,11 @@ type fakeTarget struct {
 	skipDone bool
 	// returning runs when Apply returns.
 	returning func()
+	// owned are tenants the target owns that a Complete request does not
+	// list: removed from Git.
+	owned []string
+	// reverse takes the request's tenants in reverse order.
+	reverse bool
 }
 
 func (f *fakeTarget) System() plan.System { return f.sys }
@@ -55,8 +60,19 @@ func (f *fakeTarget) Apply(ctx context.Context, req plan.Request, opts plan.Appl
 		defer f.returning()
 	}
 	var out []plan.Result
+	var tenants []string
 	for _, tr := range req.Tenants {
-		tenant := tr.Model.Name
+		tenants = append(tenants, tr.Name())
+	}
+	if req.Complete {
+		tenants = append(tenants, f.owned...)
+	}
+	if f.reverse {
+		slices.Reverse(tenants)
+	}
+	// One tenant at a time, as a target with a concurrency of 1: those
+	// whose turn has come first, as real targets start them.
+	for _, tenant := range plan.ReadyFirst(opts, tenants, func(s string) string { return s }) {
 		key := plan.Key{Tenant: tenant, System: f.sys, Target: f.name, Kind: "Thing", Name: "x"}
 		if err := opts.Wait(ctx, tenant); err != nil {
 			out = append(out, plan.Result{Change: plan.Change{Key: key}, Err: err, Error: err.Error()})
@@ -182,5 +198,52 @@ func TestApplyGateFallsBackOnReturn(t *testing.T) {
 	}
 	if !errors.Is(waitErr, context.Canceled) {
 		t.Fatalf("Kafka's change of a canceled apply: %v, want context.Canceled", waitErr)
+	}
+}
+
+// TestApplyRemovedTenantsGoInReverse: a tenant removed from Git, named as
+// removed or owned but not listed by a complete request, goes Kong, then
+// Kafka, then Kubernetes, so that its namespaces (which hold its
+// credentials) go last; the other tenants of the same apply still go
+// Kubernetes first. Targets that take tenants in opposite orders, one at
+// a time, do not wait on each other forever.
+func TestApplyRemovedTenantsGoInReverse(t *testing.T) {
+	ev := &events{}
+	targets := []Target{
+		&fakeTarget{sys: plan.Kong, name: "edge", ev: ev, owned: []string{"gone"}},
+		&fakeTarget{sys: plan.Kafka, name: "main", ev: ev, owned: []string{"gone"}},
+		&fakeTarget{sys: plan.Kubernetes, name: "eu", ev: ev, owned: []string{"gone"}, reverse: true},
+		&fakeTarget{sys: plan.Kubernetes, name: "us", ev: ev, owned: []string{"gone"}},
+	}
+	req := request("a", "b")
+	req.Tenants = append(req.Tenants, plan.RemovedTenant("removed"))
+	req.Complete = true
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	rep := New(targets...).Apply(ctx, req, plan.ApplyOptions{})
+	if rep.Failed() {
+		t.Fatalf("apply failed (targets waited on each other?): %+v\n%v", rep, ev.log)
+	}
+	forward := map[string][]string{
+		"kafka/main": {"kubernetes/eu", "kubernetes/us"},
+		"kong/edge":  {"kubernetes/eu", "kubernetes/us", "kafka/main"},
+	}
+	reverse := map[string][]string{
+		"kafka/main":    {"kong/edge"},
+		"kubernetes/eu": {"kong/edge", "kafka/main"},
+		"kubernetes/us": {"kong/edge", "kafka/main"},
+	}
+	for tn, before := range map[string]map[string][]string{"a": forward, "b": forward, "removed": reverse, "gone": reverse} {
+		for later, earlier := range before {
+			start := ev.index("start " + later + " " + tn)
+			if start < 0 {
+				t.Errorf("tenant %s: %s never started", tn, later)
+			}
+			for _, e := range earlier {
+				if end := ev.index("end " + e + " " + tn); end < 0 || end > start {
+					t.Errorf("tenant %s: %s started (event %d) before %s was done (event %d)", tn, later, start, e, end)
+				}
+			}
+		}
 	}
 }

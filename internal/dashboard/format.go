@@ -114,6 +114,7 @@ func span(d time.Duration) string {
 var stateLabels = map[view.State]string{
 	view.Failed: "failed", view.Drifted: "drifted", view.OutOfSync: "out of sync",
 	view.Suspended: "suspended", view.Synced: "synced", view.Unknown: "unknown",
+	view.Removed: "removed",
 }
 
 var systemLabels = map[plan.System]string{plan.Kubernetes: "Kubernetes", plan.Kafka: "Kafka", plan.Kong: "Kong"}

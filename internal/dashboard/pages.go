@@ -148,7 +148,7 @@ func (f filter) URL(key, value string) string {
 }
 
 // States are the states the filter offers, in the order the counts show.
-var filterStates = []view.State{view.Synced, view.OutOfSync, view.Drifted, view.Failed, view.Suspended, view.Unknown}
+var filterStates = []view.State{view.Synced, view.OutOfSync, view.Drifted, view.Failed, view.Suspended, view.Unknown, view.Removed}
 
 func parseFilter(q url.Values) filter {
 	f := filter{Q: strings.TrimSpace(q.Get("q"))}

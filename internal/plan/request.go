@@ -29,6 +29,47 @@ type Request struct {
 type TenantRequest struct {
 	Desired *render.Tenant
 	Model   *model.Tenant
+	// Removed says the tenant was removed from Git (see RemovedTenant):
+	// it desires nothing, and whatever a target owns of it goes.
+	Removed bool
+}
+
+// RemovedTenant is a tenant removed from Git, named in a request that
+// need not be Complete: every target plans it as a tenant that desires
+// nothing, so everything its inventory owns is deleted (or orphaned when
+// protected, as the last applied definition says), and the engine takes
+// it through the systems in reverse (Kong, Kafka, Kubernetes).
+func RemovedTenant(name string) TenantRequest {
+	return TenantRequest{Desired: &render.Tenant{Name: name}, Removed: true}
+}
+
+// Name is the tenant's name.
+func (tr TenantRequest) Name() string {
+	switch {
+	case tr.Desired != nil:
+		return tr.Desired.Name
+	case tr.Model != nil:
+		return tr.Model.Name
+	}
+	return ""
+}
+
+// Removals returns the tenants the request removes from Git, as a
+// predicate: those it names as removed and, when it is Complete, every
+// tenant it does not list (targets plan what they own of those as
+// removed from Git).
+func (r Request) Removals() func(tenant string) bool {
+	listed := make(map[string]bool, len(r.Tenants))
+	for _, tr := range r.Tenants {
+		listed[tr.Name()] = listed[tr.Name()] || !tr.Removed
+	}
+	return func(tenant string) bool {
+		present, ok := listed[tenant]
+		if ok {
+			return !present
+		}
+		return r.Complete
+	}
 }
 
 // Result is the outcome of one applied change.
@@ -89,8 +130,9 @@ type ApplyOptions struct {
 }
 
 // Gate orders one target's work on each tenant after the targets of the
-// systems before it (see apply.Engine). Its methods are safe for
-// concurrent use.
+// systems before it (see apply.Engine), or, for a tenant the request
+// removes from Git (Request.Removals), after those of the systems after
+// it. Its methods are safe for concurrent use.
 type Gate interface {
 	// Wait blocks until the earlier targets are done with the tenant,
 	// or ctx ends.
@@ -113,6 +155,29 @@ func (o ApplyOptions) Wait(ctx context.Context, tenant string) error {
 // Ready reports whether the tenant's turn has come; always without a gate.
 func (o ApplyOptions) Ready(tenant string) bool {
 	return o.Gate == nil || o.Gate.Ready(tenant)
+}
+
+// ReadyFirst returns items reordered so that the tenants whose turn on
+// the gate has come are first, each part in its order. A target that
+// starts tenants with bounded concurrency starts them in this order: a
+// tenant removed from Git goes through the systems in reverse, so a
+// target can hold tenants that wait on the other systems next to tenants
+// the other systems wait on, and slots filled with the former would never
+// free.
+func ReadyFirst[T any](o ApplyOptions, items []T, tenant func(T) string) []T {
+	if o.Gate == nil {
+		return items
+	}
+	out := make([]T, 0, len(items))
+	var later []T
+	for _, it := range items {
+		if o.Gate.Ready(tenant(it)) {
+			out = append(out, it)
+		} else {
+			later = append(later, it)
+		}
+	}
+	return append(out, later...)
 }
 
 // Done tells the gate, if any, that the target is done with the tenant.

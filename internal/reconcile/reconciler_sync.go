@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -168,17 +169,46 @@ func (r *Reconciler) runSync(ctx context.Context, s *view.Sync) {
 	r.mu.Unlock()
 }
 
-// request builds the plan request for tenants of a revision.
+// request builds the plan request for tenants of a revision. A tenant
+// the revision does not have was removed from Git: the request names it
+// as removed, so that what it owns goes even when the request is not
+// complete (an apply of some tenants, a retry).
 func request(l *loaded, tenants []string, complete bool) plan.Request {
 	req := plan.Request{Revision: l.commit.Hash, Platform: &l.repo.Platform, Complete: complete}
 	for _, name := range tenants {
 		t := l.repo.Tenant(name)
 		if t == nil {
+			req.Tenants = append(req.Tenants, plan.RemovedTenant(name))
 			continue
 		}
 		req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&l.repo.Platform, t), Model: t})
 	}
 	return req
+}
+
+// withRemoved adds to tenants those the plan has changes for that the
+// revision does not have: a complete request plans what the targets'
+// inventories hold of tenants removed from Git, and they are planned,
+// guarded, applied and recorded like the others.
+func withRemoved(l *loaded, tenants []string, p *plan.Plan) []string {
+	removed := map[string]bool{}
+	prev := ""
+	for _, c := range p.Changes {
+		if c.Tenant == prev {
+			continue // changes come tenant by tenant
+		}
+		prev = c.Tenant
+		if l.repo.Tenant(c.Tenant) == nil {
+			removed[c.Tenant] = true
+		}
+	}
+	if len(removed) == 0 {
+		return tenants
+	}
+	for _, name := range tenants {
+		delete(removed, name) // already asked for (a retry)
+	}
+	return append(slices.Clip(tenants), slices.Sorted(maps.Keys(removed))...)
 }
 
 // syncTenants plans the tenants, applies those the guards let through and
@@ -195,6 +225,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	clock := time.Now()
 	p := r.engine.Plan(ctx, req)
 	planned := time.Since(clock)
+	tenants = withRemoved(l, tenants, p)
 	byTenant := splitPlan(p, tenants)
 	r.rememberPlans(byTenant, p)
 	r.saveDrift(ctx, l, byTenant, p, started)
@@ -215,7 +246,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 		t := l.repo.Tenant(name)
 		switch {
-		case r.isSuspended(t):
+		case t != nil && r.isSuspended(t):
 			blocked[name] = "tenant is suspended: changes are planned, not applied"
 		case !allowMass && deletes > limit:
 			blocked[name] = fmt.Sprintf("mass-deletion guard: the plan deletes %d resources, more than the platform's limit of %d; sync with the override to proceed", deletes, limit)
@@ -223,7 +254,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			// What the failed targets would delete is unknown, so the
 			// guard cannot count it: no deletes until every target plans.
 			blocked[name] = fmt.Sprintf("mass-deletion guard: %s/%s could not be planned, so the plan's deletes cannot be counted; no deletes until it plans again", p.Errors[0].System, p.Errors[0].Target)
-		default:
+		case t != nil:
 			if why := windowBlocks(t, r.opts.Now()); why != "" {
 				blocked[name] = why
 			}

@@ -45,7 +45,58 @@ func (r *Reconciler) Overview(ctx context.Context) (view.Overview, error) {
 		o.Counts[ts.State]++
 		o.Tenants = append(o.Tenants, ts)
 	}
+	for _, name := range r.removedLocked() {
+		ts := r.removedSummaryLocked(name, byStatus[name])
+		o.Counts[ts.State]++
+		o.Tenants = append(o.Tenants, ts)
+	}
 	return o, nil
+}
+
+// removedLocked returns the tenants removed from Git whose latest plan
+// still has changes: what k3sync's inventory owns of them is not all
+// deleted or orphaned yet. r.mu is held.
+func (r *Reconciler) removedLocked() []string {
+	var out []string
+	for name, p := range r.snap.plans {
+		if r.snap.current.repo.Tenant(name) == nil && (p.HasChanges() || p.Blocked()) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// removedSummaryLocked builds the row of a tenant removed from Git from
+// its latest plan; r.mu is held.
+func (r *Reconciler) removedSummaryLocked(name string, st state.TenantStatus) view.TenantSummary {
+	ts := view.TenantSummary{Name: name, Owners: []string{}, State: view.Removed, SyncedAt: st.SyncedAt, Synced: view.Commit{Hash: st.Revision}}
+	p := r.snap.plans[name]
+	sum := p.Summary()
+	ts.Note = fmt.Sprintf("removed from Git: %d to delete, %d orphaned", sum.Delete, sum.Orphan)
+	if sum.Blocked > 0 {
+		ts.Note += fmt.Sprintf(", %d blocked", sum.Blocked)
+	}
+	failed := map[string]string{}
+	if st.LastRun != nil && st.LastRun.Result == state.ResultFailed {
+		for _, c := range st.LastRun.Changes {
+			if c.Error != "" {
+				failed[string(c.System)+"/"+c.Target] = c.Error
+			}
+		}
+	}
+	for _, c := range p.Changes {
+		i := slices.IndexFunc(ts.Systems, func(s view.SystemState) bool { return s.System == c.System && s.Target == c.Target })
+		if i < 0 {
+			ts.Systems = append(ts.Systems, view.SystemState{System: c.System, Target: c.Target, State: view.Removed})
+			i = len(ts.Systems) - 1
+		}
+		ts.Systems[i].Changes++
+		if msg, ok := failed[string(c.System)+"/"+c.Target]; ok {
+			ts.Systems[i].State, ts.Systems[i].Error = view.Failed, msg
+		}
+	}
+	return ts
 }
 
 // summaryLocked builds a tenant's row; r.mu is held.
@@ -165,11 +216,27 @@ func (r *Reconciler) Tenant(ctx context.Context, name string) (view.Tenant, erro
 	if err != nil {
 		return view.Tenant{}, err
 	}
-	i := slices.IndexFunc(o.Tenants, func(t view.TenantSummary) bool { return t.Name == name })
-	if i < 0 {
-		return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+	var out view.Tenant
+	if i := slices.IndexFunc(o.Tenants, func(t view.TenantSummary) bool { return t.Name == name }); i >= 0 {
+		out = view.Tenant{TenantSummary: o.Tenants[i], Plan: &plan.Plan{}}
+	} else {
+		// Removed from Git and all gone: its history stays readable.
+		r.mu.Lock()
+		known := r.snap.current != nil
+		r.mu.Unlock()
+		if !known {
+			return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+		}
+		runs, err := r.journal.Runs(ctx, name, 1)
+		if err != nil {
+			return view.Tenant{}, fmt.Errorf("tenant %s: %w", name, err)
+		}
+		if len(runs) == 0 {
+			return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+		}
+		out = view.Tenant{TenantSummary: view.TenantSummary{Name: name, Owners: []string{}, State: view.Removed,
+			Note: "removed from Git; nothing of it is left in k3sync's inventory", Synced: view.Commit{Hash: runs[0].Revision}}, Plan: &plan.Plan{}}
 	}
-	out := view.Tenant{TenantSummary: o.Tenants[i], Plan: &plan.Plan{}}
 	r.mu.Lock()
 	if p := r.snap.plans[name]; p != nil {
 		out.Plan = p

@@ -25,6 +25,9 @@ const (
 	Synced    State = "synced"
 	// Unknown: not checked yet.
 	Unknown State = "unknown"
+	// Removed: the tenant was removed from Git and k3sync's inventory
+	// still owns some of it (its deletes are pending, held or failed).
+	Removed State = "removed"
 )
 
 // Commit describes a Git revision.
@@ -60,6 +63,9 @@ type TenantSummary struct {
 	SyncedAt time.Time `json:"syncedAt,omitzero"`
 	// DriftSince is when the tenant's oldest present drift was first seen.
 	DriftSince time.Time `json:"driftSince,omitzero"`
+	// Note explains the state in a line, e.g. "removed from Git: 12 to
+	// delete, 2 orphaned".
+	Note string `json:"note,omitempty"`
 }
 
 // Overview is every tenant with counts per state.

@@ -42,9 +42,10 @@
 // learn is owned (pending, below): found live later, it is the tenant's.
 //
 // A tenant wants nothing on this cluster when it has no Kafka or is on
-// another cluster; what it owned here was then removed from Git. When the
-// request is Complete, tenants the inventory knows but Git no longer has
-// were removed from Git entirely.
+// another cluster; what it owned here was then removed from Git. A tenant
+// the request names as removed (plan.RemovedTenant) and, when the request
+// is Complete, tenants the inventory knows but Git no longer has were
+// removed from Git entirely.
 //
 // # Topics
 //

@@ -51,6 +51,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	// its inventory. Without a gate there is one round.
 	for pending := p.tenants; len(pending) > 0; {
 		var round, rest []*tenantPlan
+		pending = plan.ReadyFirst(opts, pending, func(tp *tenantPlan) string { return tp.name })
 		if err := opts.Wait(ctx, pending[0].name); err != nil {
 			for _, tp := range pending {
 				for _, it := range tp.items {

@@ -166,16 +166,12 @@ func (t *Target) tenants(ctx context.Context, req plan.Request) ([]*tenantPlan, 
 	var out []*tenantPlan
 	seen := map[string]bool{}
 	for _, tr := range req.Tenants {
-		name := ""
+		name := tr.Name()
 		var desired *render.KafkaResources
-		switch {
-		case tr.Desired != nil:
-			name = tr.Desired.Name
+		if tr.Desired != nil {
 			if k := tr.Desired.Kafka; k != nil && k.Cluster == t.name {
 				desired = k
 			}
-		case tr.Model != nil:
-			name = tr.Model.Name
 		}
 		if name == "" || seen[name] {
 			continue

@@ -20,8 +20,9 @@
 // sees them, and the tenant's other entities are applied. k3sync does not
 // adopt. An entity leaves Kong only when it carries the tenant's tags and
 // Git no longer has it: removed from the tenant, the tenant moved to
-// another gateway, or, for a request that covers every tenant
-// (plan.Request.Complete), the tenant removed from Git.
+// another gateway, or the tenant removed from Git (named as removed by
+// the request, plan.RemovedTenant, or missing from a request that covers
+// every tenant, plan.Request.Complete).
 //
 // # Reading
 //

@@ -46,7 +46,13 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	saveErrs := make([]error, len(gp.tenants))
 	var g errgroup.Group
 	g.SetLimit(t.concurrency)
-	for i, tp := range gp.tenants {
+	order := make([]int, len(gp.tenants))
+	for i := range order {
+		order[i] = i
+	}
+	// Tenants whose turn has come take the slots first (plan.ReadyFirst).
+	for _, i := range plan.ReadyFirst(opts, order, func(i int) string { return gp.tenants[i].tenant }) {
+		tp := gp.tenants[i]
 		g.Go(func() error {
 			defer opts.Done(tp.tenant)
 			if err := opts.Wait(ctx, tp.tenant); err != nil {

@@ -138,12 +138,15 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	desired := map[string]*render.KongResources{}
 	requested := map[string]bool{}
 	for _, tr := range req.Tenants {
-		if tr.Desired == nil {
+		name := tr.Name()
+		if name == "" {
 			continue
 		}
-		requested[tr.Desired.Name] = true
-		if k := tr.Desired.Kong; k != nil && k.Gateway == t.name {
-			desired[tr.Desired.Name] = k
+		requested[name] = true
+		if tr.Desired != nil {
+			if k := tr.Desired.Kong; k != nil && k.Gateway == t.name {
+				desired[name] = k
+			}
 		}
 	}
 	// A complete request also covers the tenants Git no longer has: what

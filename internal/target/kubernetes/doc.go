@@ -54,7 +54,11 @@
 // precondition; a foreign object carrying the same labels is never
 // touched. Namespaces removed from Git are deleted only if
 // the last applied definition allowed it; otherwise they are orphaned:
-// kept, and forgotten by the inventory.
+// kept, and forgotten by the inventory, after the credential Secrets
+// k3sync delivered in them (internal/credentials) are deleted: the
+// namespace stays with its owners, the passwords and keys of what k3sync
+// no longer manages do not. A tenant removed from Git (named as removed,
+// or missing from a Complete request) desires nothing here.
 //
 // # Applying
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/k3sync/k3sync/internal/credentials"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
 )
@@ -42,7 +44,13 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	errs := make([]error, len(tps))
 	var g errgroup.Group
 	g.SetLimit(t.concurrency)
-	for i, tp := range tps {
+	order := make([]int, len(tps))
+	for i := range order {
+		order[i] = i
+	}
+	// Tenants whose turn has come take the slots first (plan.ReadyFirst).
+	for _, i := range plan.ReadyFirst(opts, order, func(i int) string { return tps[i].tenant }) {
+		tp := tps[i]
 		g.Go(func() error {
 			defer opts.Done(tp.tenant)
 			if err := opts.Wait(ctx, tp.tenant); err != nil {
@@ -123,7 +131,11 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 		case plan.Blocked:
 			record(i, nil, fmt.Errorf("%s: %w", it.change.Key, ErrBlocked))
 		case plan.Orphan:
-			record(i, nil, nil)
+			var err error
+			if it.dropCredentials {
+				err = t.dropCredentials(ctx, it, opts)
+			}
+			record(i, nil, err)
 		}
 	}
 	for _, id := range tp.forget {
@@ -235,6 +247,35 @@ func (t *Target) deleteObject(ctx context.Context, tp *tenantPlan, it *item, opt
 		return fmt.Errorf("%s: delete: %w", it.change.Key, err)
 	}
 	return nil
+}
+
+// dropCredentials deletes the credential Secrets k3sync delivered in a
+// namespace it orphans (labelled credentials.LabelCredential, written by
+// credentials.FieldManager): the namespace stays with its owners, the
+// SCRAM passwords and key-auth keys of a tenant k3sync no longer manages
+// do not. A failure fails the orphan, which stays in the inventory and is
+// tried again.
+func (t *Target) dropCredentials(ctx context.Context, it *item, opts plan.ApplyOptions) error {
+	secrets := t.clientset.CoreV1().Secrets(it.change.Name)
+	list, err := secrets.List(ctx, metav1.ListOptions{LabelSelector: credentials.LabelCredential})
+	if err != nil {
+		return fmt.Errorf("%s: credential secrets: list: %w", it.change.Key, err)
+	}
+	do := metav1.DeleteOptions{}
+	if opts.DryRun {
+		do.DryRun = []string{metav1.DryRunAll}
+	}
+	var errs []error
+	for _, sec := range list.Items {
+		if !slices.ContainsFunc(sec.ManagedFields, func(m metav1.ManagedFieldsEntry) bool { return m.Manager == credentials.FieldManager }) {
+			continue // labelled by someone else: not a delivery of k3sync's
+		}
+		do.Preconditions = &metav1.Preconditions{UID: &sec.UID}
+		if err := secrets.Delete(ctx, sec.Name, do); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: credential secret %s: delete: %w", it.change.Key, sec.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func encodeLastApplied(it *item) json.RawMessage {

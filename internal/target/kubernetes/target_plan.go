@@ -29,6 +29,9 @@ type item struct {
 	resourceVersion string
 	// uid is the live object's UID, recorded with it likewise.
 	uid types.UID
+	// dropCredentials: the item orphans a namespace; the credential
+	// Secrets k3sync delivered in it go (dropCredentials in apply).
+	dropCredentials bool
 }
 
 // tenantPlan is the plan of one tenant on this cluster.
@@ -122,10 +125,12 @@ type scoped struct {
 func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) {
 	byName := map[string]*scoped{}
 	for _, tr := range req.Tenants {
-		s := &scoped{tenant: tr.Desired.Name, model: tr.Model}
-		for _, cr := range tr.Desired.Kubernetes {
-			if cr.Cluster == t.name {
-				s.desired = cr.Objects
+		s := &scoped{tenant: tr.Name(), model: tr.Model}
+		if tr.Desired != nil {
+			for _, cr := range tr.Desired.Kubernetes {
+				if cr.Cluster == t.name {
+					s.desired = cr.Objects
+				}
 			}
 		}
 		byName[s.tenant] = s
@@ -269,8 +274,9 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 			continue
 		}
 		if kindName == "Namespace" && !la.Deletable {
-			tp.items = append(tp.items, &item{change: plan.Change{Key: key, Action: plan.Orphan, Level: level, Notes: []string{
+			tp.items = append(tp.items, &item{dropCredentials: true, change: plan.Change{Key: key, Action: plan.Orphan, Level: level, Notes: []string{
 				"removed from Git, but namespace deletion is not allowed: the namespace and everything in it are kept, and k3sync stops managing it",
+				"the credential Secrets k3sync delivered in it (kafka-user-*, kong-consumer-*) are deleted",
 			}}})
 			continue
 		}
