@@ -110,6 +110,19 @@ func startPeers(t testing.TB, tenants int) *peers {
 	return p
 }
 
+// startDaemon starts every peer with the example repo and a daemon on
+// them whose clock runs from a weekday (see weekdayClock).
+func startDaemon(t *testing.T) (*peers, *Daemon) {
+	t.Helper()
+	p := startPeers(t, 0)
+	d, err := New(p.cfg, Options{Now: weekdayClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return p, d
+}
+
 func (p *peers) writes(d *Daemon) (k8s, kafka, kong int64) {
 	for _, t := range d.Targets() {
 		if kt, ok := t.(*k8starget.Target); ok {
@@ -148,13 +161,8 @@ func states(o view.Overview) map[string]view.State {
 // revision, out-of-band edits in every system, a drift check with the
 // revert policy, and an invalid commit.
 func TestEndToEnd(t *testing.T) {
-	p := startPeers(t, 0)
+	p, d := startDaemon(t)
 	ctx := t.Context()
-	d, err := New(p.cfg, Options{Now: weekdayClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	rec := d.Reconciler
 
 	// Commit → poll → apply to two clusters, Kafka and Kong.

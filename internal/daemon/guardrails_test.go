@@ -75,13 +75,8 @@ func hugeTenant() string {
 // revision; a valid tenant that claims a namespace k3sync did not create
 // is blocked, and the namespace is left as its owner made it.
 func TestHostileTenantsReachNothing(t *testing.T) {
-	p := startPeers(t, 0)
+	p, d := startDaemon(t)
 	ctx := t.Context()
-	d, err := New(p.cfg, Options{Now: weekdayClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	rec := d.Reconciler
 	rec.PollOnce(ctx)
 	o, err := rec.Overview(ctx)

@@ -16,13 +16,8 @@ import (
 // next, unrelated commit of the same tenant (the deletes are still in its
 // plan), and the run says why.
 func TestMassDeletionGuardCountsEveryDelete(t *testing.T) {
-	p := startPeers(t, 0)
+	p, d := startDaemon(t)
 	ctx := t.Context()
-	d, err := New(p.cfg, Options{Now: weekdayClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	rec := d.Reconciler
 	payments := readFile(t, filepath.Join(exampleRepo, "tenants/payments/tenant.cue"))
 	var acls strings.Builder

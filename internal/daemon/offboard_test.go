@@ -182,13 +182,8 @@ func overviewRow(t *testing.T, rec *reconcile.Reconciler, tenant string) (view.T
 // readable. Then search, on both clusters with deletable namespaces, goes
 // entirely.
 func TestRemovedTenantIsOffboarded(t *testing.T) {
-	p := startPeers(t, 0)
+	p, d := startDaemon(t)
 	ctx := t.Context()
-	d, err := New(p.cfg, Options{Now: weekdayClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	rec := d.Reconciler
 	l := &leftovers{t: t, p: p, adm: kadm.NewClient(mustKgo(t, p.kafka.ListenAddrs())), store: d.store}
 	rec.PollOnce(ctx)
@@ -320,13 +315,8 @@ func syncAll(t *testing.T, rec *reconcile.Reconciler, allowMassDeletion bool) vi
 // each run says why, nothing is written anywhere, and the overview shows
 // them as removed with what is pending.
 func TestRemovingThreeTenantsIsHeld(t *testing.T) {
-	p := startPeers(t, 0)
+	p, d := startDaemon(t)
 	ctx := t.Context()
-	d, err := New(p.cfg, Options{Now: weekdayClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	rec := d.Reconciler
 	l := &leftovers{t: t, p: p, adm: kadm.NewClient(mustKgo(t, p.kafka.ListenAddrs())), store: d.store}
 	rec.PollOnce(ctx)

@@ -120,30 +120,35 @@ func parseShape(t *testing.T, body string, fragment bool) shape {
 // same page for a harmlessly named tenant: the same elements and
 // attributes, links and forms that lead to the tenant's own pages, and the
 // name shown as text.
+// pages are the pages and fragments that show a tenant named name.
+func pages(name string) []string {
+	p := "/tenants/" + url.PathEscape(name)
+	return []string{"/", "/drift", p, "/fragments/overview", "/fragments/drift", "/fragments" + p}
+}
+
+// renderPages renders pages(name) for a backend with a tenant named name.
+func renderPages(t *testing.T, name string) (*env, []shape) {
+	t.Helper()
+	e := newEnv(t)
+	withTenant(e.fb, name)
+	c, _ := e.login(operatorToken)
+	var out []shape
+	for _, p := range pages(name) {
+		rec := e.do(req{path: p, cookie: c})
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d\n%s", p, rec.Code, rec.Body)
+		}
+		out = append(out, parseShape(t, rec.Body.String(), strings.HasPrefix(p, "/fragments/")))
+	}
+	return e, out
+}
+
 func TestHostileNamesStayText(t *testing.T) {
 	const harmless = "harmless-name"
-	pages := func(name string) []string {
-		p := "/tenants/" + url.PathEscape(name)
-		return []string{"/", "/drift", p, "/fragments/overview", "/fragments/drift", "/fragments" + p}
-	}
-	render := func(t *testing.T, name string) (*env, []shape) {
-		e := newEnv(t)
-		withTenant(e.fb, name)
-		c, _ := e.login(operatorToken)
-		var out []shape
-		for _, p := range pages(name) {
-			rec := e.do(req{path: p, cookie: c})
-			if rec.Code != http.StatusOK {
-				t.Fatalf("GET %s: %d\n%s", p, rec.Code, rec.Body)
-			}
-			out = append(out, parseShape(t, rec.Body.String(), strings.HasPrefix(p, "/fragments/")))
-		}
-		return e, out
-	}
-	_, want := render(t, harmless)
+	_, want := renderPages(t, harmless)
 	for _, name := range hostileNames {
 		t.Run(name, func(t *testing.T) {
-			e, got := render(t, name)
+			e, got := renderPages(t, name)
 			for i, p := range pages(name) {
 				if !maps.Equal(got[i].elements, want[i].elements) {
 					t.Errorf("%s: elements and attributes differ from a harmless tenant's:\n got %v\nwant %v", p, got[i].elements, want[i].elements)
@@ -226,32 +231,14 @@ func FuzzPages(f *testing.F) {
 	for _, n := range []string{"a\nb", "x</main><main>", "&amp;", "{{.Name}}", "\u202etxt", "a\x00b", "%2e%2e/"} {
 		f.Add(n)
 	}
-	pages := func(name string) []string {
-		p := "/tenants/" + url.PathEscape(name)
-		return []string{"/", "/drift", p, "/fragments/overview", "/fragments/drift", "/fragments" + p}
-	}
-	render := func(t *testing.T, name string) []shape {
-		e := newEnv(t)
-		withTenant(e.fb, name)
-		c, _ := e.login(operatorToken)
-		var out []shape
-		for _, p := range pages(name) {
-			rec := e.do(req{path: p, cookie: c})
-			if rec.Code != http.StatusOK {
-				t.Fatalf("GET %s: %d\n%s", p, rec.Code, rec.Body)
-			}
-			out = append(out, parseShape(t, rec.Body.String(), strings.HasPrefix(p, "/fragments/")))
-		}
-		return out
-	}
 	f.Fuzz(func(t *testing.T, name string) {
 		if name == "" || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r") || name == "." || name == ".." {
 			// Not a tenant name a page can be asked for (the HTML parser
 			// rewrites NUL and CR, so the text check cannot hold).
 			t.Skip()
 		}
-		want := render(t, "harmless-name")
-		got := render(t, name)
+		_, want := renderPages(t, "harmless-name")
+		_, got := renderPages(t, name)
 		shown := untrusted.Visible(name)
 		for i, p := range pages(name) {
 			if !maps.Equal(got[i].elements, want[i].elements) {

@@ -1,7 +1,6 @@
 package deploytest
 
 import (
-	"os"
 	"testing"
 
 	"github.com/k3sync/k3sync/internal/loader"
@@ -9,7 +8,4 @@ import (
 
 // TestMain serves as the tenant evaluation sandbox's child when the tests
 // start this binary as one (loader.Sandbox).
-func TestMain(m *testing.M) {
-	loader.ChildMain()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { loader.RunTests(m) }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -91,12 +93,7 @@ func collect(out []ConfigError, path []string, e any) []ConfigError {
 	case FieldErrors:
 		return collect(out, path, map[string]any(t))
 	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if k == "@entity" {
 				list, _ := t[k].([]any)
 				for _, m := range list {

@@ -3,9 +3,10 @@ package kongspec
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -428,12 +429,7 @@ func FlattenErrors(errs FieldErrors) string {
 		case FieldErrors:
 			walk(prefix, map[string]any(t))
 		case map[string]any:
-			keys := make([]string, 0, len(t))
-			for k := range t {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(t)) {
 				if k == "@entity" {
 					walk(prefix, t[k])
 					continue

@@ -43,3 +43,11 @@ func watchMemory(limit int64, progress *os.File) func() {
 // defaultEvalTimeout stands in for an evalTimeout that is not a
 // positive duration (the platform file is then invalid anyway).
 const defaultEvalTimeout = 10 * time.Second
+
+// RunTests is TestMain for packages whose tests evaluate with a Sandbox:
+// the test binary serves as the evaluation child when started as one,
+// and runs its tests otherwise.
+func RunTests(m interface{ Run() int }) {
+	ChildMain()
+	os.Exit(m.Run())
+}

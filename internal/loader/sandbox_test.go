@@ -13,11 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestMain(m *testing.M) {
-	// The sandbox tests start this test binary as the evaluation child.
-	ChildMain()
-	os.Exit(m.Run())
-}
+// TestMain: the sandbox tests start this test binary as the evaluation
+// child.
+func TestMain(m *testing.M) { RunTests(m) }
 
 func testSandbox(t *testing.T) *Sandbox {
 	t.Helper()
