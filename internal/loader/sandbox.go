@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -279,9 +280,9 @@ func (s *Sandbox) run(ctx context.Context, snap *snapshotFS, opts Options, limit
 	cmd.Env = append(os.Environ(), ChildEnv+"=1",
 		// The child's own soft limit keeps the collector working before
 		// the watchdog's hard limit is reached.
-		"GOMEMLIMIT="+strconv.FormatInt(childMemory(limits), 10))
+		"GOMEMLIMIT="+strconv.FormatInt(childMemory(limits, snap.tenants()), 10))
 	var stdin bytes.Buffer
-	if err := gob.NewEncoder(&stdin).Encode(childRequest{Files: snap.files(), Options: opts, MemoryLimit: childMemory(limits)}); err != nil {
+	if err := gob.NewEncoder(&stdin).Encode(childRequest{Files: snap.files(), Options: opts, MemoryLimit: childMemory(limits, snap.tenants())}); err != nil {
 		return nil, nil, fmt.Errorf("evaluation sandbox: encode request: %w", err)
 	}
 	cmd.Stdin = &stdin
@@ -503,10 +504,25 @@ func (t *tracker) overMemory() bool {
 	return t.memory
 }
 
-// childMemory is the heap one child may use: the evaluator holds one
-// tenant per worker at a time, plus the schema and the decoded models.
-func childMemory(limits model.InputLimits) int64 {
-	return limits.MaxEvalMemory + 128<<20
+// childMemory is the heap a child evaluating tenant folders may use: the
+// evaluator holds one tenant per worker at a time (GOMAXPROCS, as the
+// loader's workers), each allowed maxEvalMemory, plus the schema and the
+// decoded models. Two tenants within the limit evaluated side by side so
+// never fail together; a tenant over it fails alone, where the limit is
+// one tenant's.
+func childMemory(limits model.InputLimits, tenants int) int64 {
+	return limits.MaxEvalMemory*int64(max(1, min(runtime.GOMAXPROCS(0), tenants))) + 128<<20
+}
+
+// tenants is the number of tenant folders in the snapshot.
+func (s *snapshotFS) tenants() int {
+	n := 0
+	for _, e := range s.dirs[TenantsDir] {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
 }
 
 // snapshotFS is the part of a repo the loader reads: the platform file and
