@@ -112,6 +112,17 @@ func TestManifests(t *testing.T) {
 			}
 			ctr := pod.Containers[0]
 
+			// k3sync's own namespace reaches the loader, which reserves it.
+			podNS := false
+			for _, e := range ctr.Env {
+				if e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
+					podNS = true
+				}
+			}
+			if !podNS {
+				t.Error("the container does not get POD_NAMESPACE from metadata.namespace: tenants could claim k3sync's own namespace")
+			}
+
 			// The configuration.
 			mounts := map[string]corev1.Volume{}
 			for _, m := range ctr.VolumeMounts {
