@@ -76,7 +76,7 @@ func (r *Reconciler) checkDrift(ctx context.Context, schedule string) {
 	}
 	now := r.opts.Now().UTC()
 	p := r.engine.Plan(ctx, request(cur, tenants, false))
-	byTenant := splitPlan(p, tenants)
+	byTenant := splitPlan(cur, p, tenants)
 	r.rememberPlans(byTenant, p)
 	r.saveDrift(ctx, cur, byTenant, p, now)
 	var drifted []string
@@ -102,7 +102,7 @@ func (r *Reconciler) saveDrift(ctx context.Context, l *loaded, byTenant map[stri
 	}
 	for _, name := range slices.Sorted(maps.Keys(byTenant)) {
 		tp := byTenant[name]
-		d := state.Drift{Tenant: name, Revision: l.commit.Hash, CheckedAt: now, Errors: p.Errors}
+		d := state.Drift{Tenant: name, Revision: l.commit.Hash, CheckedAt: now, Errors: tp.Errors}
 		first := map[plan.Key]time.Time{}
 		for _, it := range prev[name].Items {
 			first[it.Key] = it.FirstSeen

@@ -226,7 +226,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	p := r.engine.Plan(ctx, req)
 	planned := time.Since(clock)
 	tenants = withRemoved(l, tenants, p)
-	byTenant := splitPlan(p, tenants)
+	byTenant := splitPlan(l, p, tenants)
 	r.rememberPlans(byTenant, p)
 	r.saveDrift(ctx, l, byTenant, p, started)
 	deletes := 0
@@ -278,7 +278,9 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 		for _, e := range rep.Errors {
 			for _, name := range applyTenants {
-				targetErrs[name] = append(targetErrs[name], e)
+				if concerns(l, name, e) {
+					targetErrs[name] = append(targetErrs[name], e)
+				}
 			}
 		}
 		if r.opts.Metrics != nil {
@@ -315,8 +317,8 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 				run.Result = state.ResultFailed
 				run.Message = targetErrs[name][0].String()
 			}
-		case len(p.Errors) > 0:
-			run.Result, run.Message = state.ResultFailed, p.Errors[0].String()
+		case len(byTenant[name].Errors) > 0:
+			run.Result, run.Message = state.ResultFailed, byTenant[name].Errors[0].String()
 		case trigger != state.TriggerManual:
 			// Nothing to do for this tenant: record nothing. The overview
 			// derives that it is synced at this revision.
@@ -349,10 +351,17 @@ func asResults(changes []plan.Change) []plan.Result {
 // splitPlan cuts a plan into one plan per tenant. The tenants' plans
 // share the plan's changes (sorted tenant first), each capped to its own:
 // a first sync of a thousand tenants holds its changes once.
-func splitPlan(p *plan.Plan, tenants []string) map[string]*plan.Plan {
+// Each carries the target errors that concern its tenant.
+func splitPlan(l *loaded, p *plan.Plan, tenants []string) map[string]*plan.Plan {
 	out := map[string]*plan.Plan{}
 	for _, t := range tenants {
-		out[t] = &plan.Plan{Revision: p.Revision, Errors: p.Errors}
+		var errs []plan.TargetError
+		for _, e := range p.Errors {
+			if concerns(l, t, e) {
+				errs = append(errs, e)
+			}
+		}
+		out[t] = &plan.Plan{Revision: p.Revision, Errors: errs}
 	}
 	if !slices.IsSortedFunc(p.Changes, plan.Compare) {
 		plan.Sort(p.Changes)
@@ -455,4 +464,27 @@ func short(hash string) string {
 		return hash[:12]
 	}
 	return hash
+}
+
+// concerns reports whether the target error e concerns tenant name: the
+// error names it, or its definition uses e's target. A tenant removed
+// from Git may hold anything in its inventory: every error concerns it.
+// A target's failure marks the tenants on it failed, never the others.
+func concerns(l *loaded, name string, e plan.TargetError) bool {
+	if e.Tenant != "" {
+		return e.Tenant == name
+	}
+	t := l.repo.Tenant(name)
+	if t == nil {
+		return true
+	}
+	switch e.System {
+	case plan.Kubernetes:
+		return t.Kubernetes != nil && slices.Contains(t.Kubernetes.Clusters, e.Target)
+	case plan.Kafka:
+		return t.Kafka != nil && t.Kafka.Cluster == e.Target
+	case plan.Kong:
+		return t.Kong != nil && t.Kong.Gateway == e.Target
+	}
+	return true
 }
