@@ -83,11 +83,19 @@ func TestFailedApplyIsRetriedWithBackoff(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the failed apply was not retried until it succeeded")
 	}
-	cancel()
-	runs, err := journal.Runs(t.Context(), "a", 0)
-	if err != nil {
-		t.Fatal(err)
+	// The third apply has returned; its run is recorded just after.
+	var runs []state.Run
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var err error
+		if runs, err = journal.Runs(t.Context(), "a", 0); err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	cancel()
 	var got []string
 	for i := len(runs) - 1; i >= 0; i-- {
 		got = append(got, string(runs[i].Trigger)+":"+string(runs[i].Result))
