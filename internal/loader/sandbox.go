@@ -173,7 +173,7 @@ func (s *Sandbox) load(ctx context.Context, fsys fs.FS, opts Options) (*model.Re
 	}
 	opts.Sandbox = nil
 	culprits := readErrs
-	for {
+	for blamedSoFar := 0; ; {
 		resp, fail, err := s.run(ctx, snap, opts, limits)
 		if err != nil {
 			return nil, err
@@ -196,8 +196,20 @@ func (s *Sandbox) load(ctx context.Context, fsys fs.FS, opts Options) (*model.Re
 				"tenant folder %s: %s; its files were not evaluated further", f.dir, f.reason(limits))})
 			snap = snap.without(f.dir)
 		}
+		// Each culprit costs up to evalTimeout and another evaluation of
+		// the rest: a revision or pull request full of them must not hold
+		// the daemon for long.
+		if blamedSoFar += len(blamed); blamedSoFar >= maxCulprits {
+			culprits.Add(diag.Error{File: TenantsDir, Message: fmt.Sprintf(
+				"evaluation stopped: %d tenant folders exceeded the evaluation limits (policy.input); the other folders were not evaluated", blamedSoFar)})
+			return nil, culprits.Sorted()
+		}
 	}
 }
+
+// maxCulprits is how many tenant folders may exceed the evaluation limits
+// before the sandbox stops evaluating a repo.
+const maxCulprits = 3
 
 // result turns a child's response into the loader's result.
 func (s *Sandbox) result(resp *childResponse, culprits diag.List) (*model.Repo, error) {

@@ -142,6 +142,27 @@ func TestSandboxBoundsTime(t *testing.T) {
 	}
 }
 
+// TestSandboxStopsAfterThreeCulprits: a repo full of folders that exceed
+// the limits costs at most three of them, not one evaluation each.
+func TestSandboxStopsAfterThreeCulprits(t *testing.T) {
+	files := map[string]string{}
+	for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+		files["tenants/"+n+"/tenant.cue"] = slowTenant
+	}
+	fsys := sandboxRepo(t, `policy: input: evalTimeout: "1s"`, files)
+	_, err := LoadWith(t.Context(), fsys, Options{Sandbox: testSandbox(t)})
+	lines := errorLines(t, err)
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, "evaluation took longer than 1s") {
+			n++
+		}
+	}
+	if n < maxCulprits || n > maxCulprits+1 || !hasLine(lines, "tenants: ", "evaluation stopped: ") {
+		t.Errorf("want %d (or, blamed together, %d) timeouts and a stop, got:\n%s", maxCulprits, maxCulprits+1, strings.Join(lines, "\n"))
+	}
+}
+
 // slowTenant evaluates for minutes with little memory.
 const slowTenant = `package k3sync
 import "list"
