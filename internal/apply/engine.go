@@ -31,7 +31,10 @@ func New(targets ...Target) *Engine {
 }
 
 // Plan asks every target for its changes. A target that cannot plan is
-// recorded in the plan's Errors; the others' changes are still there.
+// recorded in the plan's Errors; the others' changes are still there, and
+// so are the changes a target planned for its other tenants when only
+// some failed (a *plan.PartialError): each failed tenant is an error of
+// its own.
 func (e *Engine) Plan(ctx context.Context, req plan.Request) *plan.Plan {
 	changes := make([][]plan.Change, len(e.targets))
 	errs := make([]error, len(e.targets))
@@ -45,10 +48,7 @@ func (e *Engine) Plan(ctx context.Context, req plan.Request) *plan.Plan {
 	_ = g.Wait()
 	p := &plan.Plan{Revision: req.Revision}
 	for i, t := range e.targets {
-		if errs[i] != nil {
-			p.Errors = append(p.Errors, plan.TargetError{System: t.System(), Target: t.Name(), Message: errs[i].Error()})
-			continue
-		}
+		p.Errors = append(p.Errors, targetErrors(t, errs[i])...)
 		p.Changes = append(p.Changes, changes[i]...)
 	}
 	plan.Sort(p.Changes)
@@ -90,18 +90,45 @@ func (e *Engine) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			mu.Lock()
 			defer mu.Unlock()
 			r.Results = append(r.Results, results...)
-			if err != nil {
-				r.Errors = append(r.Errors, plan.TargetError{System: t.System(), Target: t.Name(), Message: err.Error()})
-			}
+			r.Errors = append(r.Errors, targetErrors(t, err)...)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	slices.SortStableFunc(r.Results, func(a, b plan.Result) int { return plan.Compare(a.Change, b.Change) })
 	slices.SortStableFunc(r.Errors, func(a, b plan.TargetError) int {
-		return cmp.Or(cmp.Compare(plan.SystemOrder(a.System), plan.SystemOrder(b.System)), cmp.Compare(a.Target, b.Target))
+		return cmp.Or(cmp.Compare(plan.SystemOrder(a.System), plan.SystemOrder(b.System)), cmp.Compare(a.Target, b.Target), cmp.Compare(a.Tenant, b.Tenant))
 	})
 	return r
+}
+
+// targetErrors turns a target's error into the plan's or report's target
+// errors: one per tenant of a *plan.PartialError, none for a
+// *plan.ApplyError (each failed change's result carries its error, and
+// marks its own tenant), one for the whole target otherwise. Joined
+// errors are taken apart.
+func targetErrors(t Target, err error) []plan.TargetError {
+	if err == nil {
+		return nil
+	}
+	switch e := err.(type) { //nolint:errorlint // the target's own error, taken apart below when joined
+	case *plan.PartialError:
+		out := make([]plan.TargetError, len(e.Tenants))
+		for i, te := range e.Tenants {
+			out[i] = plan.TargetError{Tenant: te.Tenant, System: t.System(), Target: t.Name(), Message: te.Err.Error()}
+		}
+		return out
+	case *plan.ApplyError:
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []plan.TargetError
+		for _, e := range j.Unwrap() {
+			out = append(out, targetErrors(t, e)...)
+		}
+		return out
+	}
+	return []plan.TargetError{{System: t.System(), Target: t.Name(), Message: err.Error()}}
 }
 
 // pipeline tracks, per target, the tenants it is done with.

@@ -247,3 +247,66 @@ func TestApplyRemovedTenantsGoInReverse(t *testing.T) {
 		}
 	}
 }
+
+// erringTarget plans one change per tenant and fails with err.
+type erringTarget struct {
+	name string
+	err  error
+}
+
+func (f *erringTarget) System() plan.System { return plan.Kong }
+func (f *erringTarget) Name() string        { return f.name }
+
+func (f *erringTarget) Plan(_ context.Context, req plan.Request) ([]plan.Change, error) {
+	var out []plan.Change
+	for _, tr := range req.Tenants {
+		out = append(out, plan.Change{Key: plan.Key{Tenant: tr.Name(), System: plan.Kong, Target: f.name, Kind: "service", Name: "s"}, Action: plan.Create})
+	}
+	return out, f.err
+}
+
+func (f *erringTarget) Apply(ctx context.Context, req plan.Request, _ plan.ApplyOptions) ([]plan.Result, error) {
+	changes, err := f.Plan(ctx, req)
+	results := make([]plan.Result, len(changes))
+	for i, c := range changes {
+		results[i] = plan.Result{Change: c}
+	}
+	return results, err
+}
+
+// TestTargetErrorsPerTenant: a target that fails for one tenant keeps
+// the others' changes and names the tenant; an ApplyError is the
+// changes' (their results), not the target's; anything else is the
+// whole target's.
+func TestTargetErrorsPerTenant(t *testing.T) {
+	partial := &plan.PartialError{Target: "kong gateway edge"}
+	partial.Add("b", errors.New("unknown plugin"))
+	applyErr := &plan.ApplyError{Target: "kong gateway edge", Total: 1, Failed: []plan.Result{{Error: "boom"}}}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []plan.TargetError
+	}{
+		{"partial", partial, []plan.TargetError{{Tenant: "b", System: plan.Kong, Target: "edge", Message: "unknown plugin"}}},
+		{"apply error joined with partial", errors.Join(applyErr, partial), []plan.TargetError{{Tenant: "b", System: plan.Kong, Target: "edge", Message: "unknown plugin"}}},
+		{"whole target", errors.New("connection refused"), []plan.TargetError{{System: plan.Kong, Target: "edge", Message: "connection refused"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New(&erringTarget{name: "edge", err: tc.err})
+			p := e.Plan(t.Context(), request("a", "b"))
+			if len(p.Changes) != 2 {
+				t.Errorf("plan kept %d changes, want both tenants' 2", len(p.Changes))
+			}
+			r := e.Apply(t.Context(), request("a", "b"), plan.ApplyOptions{})
+			if !slices.Equal(r.Errors, tc.want) {
+				t.Errorf("apply errors = %+v, want %+v", r.Errors, tc.want)
+			}
+			if tc.name == "apply error joined with partial" {
+				return // Plan never returns an ApplyError
+			}
+			if !slices.Equal(p.Errors, tc.want) {
+				t.Errorf("plan errors = %+v, want %+v", p.Errors, tc.want)
+			}
+		})
+	}
+}

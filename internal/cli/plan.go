@@ -20,9 +20,7 @@ import (
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/state"
-	"github.com/k3sync/k3sync/internal/target/kafka"
-	"github.com/k3sync/k3sync/internal/target/kong"
-	"github.com/k3sync/k3sync/internal/target/kubernetes"
+	"github.com/k3sync/k3sync/internal/target/registry"
 	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
@@ -91,80 +89,15 @@ func (f *liveFlags) open(cmd *cobra.Command, readOnly bool) (*session, error) {
 		}
 		s.req.Tenants = append(s.req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&repo.Platform, t), Model: t})
 	}
-	targets, closeTargets, err := connect(cfg, store, repo)
+	set, err := registry.Build(cfg, store, func() credentials.Tenants { return repo })
 	if err != nil {
 		s.close()
-		return nil, err
+		return nil, err //nolint:wrapcheck // names the target
 	}
-	s.close = func() { closeTargets(); closeState() }
-	s.engine = apply.New(targets...)
-	for _, t := range s.req.Tenants {
-		for _, cr := range t.Desired.Kubernetes {
-			if _, ok := cfg.Clusters[cr.Cluster]; !ok {
-				s.missing = appendMissing(s.missing, plan.Kubernetes, cr.Cluster, "cluster")
-			}
-		}
-		if k := t.Desired.Kafka; k != nil {
-			if _, ok := cfg.Kafka[k.Cluster]; !ok {
-				s.missing = appendMissing(s.missing, plan.Kafka, k.Cluster, "Kafka cluster")
-			}
-		}
-		if k := t.Desired.Kong; k != nil {
-			if _, ok := cfg.Gateways[k.Gateway]; !ok {
-				s.missing = appendMissing(s.missing, plan.Kong, k.Gateway, "gateway")
-			}
-		}
-	}
+	s.close = func() { set.Close(); closeState() }
+	s.engine = apply.New(set.Targets...)
+	s.missing = set.Missing(s.req.Tenants)
 	return s, nil
-}
-
-// connect builds a target for every cluster, Kafka cluster and gateway of
-// the config. Generated credentials go to Secrets in the tenants'
-// namespaces, on the configured clusters.
-func connect(cfg *config.Config, store state.Store, repo *model.Repo) ([]apply.Target, func(), error) {
-	var targets []apply.Target
-	var closers []func()
-	closeAll := func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-	clients := map[string]credentials.Cluster{}
-	for _, name := range sortedKeys(cfg.Clusters) {
-		tg, err := kubernetes.New(name, cfg.Clusters[name], store)
-		if err != nil {
-			return nil, nil, err //nolint:wrapcheck // names the cluster
-		}
-		clients[name] = tg
-		targets = append(targets, tg)
-	}
-	secrets := credentials.New(func() credentials.Tenants { return repo }, clients)
-	for _, name := range sortedKeys(cfg.Kafka) {
-		tg, err := kafka.New(name, cfg.Kafka[name], store, credentials.Kafka{Secrets: secrets})
-		if err != nil {
-			closeAll()
-			return nil, nil, err //nolint:wrapcheck // names the Kafka cluster
-		}
-		closers = append(closers, tg.Close)
-		targets = append(targets, tg)
-	}
-	for _, name := range sortedKeys(cfg.Gateways) {
-		tg, err := kong.New(name, cfg.Gateways[name], store, credentials.Kong{Secrets: secrets})
-		if err != nil {
-			closeAll()
-			return nil, nil, err //nolint:wrapcheck // names the gateway
-		}
-		targets = append(targets, tg)
-	}
-	return targets, closeAll, nil
-}
-
-func appendMissing(list []plan.TargetError, sys plan.System, name, what string) []plan.TargetError {
-	e := plan.TargetError{System: sys, Target: name, Message: fmt.Sprintf("%s %s is used by tenants but not in the config file", what, name)}
-	if !slices.Contains(list, e) {
-		list = append(list, e)
-	}
-	return list
 }
 
 // openState opens the configured state backend, as the daemon does; for

@@ -35,9 +35,7 @@ import (
 	"github.com/k3sync/k3sync/internal/review"
 	"github.com/k3sync/k3sync/internal/source"
 	"github.com/k3sync/k3sync/internal/state"
-	kafkatarget "github.com/k3sync/k3sync/internal/target/kafka"
-	kongtarget "github.com/k3sync/k3sync/internal/target/kong"
-	k8starget "github.com/k3sync/k3sync/internal/target/kubernetes"
+	"github.com/k3sync/k3sync/internal/target/registry"
 	"github.com/k3sync/k3sync/internal/view"
 )
 
@@ -85,57 +83,34 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 
-	var targets []apply.Target
-	clients := map[string]kubernetes.Interface{}
-	clusters := map[string]credentials.Cluster{}
-	for _, name := range sortedKeys(cfg.Clusters) {
-		t, err := k8starget.New(name, cfg.Clusters[name], d.store)
-		if err != nil {
-			return nil, err //nolint:wrapcheck // names the cluster
-		}
-		clients[name] = t.Clientset()
-		clusters[name] = t
-		targets = append(targets, t)
-	}
 	var rec *reconcile.Reconciler
-	secrets := credentials.New(func() credentials.Tenants {
+	set, err := registry.Build(cfg, d.store, func() credentials.Tenants {
 		if repo := rec.Repo(); repo != nil {
 			return repo
 		}
 		return noTenants{}
-	}, clusters)
-	for _, name := range sortedKeys(cfg.Kafka) {
-		t, err := kafkatarget.New(name, cfg.Kafka[name], d.store, credentials.Kafka{Secrets: secrets})
-		if err != nil {
-			return nil, err //nolint:wrapcheck // names the Kafka cluster
-		}
-		d.closers = append(d.closers, t.Close)
-		targets = append(targets, t)
+	})
+	if err != nil {
+		return nil, err //nolint:wrapcheck // names the target
 	}
-	for _, name := range sortedKeys(cfg.Gateways) {
-		t, err := kongtarget.New(name, cfg.Gateways[name], d.store, credentials.Kong{Secrets: secrets})
-		if err != nil {
-			return nil, err //nolint:wrapcheck // names the gateway
-		}
-		targets = append(targets, t)
-	}
-	d.targets = targets
+	d.closers = append(d.closers, set.Close)
+	d.targets = set.Targets
 	loaderOpts, err := LoaderOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rec = reconcile.New(gitSource{d.source}, apply.New(targets...), d.store, reconcile.Options{
+	rec = reconcile.New(gitSource{d.source}, apply.New(set.Targets...), d.store, reconcile.Options{
 		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics, Now: opts.Now,
 		// The forge's k3sync/apply status; d.review is set just below.
 		OnApplied: func(ctx context.Context, rev string, runs []state.Run) { d.ReportApplied(ctx, rev, runs) },
 		Loader:    loaderOpts,
 	})
 	d.Reconciler = rec
-	if d.review, err = newReview(cfg, d.source, targets, rec, loaderOpts, d.log); err != nil {
+	if d.review, err = newReview(cfg, d.source, set.Targets, rec, loaderOpts, d.log); err != nil {
 		return nil, err
 	}
 	if le := cfg.Reconcile.LeaderElection; le != nil {
-		if d.elector, err = newElector(le, clients); err != nil {
+		if d.elector, err = newElector(le, set.Clientsets); err != nil {
 			return nil, err
 		}
 		// Replicas share the Secrets: one that lost the Lease must not

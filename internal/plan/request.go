@@ -23,6 +23,10 @@ type Request struct {
 	Complete bool
 	// AllowMassDeletion lifts the per-plan delete cap.
 	AllowMassDeletion bool
+	// Checked, when set, is the plan the guards checked: an apply makes a
+	// tenant's changes on a target only when its fresh plan of them is
+	// the same (see Stale). Nil applies what the apply plans.
+	Checked *Plan
 }
 
 // TenantRequest is one tenant in a request.

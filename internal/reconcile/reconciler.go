@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -208,10 +209,13 @@ func (r *Reconciler) Poll() {
 	}
 }
 
-// Trigger queues a manual sync.
+// Trigger queues a manual sync of every tenant or of one: a tenant in
+// Git, or one removed from Git whose offboarding is still pending (shown
+// as removed), which the sync plans as removed.
 func (r *Reconciler) Trigger(_ context.Context, req view.TriggerRequest) (view.Sync, error) {
 	r.mu.Lock()
-	if req.Tenant != "" && (r.snap.current == nil || r.snap.current.repo.Tenant(req.Tenant) == nil) {
+	if req.Tenant != "" && (r.snap.current == nil ||
+		r.snap.current.repo.Tenant(req.Tenant) == nil && !slices.Contains(r.removedLocked(), req.Tenant)) {
 		r.mu.Unlock()
 		return view.Sync{}, fmt.Errorf("tenant %q: %w", req.Tenant, ErrNotFound)
 	}

@@ -271,7 +271,12 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	clock = time.Now()
 	if len(applyTenants) > 0 {
 		areq := request(l, applyTenants, complete && len(applyTenants) == len(tenants))
-		areq.AllowMassDeletion = true // the guard above already decided
+		// Apply what the guards checked: a target makes a tenant's
+		// changes only when its fresh plan of them is p's, else none
+		// (plan.ErrStale) and the retry plans and checks again. The cap
+		// is lifted since the guard above counted every delete of p.
+		areq.Checked = p
+		areq.AllowMassDeletion = true
 		rep := r.engine.Apply(ctx, areq, plan.ApplyOptions{})
 		for _, res := range rep.Results {
 			results[res.Tenant] = append(results[res.Tenant], res)

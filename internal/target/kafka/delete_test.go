@@ -82,7 +82,7 @@ func TestDeleteCap(t *testing.T) {
 		t.Fatalf("plan has %d changes, want 8:\n%s", len(changes), planText(t, changes))
 	}
 	for _, c := range changes {
-		if c.Action != plan.Blocked || !strings.Contains(strings.Join(c.Notes, "\n"), "8 deletes exceed the limit of 5 per plan") {
+		if c.Action != plan.Blocked || !strings.Contains(strings.Join(c.Notes, "\n"), "8 deletes on kafka main exceed the platform's limit of 5 per plan") {
 			t.Errorf("%s: %s %q, want blocked by the delete cap", c.Key, c.Action, c.Notes)
 		}
 	}
@@ -236,7 +236,7 @@ func TestMovedBetweenTenants(t *testing.T) {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
 	for _, r := range e.apply(t, d.Request()) {
-		if !errors.Is(r.Err, ErrBlocked) {
+		if !errors.Is(r.Err, plan.ErrBlocked) {
 			t.Errorf("%s: %v, want blocked", r.Key, r.Err)
 		}
 	}

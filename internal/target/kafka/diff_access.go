@@ -276,6 +276,22 @@ func (t *Target) diffUsers(tp *tenantPlan, snap *snapshot) {
 				}
 			}
 			it.user = &userWork{name: name, mechanism: u.Mechanism, iterations: u.Iterations, upsert: true, remove: stale}
+		case mechs[u.Mechanism] != u.Iterations:
+			// Iterations are all Kafka shows of a credential: when they
+			// are not what k3sync set, the credential was set again out
+			// of band (drift); when Git changed them, it is a change.
+			// Either way a new password goes with them.
+			c.Action = plan.Update
+			drift := base != nil && base.Mechanism == u.Mechanism && base.Iterations == u.Iterations
+			c.Fields = []plan.FieldChange{{Path: "iterations", Before: mechs[u.Mechanism], After: u.Iterations, Drift: drift}, password}
+			c.Drift = drift
+			if drift {
+				c.Notes = []string{fmt.Sprintf("the %s credential was set outside k3sync (%d iterations, k3sync set %d): "+
+					"k3sync sets a new password and delivers it to the tenant before Kafka gets it", u.Mechanism, mechs[u.Mechanism], u.Iterations)}
+			} else {
+				c.Notes = []string{"new iterations need a new password: k3sync generates it and delivers it to the tenant before Kafka gets it"}
+			}
+			it.user = &userWork{name: name, mechanism: u.Mechanism, iterations: u.Iterations, upsert: true, remove: stale}
 		case len(stale) > 0:
 			c.Action = plan.Update
 			c.Fields = []plan.FieldChange{{Path: "mechanisms", Before: slices.Sorted(maps.Keys(mechs)), After: []string{u.Mechanism}}}

@@ -10,10 +10,6 @@ import (
 )
 
 var (
-	// ErrBlocked is the error of a blocked change's result: k3sync refused
-	// it at plan time (see the change's notes). Blocked changes are not
-	// failures of the apply and are not in an ApplyError.
-	ErrBlocked = errors.New("blocked")
 	// ErrNotOwned: the resource is not in k3sync's inventory, so k3sync
 	// will not act on it.
 	ErrNotOwned = errors.New("not in k3sync's inventory")

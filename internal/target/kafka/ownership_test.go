@@ -36,7 +36,7 @@ func checkResults(t *testing.T, results []plan.Result, blocked ...plan.Key) {
 	for _, r := range results {
 		switch {
 		case slices.Contains(blocked, r.Key):
-			if !errors.Is(r.Err, ErrBlocked) {
+			if !errors.Is(r.Err, plan.ErrBlocked) {
 				t.Errorf("%s: %v, want blocked", r.Key, r.Err)
 			}
 		case r.Err != nil:

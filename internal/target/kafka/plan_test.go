@@ -307,7 +307,7 @@ func TestBlocked(t *testing.T) {
 		t.Fatalf("blocked changes are not apply failures: %v", err)
 	}
 	for _, r := range results {
-		if !errorsIs(r.Err, ErrBlocked) {
+		if !errorsIs(r.Err, plan.ErrBlocked) {
 			t.Errorf("%s: result error %v, want ErrBlocked", r.Key, r.Err)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 //
 // Every change gets a result with its own error. When some fail, the
 // error is an *ApplyError and the others were still made. Blocked changes
-// have results with ErrBlocked and are not failures.
+// have results with plan.ErrBlocked and are not failures.
 //
 // With opts.DryRun, topic creates, partition increases, config and quota
 // changes go to Kafka as ValidateOnly requests; ACL, SCRAM and delete
@@ -30,12 +30,30 @@ import (
 func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) ([]plan.Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, err := t.plan(ctx, req)
+	all, err := t.plan(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if len(p.items) == 0 {
+	if len(all.items) == 0 {
 		return nil, nil
+	}
+	// A tenant whose fresh plan is not the one checked is not touched.
+	p := &planned{items: all.items}
+	for _, tp := range all.tenants {
+		changes := make([]plan.Change, len(tp.items))
+		for i, it := range tp.items {
+			changes[i] = it.change
+		}
+		if err := req.Stale(tp.name, plan.Kafka, t.name, changes); err != nil {
+			for _, it := range tp.items {
+				if it.change.Action != plan.Blocked {
+					it.refuse("apply", err)
+				}
+			}
+			opts.Done(tp.name)
+			continue
+		}
+		p.tenants = append(p.tenants, tp)
 	}
 	if !opts.DryRun {
 		if err := t.saveBefore(ctx, p, req.Revision); err != nil {
@@ -45,7 +63,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	w := &writer{t: t, dry: opts.DryRun}
 	// What was made must be remembered even when ctx ended mid-apply.
 	saveCtx := context.WithoutCancel(ctx)
-	var saveErrs []error
+	saveErrs := &plan.PartialError{Target: "kafka " + t.name}
 	// Rounds: each takes every tenant whose turn on the gate has come
 	// (waiting for the first when none has), sends its batches and saves
 	// its inventory. Without a gate there is one round.
@@ -55,8 +73,9 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		if err := opts.Wait(ctx, pending[0].name); err != nil {
 			for _, tp := range pending {
 				for _, it := range tp.items {
-					if a := it.change.Action; a != plan.Blocked && a != plan.Orphan {
-						it.refuse("apply", err)
+					if err := plan.GateFailed(it.change, err); err != nil {
+						it.errs = append(it.errs, err)
+						it.definitive = true
 					}
 				}
 			}
@@ -76,42 +95,20 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			w.phase(ctx, items, levelTopics, true)
 		}
 		if !opts.DryRun {
-			if err := t.saveAfter(saveCtx, &planned{tenants: round}, req.Revision); err != nil {
-				saveErrs = append(saveErrs, err)
-			}
+			t.saveAfter(saveCtx, &planned{tenants: round}, req.Revision, saveErrs)
 		}
 		for _, tp := range round {
 			opts.Done(tp.name)
 		}
 		pending = rest
 	}
-	saveErr := errors.Join(saveErrs...)
 	results := make([]plan.Result, len(p.items))
-	applyErr := &ApplyError{Target: "kafka " + t.name}
 	for i, it := range p.items {
-		r := plan.Result{Change: it.change}
-		r.Notes = append(r.Notes, it.notes...)
-		switch {
-		case it.change.Action == plan.Blocked:
-			r.Err = fmt.Errorf("kafka %s %s: %w", it.change.Kind, it.change.Name, ErrBlocked)
-		case len(it.errs) > 0:
-			r.Err = errors.Join(it.errs...)
-		}
-		if r.Err != nil {
-			r.Error = r.Err.Error()
-		}
-		results[i] = r
-		if it.change.Action != plan.Blocked {
-			applyErr.Total++
-			if r.Err != nil {
-				applyErr.Failed = append(applyErr.Failed, r)
-			}
-		}
+		results[i] = plan.Result{Change: it.change, Err: errors.Join(it.errs...)}
+		results[i].Notes = append(results[i].Notes, it.notes...)
 	}
-	if len(applyErr.Failed) > 0 {
-		return results, errors.Join(applyErr, saveErr)
-	}
-	return results, saveErr
+	results, applyErr := plan.Finish("kafka "+t.name, results)
+	return results, errors.Join(applyErr, saveErrs.Err())
 }
 
 // itemsOf returns the items of the tenants, in the order of items.
@@ -236,9 +233,9 @@ func (t *Target) saveBefore(ctx context.Context, p *planned, revision string) er
 // saveAfter records what exists now: made changes take their new last
 // applied value, deleted and orphaned resources leave the inventory, and
 // what failed keeps its old value. A create that failed stays in the
-// inventory unless the broker rejected it for good: it may exist.
-func (t *Target) saveAfter(ctx context.Context, p *planned, revision string) error {
-	var errs []error
+// inventory unless the broker rejected it for good: it may exist. A
+// tenant whose inventory could not be saved is added to failed.
+func (t *Target) saveAfter(ctx context.Context, p *planned, revision string, failed *plan.PartialError) {
 	for _, tp := range p.tenants {
 		res := maps.Clone(tp.entry.Resources)
 		for _, id := range tp.prune {
@@ -276,11 +273,8 @@ func (t *Target) saveAfter(ctx context.Context, p *planned, revision string) err
 		if sameResources(res, tp.stored) {
 			continue
 		}
-		if err := t.save(ctx, tp, res, revision); err != nil {
-			errs = append(errs, err)
-		}
+		failed.Add(tp.name, t.save(ctx, tp, res, revision))
 	}
-	return errors.Join(errs...)
 }
 
 // save writes res as tp's inventory and remembers it as what the store

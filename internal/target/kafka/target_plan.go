@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -144,50 +143,41 @@ func (t *Target) plan(ctx context.Context, req plan.Request) (*planned, error) {
 		t.diffUsers(tp, snap)
 		p.items = append(p.items, tp.items...)
 	}
-	if req.Platform != nil && !req.AllowMassDeletion {
-		capDeletes(p.items, req.Platform.Policy.Deletion.MaxDeletesPerPlan)
+	changes := make([]*plan.Change, len(p.items))
+	for i, it := range p.items {
+		changes[i] = &it.change
 	}
+	req.CapDeletes("kafka "+t.name, changes)
 	slices.SortStableFunc(p.items, func(a, b *item) int { return plan.Compare(a.change, b.change) })
 	return p, nil
 }
 
-// tenants pairs each tenant in scope with its inventory: the tenants of the
-// request, and when the request is complete, the tenants the inventory
-// knows that Git no longer has.
+// tenants pairs each tenant the request covers here (plan.Request.Scope)
+// with its inventory, keeping those with something desired or owned here.
 func (t *Target) tenants(ctx context.Context, req plan.Request) ([]*tenantPlan, error) {
 	entries, err := t.store.List(ctx, t.stateID)
 	if err != nil {
 		return nil, fmt.Errorf("kafka %s: %w", t.name, err)
 	}
 	byTenant := make(map[string]state.Entry, len(entries))
+	owners := make([]string, 0, len(entries))
 	for _, e := range entries {
 		byTenant[e.Tenant] = e
+		owners = append(owners, e.Tenant)
 	}
 	var out []*tenantPlan
-	seen := map[string]bool{}
-	for _, tr := range req.Tenants {
-		name := tr.Name()
+	for _, sc := range req.Scope(owners) {
 		var desired *render.KafkaResources
-		if tr.Desired != nil {
+		if tr := sc.Request; tr != nil && tr.Desired != nil {
 			if k := tr.Desired.Kafka; k != nil && k.Cluster == t.name {
 				desired = k
 			}
 		}
-		if name == "" || seen[name] {
+		if desired == nil && len(byTenant[sc.Name].Resources) == 0 {
 			continue
 		}
-		seen[name] = true
-		out = append(out, t.tenantPlan(name, byTenant[name], desired))
+		out = append(out, t.tenantPlan(sc.Name, byTenant[sc.Name], desired))
 	}
-	if req.Complete {
-		for _, e := range entries {
-			if !seen[e.Tenant] {
-				out = append(out, t.tenantPlan(e.Tenant, e, nil))
-			}
-		}
-	}
-	out = slices.DeleteFunc(out, func(tp *tenantPlan) bool { return tp.desired == nil && len(tp.entry.Resources) == 0 })
-	slices.SortFunc(out, func(a, b *tenantPlan) int { return cmp.Compare(a.name, b.name) })
 	return out, nil
 }
 
@@ -261,28 +251,6 @@ func claimsOf(tenants []*tenantPlan) map[string]string {
 		}
 	}
 	return claims
-}
-
-// capDeletes blocks every delete when there are more than limit: a plan
-// that deletes that much is more likely a mistake (a tenant folder moved,
-// a bad merge) than an intent.
-func capDeletes(items []*item, limit int) {
-	n := 0
-	for _, it := range items {
-		if it.change.Action == plan.Delete {
-			n++
-		}
-	}
-	if n <= limit {
-		return
-	}
-	note := fmt.Sprintf("%d deletes exceed the limit of %d per plan (policy.deletion.maxDeletesPerPlan): apply with mass deletion allowed, or remove less from Git at a time", n, limit)
-	for _, it := range items {
-		if it.change.Action == plan.Delete {
-			it.change.Action = plan.Blocked
-			it.change.Notes = append(it.change.Notes, note)
-		}
-	}
 }
 
 // key is the plan key of a resource of tenant on this cluster.

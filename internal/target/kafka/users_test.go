@@ -145,6 +145,30 @@ func TestSCRAMUsers(t *testing.T) {
 		t.Errorf("rotate a user k3sync does not own: %v", err)
 	}
 
+	// Someone sets payments.api's credential again out of band (another
+	// password, 5000 iterations): Kafka shows only the iterations, and
+	// they are drift. Applying sets a new password of k3sync's and
+	// delivers it; the out-of-band one stops working.
+	if _, err := e.admin.AlterUserSCRAMs(t.Context(), nil, []kadm.UpsertSCRAM{{
+		User: "payments.api", Mechanism: kadm.ScramSha512, Iterations: 5000, Password: "set-by-hand",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	drifted := e.plan(t, d.Request())
+	if len(drifted) != 1 || drifted[0].Name != "payments.api" || drifted[0].Action != plan.Update || !drifted[0].Drift ||
+		len(drifted[0].Fields) != 2 || drifted[0].Fields[0].Before != int32(5000) || !drifted[0].Fields[1].Sensitive {
+		t.Fatalf("credential set out of band: plan\n%s", planText(t, drifted))
+	}
+	changes = append(changes, drifted...)
+	results = append(results, e.apply(t, d.Request())...)
+	pw = e.sink.password("payments/payments.api")
+	if err := login(t, e.cluster, "payments.api", pw, "SCRAM-SHA-512"); err != nil {
+		t.Errorf("login with the password delivered after the drift: %v", err)
+	}
+	if again := e.plan(t, d.Request()); len(again) != 0 {
+		t.Errorf("plan after reverting the credential:\n%s", planText(t, again))
+	}
+
 	// Nowhere a password could leak to holds one.
 	var outputs []string
 	outputs = append(outputs, planText(t, changes), planJSON(t, changes))
@@ -164,7 +188,7 @@ func TestSCRAMUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputs = append(outputs, string(b))
-	secrets := append(e.sink.all(), old, "k3sync-secret")
+	secrets := append(e.sink.all(), old, "k3sync-secret", "set-by-hand")
 	for _, out := range outputs {
 		for _, pw := range secrets {
 			if strings.Contains(out, pw) {

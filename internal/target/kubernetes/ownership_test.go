@@ -96,7 +96,7 @@ func TestNamespaceNotOwnedIsBlocked(t *testing.T) {
 	for _, res := range results {
 		switch {
 		case slices.Contains(blocked, res.Key):
-			if !errors.Is(res.Err, ErrBlocked) {
+			if !errors.Is(res.Err, plan.ErrBlocked) {
 				t.Errorf("%s: %v, want blocked", res.Key, res.Err)
 			}
 		case res.Err != nil:

@@ -24,15 +24,17 @@ import (
 // target's concurrency bounds how many tenants apply at once.
 const levelConcurrency = 4
 
-// ErrBlocked is the result of a change k3sync refused to make.
-var ErrBlocked = errors.New("blocked")
-
 // ErrDependency is the result of a change skipped because one it depends
 // on failed.
 var ErrDependency = errors.New("dependency failed")
 
-// Apply plans the request afresh and applies it. Every change gets a
-// result; the error is for failures that prevented planning at all.
+// Apply plans the request afresh and applies it, each tenant once its
+// turn on the gate in opts has come, tenants in parallel up to the
+// target's concurrency. Every change gets a result (plan.Finish); a
+// tenant whose fresh plan is not the checked one (plan.Request.Stale) is
+// not touched. A tenant whose inventory could not be saved is a
+// *plan.PartialError; the error is for failures that prevented planning
+// at all otherwise.
 func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) ([]plan.Result, error) {
 	tps, err := t.plan(ctx, req)
 	if err != nil {
@@ -41,6 +43,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	// Tenants are independent: apply them in parallel, results in
 	// indexed slots, each tenant's levels in order.
 	perTenant := make([][]plan.Result, len(tps))
+	failed := &plan.PartialError{Target: "cluster " + t.name}
 	errs := make([]error, len(tps))
 	var g errgroup.Group
 	g.SetLimit(t.concurrency)
@@ -53,8 +56,12 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		tp := tps[i]
 		g.Go(func() error {
 			defer opts.Done(tp.tenant)
+			if err := req.Stale(tp.tenant, plan.Kubernetes, t.name, tp.changes()); err != nil {
+				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return fmt.Errorf("%s: %w", c.Key, err) })
+				return nil
+			}
 			if err := opts.Wait(ctx, tp.tenant); err != nil {
-				perTenant[i], errs[i] = notAttempted(tp, err), nil
+				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return plan.GateFailed(c, err) })
 				return nil
 			}
 			perTenant[i], errs[i] = t.applyTenant(ctx, tp, opts)
@@ -63,10 +70,12 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	}
 	_ = g.Wait()
 	var results []plan.Result
-	for _, rs := range perTenant {
+	for i, rs := range perTenant {
 		results = append(results, rs...)
+		failed.Add(tps[i].tenant, errs[i])
 	}
-	return results, errors.Join(errs...)
+	results, applyErr := plan.Finish("cluster "+t.name, results)
+	return results, errors.Join(applyErr, failed.Err())
 }
 
 func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.ApplyOptions) ([]plan.Result, error) {
@@ -90,6 +99,9 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	}
 
 	results := make([]plan.Result, len(tp.items))
+	for i, it := range tp.items {
+		results[i].Change = it.change // blocked ones stay as planned
+	}
 	var mu sync.Mutex
 	failedNamespaces := map[string]bool{}
 	record := func(i int, applied *metav1.PartialObjectMetadata, err error) {
@@ -128,8 +140,6 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	}
 	for i, it := range tp.items {
 		switch it.change.Action {
-		case plan.Blocked:
-			record(i, nil, fmt.Errorf("%s: %w", it.change.Key, ErrBlocked))
 		case plan.Orphan:
 			var err error
 			if it.dropCredentials {
@@ -199,7 +209,10 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown kind", it.change.Key)
 	}
-	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: it.force}
+	// An apply makes the tenant's Git state whatever its drift policy
+	// (which decides only whether a scheduled check applies): fields
+	// another manager took are taken back, as on every system.
+	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
@@ -298,13 +311,24 @@ func entriesEqual(a, b state.Entry) bool {
 	return maps.EqualFunc(a.Resources, b.Resources, func(x, y json.RawMessage) bool { return string(x) == string(y) })
 }
 
-// notAttempted fails every change of the tenant with err: nothing of it
-// was sent.
-func notAttempted(tp *tenantPlan, err error) []plan.Result {
+// notAttempted is the results of a tenant of which nothing was sent:
+// each change's error is errOf's.
+func notAttempted(tp *tenantPlan, errOf func(plan.Change) error) []plan.Result {
 	out := make([]plan.Result, len(tp.items))
 	for i, it := range tp.items {
-		out[i] = plan.Result{Change: it.change, Err: fmt.Errorf("%s: %w", it.change.Key, err)}
-		out[i].Error = out[i].Err.Error()
+		out[i] = plan.Result{Change: it.change}
+		if it.change.Action != plan.Blocked {
+			out[i].Err = errOf(it.change)
+		}
+	}
+	return out
+}
+
+// changes are the tenant's planned changes.
+func (tp *tenantPlan) changes() []plan.Change {
+	out := make([]plan.Change, len(tp.items))
+	for i, it := range tp.items {
+		out[i] = it.change
 	}
 	return out
 }

@@ -21,8 +21,6 @@ type item struct {
 	desired *unstructured.Unstructured
 	// deletable is recorded in the inventory with the applied object.
 	deletable bool
-	// force takes over conflicting fields (the tenant reverts drift).
-	force bool
 	// resourceVersion is the live version the inventory records with the
 	// object: the one its apply produced, or the live one when no apply
 	// was needed.
@@ -108,7 +106,7 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 		}
 		out = append(out, tp)
 	}
-	capDeletes(req, out)
+	t.capDeletes(req, out)
 	return out, nil
 }
 
@@ -120,59 +118,42 @@ type scoped struct {
 	entry   state.Entry
 }
 
-// scope lists the tenants with something desired here or something in the
-// inventory here, sorted by name.
+// scope lists the tenants the request covers here (plan.Request.Scope)
+// with something desired here or something in the inventory here, sorted
+// by name.
 func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) {
-	byName := map[string]*scoped{}
-	for _, tr := range req.Tenants {
-		s := &scoped{tenant: tr.Name(), model: tr.Model}
-		if tr.Desired != nil {
-			for _, cr := range tr.Desired.Kubernetes {
-				if cr.Cluster == t.name {
-					s.desired = cr.Objects
-				}
-			}
-		}
-		byName[s.tenant] = s
-	}
 	entries, err := t.store.List(ctx, t.stateTarget())
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: inventory: %w", t.name, err)
 	}
+	byTenant := make(map[string]state.Entry, len(entries))
+	owners := make([]string, 0, len(entries))
 	for _, e := range entries {
-		s, ok := byName[e.Tenant]
-		if !ok {
-			if !req.Complete {
-				continue
-			}
-			// Removed from Git entirely: everything it owned goes.
-			s = &scoped{tenant: e.Tenant}
-			byName[e.Tenant] = s
-		}
-		s.entry = e
+		byTenant[e.Tenant] = e
+		owners = append(owners, e.Tenant)
 	}
 	var out []scoped
-	for _, s := range byName {
+	for _, sc := range req.Scope(owners) {
+		s := scoped{tenant: sc.Name, entry: byTenant[sc.Name]}
+		if tr := sc.Request; tr != nil && !tr.Removed {
+			s.model = tr.Model
+			if tr.Desired != nil {
+				for _, cr := range tr.Desired.Kubernetes {
+					if cr.Cluster == t.name {
+						s.desired = cr.Objects
+					}
+				}
+			}
+		}
 		if s.entry.Resources == nil {
 			s.entry = state.Entry{Tenant: s.tenant, Target: t.stateTarget()}.Clone()
 		}
 		if len(s.desired) == 0 && len(s.entry.Resources) == 0 {
 			continue
 		}
-		out = append(out, *s)
+		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b scoped) int { return compareStrings(a.tenant, b.tenant) })
 	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // planTenant plans one tenant: live holds the objects the labelled read
@@ -180,7 +161,6 @@ func compareStrings(a, b string) int {
 func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map[string]*unstructured.Unstructured,
 	unowned map[string]*metav1.PartialObjectMetadata) (*tenantPlan, error) {
 	tp := &tenantPlan{tenant: s.tenant, entry: s.entry, unchanged: map[string]*item{}, live: live}
-	force := s.model != nil && req.Platform != nil && s.model.DriftPolicy(req.Platform) == model.DriftRevert
 	keyOf := func(kind, namespace, name string) plan.Key {
 		return plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: kind, Namespace: namespace, Name: name}
 	}
@@ -216,7 +196,7 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 			tp.items = append(tp.items, &item{change: plan.InsideNotOwned(key, level, keyOf(kinds[0].GVK.Kind, "", d.GetNamespace()))})
 			continue
 		}
-		it := &item{desired: d, force: force, deletable: t.deletable(req, s, d)}
+		it := &item{desired: d, deletable: t.deletable(req, s, d)}
 		l, exists := live[id]
 		if !exists {
 			it.change = plan.Change{Key: key, Action: plan.Create, Level: level}
@@ -245,11 +225,7 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		}
 		it.change = plan.Change{Key: key, Action: plan.Update, Fields: d2.fields, Drift: d2.drift, Level: level}
 		if len(d2.conflicts) > 0 {
-			if force {
-				it.change.Notes = append(it.change.Notes, fmt.Sprintf("takes fields back from %v (drift policy revert)", d2.conflicts))
-			} else {
-				it.change.Notes = append(it.change.Notes, fmt.Sprintf("fields owned by %v: applying fails with a conflict unless the tenant's drift policy is revert", d2.conflicts))
-			}
+			it.change.Notes = append(it.change.Notes, fmt.Sprintf("takes fields back from %v", d2.conflicts))
 		}
 		tp.items = append(tp.items, it)
 	}
@@ -342,31 +318,15 @@ func (t *Target) deletable(req plan.Request, s scoped, d *unstructured.Unstructu
 }
 
 // capDeletes blocks every delete of the plan when there are more than the
-// platform allows, unless the request lifts the cap.
-func capDeletes(req plan.Request, tps []*tenantPlan) {
-	if req.AllowMassDeletion || req.Platform == nil {
-		return
-	}
-	limit := req.Platform.Policy.Deletion.MaxDeletesPerPlan
-	n := 0
+// platform allows (plan.Request.CapDeletes).
+func (t *Target) capDeletes(req plan.Request, tps []*tenantPlan) {
+	var changes []*plan.Change
 	for _, tp := range tps {
 		for _, it := range tp.items {
-			if it.change.Action == plan.Delete {
-				n++
-			}
+			changes = append(changes, &it.change)
 		}
 	}
-	if n <= limit {
-		return
-	}
-	for _, tp := range tps {
-		for _, it := range tp.items {
-			if it.change.Action == plan.Delete {
-				it.change.Action = plan.Blocked
-				it.change.Notes = append(it.change.Notes, fmt.Sprintf("%d deletes on this cluster exceed the platform's limit of %d per plan: allow mass deletion to proceed", n, limit))
-			}
-		}
-	}
+	req.CapDeletes("cluster "+t.name, changes)
 }
 
 func sortedIDs[V any](m map[string]V) []string {

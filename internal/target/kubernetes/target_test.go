@@ -234,25 +234,19 @@ func TestDriftOnExactlyTheEditedField(t *testing.T) {
 		}
 	}
 
-	// payments reverts drift: the apply takes the field back. checkout
-	// only reports it: the apply fails with a conflict and changes nothing.
+	// An apply makes Git's state whatever the tenant's drift policy (it
+	// decides only whether a scheduled check applies): both take the
+	// field back from kubectl-edit, and the field is k3sync's again.
 	results, err := e.targets["eu-west"].Apply(t.Context(), req, plan.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range results {
-		switch r.Namespace {
-		case "payments":
-			if r.Err != nil {
-				t.Errorf("payments revert failed: %v", r.Err)
-			}
-		case "checkout":
-			if r.Err == nil || !strings.Contains(r.Err.Error(), "conflict") {
-				t.Errorf("checkout (report policy): want a conflict, got %v", r.Err)
-			}
+		if r.Err != nil {
+			t.Errorf("%s: revert failed: %v", r.Key, r.Err)
 		}
 	}
-	check := func(ns, want string) {
+	for ns, want := range map[string]string{"payments": "8", "checkout": "6"} {
 		rq, err := e.clients["eu-west"].CoreV1().ResourceQuotas(ns).Get(t.Context(), render.QuotaName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -260,9 +254,15 @@ func TestDriftOnExactlyTheEditedField(t *testing.T) {
 		if got := rq.Spec.Hard[corev1.ResourceRequestsCPU]; got.String() != want {
 			t.Errorf("%s requests.cpu: got %s, want %s", ns, got.String(), want)
 		}
+		for _, m := range rq.ManagedFields {
+			if m.Manager == "kubectl-edit" && m.FieldsV1 != nil && strings.Contains(string(m.FieldsV1.Raw), "requests.cpu") {
+				t.Errorf("%s: kubectl-edit still manages requests.cpu", ns)
+			}
+		}
 	}
-	check("payments", "8")
-	check("checkout", "1")
+	if changes, err := e.targets["eu-west"].Plan(t.Context(), req); err != nil || len(changes) != 0 {
+		t.Errorf("plan after the revert: %v\n%s", err, summary(changes))
+	}
 }
 
 func TestRemovedFromGit(t *testing.T) {
@@ -373,7 +373,7 @@ func TestDeleteCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, res := range results {
-		if !errors.Is(res.Err, ErrBlocked) {
+		if !errors.Is(res.Err, plan.ErrBlocked) {
 			t.Errorf("%s: want blocked, got %v", res.Key, res.Err)
 		}
 	}
