@@ -205,23 +205,28 @@ func TestDrift(t *testing.T) {
 
 // TestDeleteOnlyOwned removes a service from Git: it goes with its routes
 // and plugins, in an order Kong accepts, while foreign entities that look
-// like the tenant's stay.
+// like the tenant's stay, even one carrying both of the tenant's tags:
+// ownership is the inventory, tags are marks. They also stay when the
+// whole tenant is removed from Git.
 func TestDeleteOnlyOwned(t *testing.T) {
 	emu, url := emulator(t, kongemu.Options{})
 	d := example(t)
 	tg := newTarget(t, url, state.NewMemory(), newSink())
 	mustApply(t, tg, d.Request())
 
-	// Foreign: no tags; only the tenant tag; only the k3sync tag.
+	// Foreign: no tags; only the tenant tag; only the k3sync tag; both
+	// tags, made out of band, so not in the tenant's inventory.
+	foreign := []string{"payments-legacy", "payments-api-v0", "payments-shared", "payments-forged"}
 	for _, body := range []map[string]any{
 		{"name": "payments-legacy", "host": "legacy.internal"},
 		{"name": "payments-api-v0", "host": "v0.internal", "tags": []string{"k3sync-tenant:payments"}},
 		{"name": "payments-shared", "host": "shared.internal", "tags": []string{"k3sync"}},
+		{"name": "payments-forged", "host": "forged.internal", "tags": render.Tags("payments")},
 	} {
 		if code, out := admin(t, http.MethodPost, url+"/services", body); code != http.StatusCreated {
 			t.Fatalf("create foreign service: %d %v", code, out)
 		}
-		route := map[string]any{"name": body["name"].(string) + "-route", "paths": []string{"/" + body["name"].(string)}}
+		route := map[string]any{"name": body["name"].(string) + "-route", "paths": []string{"/" + body["name"].(string)}, "tags": body["tags"]}
 		if code, out := admin(t, http.MethodPost, url+"/services/"+body["name"].(string)+"/routes", route); code != http.StatusCreated {
 			t.Fatalf("create foreign route: %d %v", code, out)
 		}
@@ -265,22 +270,45 @@ func TestDeleteOnlyOwned(t *testing.T) {
 	if diff := cmp.Diff(wantOrder, order); diff != "" {
 		t.Errorf("apply order (-want +got):\n%s", diff)
 	}
-	for _, name := range []string{"payments-legacy", "payments-api-v0", "payments-shared"} {
-		if code, _ := admin(t, http.MethodGet, url+"/services/"+name, nil); code != http.StatusOK {
-			t.Errorf("foreign service %s: GET %d, want it untouched", name, code)
-		}
-		if code, _ := admin(t, http.MethodGet, url+"/routes/"+name+"-route", nil); code != http.StatusOK {
-			t.Errorf("foreign route %s-route: GET %d, want it untouched", name, code)
+	untouched := func() {
+		t.Helper()
+		for _, name := range foreign {
+			if code, _ := admin(t, http.MethodGet, url+"/services/"+name, nil); code != http.StatusOK {
+				t.Errorf("foreign service %s: GET %d, want it untouched", name, code)
+			}
+			if code, _ := admin(t, http.MethodGet, url+"/routes/"+name+"-route", nil); code != http.StatusOK {
+				t.Errorf("foreign route %s-route: GET %d, want it untouched", name, code)
+			}
 		}
 	}
+	untouched()
 	if code, _ := admin(t, http.MethodGet, url+"/services/payments-api", nil); code != http.StatusNotFound {
 		t.Errorf("service payments-api: GET %d after delete", code)
 	}
-	if got := emu.Count("services"); got != 2+3 {
-		t.Errorf("%d services left, want checkout-web, search-api and 3 foreign", got)
+	if got := emu.Count("services"); got != 2+len(foreign) {
+		t.Errorf("%d services left, want checkout-web, search-api and %d foreign", got, len(foreign))
 	}
 	if again := mustPlan(t, tg, d.Request()); len(again) != 0 {
 		t.Errorf("plan after delete:\n%s", planText(t, again))
+	}
+
+	// The tenant removed from Git: all it owns goes, nothing else.
+	d.RemoveTenant("payments")
+	results = mustApply(t, tg, d.Request())
+	for _, r := range results {
+		if r.Tenant != "payments" || r.Action != plan.Delete || r.Err != nil {
+			t.Errorf("removal: %s: %s %v", r.Key, r.Action, r.Err)
+		}
+		if strings.Contains(r.Name, "forged") {
+			t.Errorf("removal deleted %s, which is not in the inventory", r.Key)
+		}
+	}
+	if len(results) == 0 {
+		t.Error("removing payments deleted nothing")
+	}
+	untouched()
+	if got := emu.Count("consumers"); got != 0 {
+		t.Errorf("%d consumers left after payments' removal", got)
 	}
 }
 

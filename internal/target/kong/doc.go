@@ -5,31 +5,58 @@
 //
 // # Ownership
 //
-// Kong has no owner field, so tags are the inventory: every entity k3sync
-// creates carries the tags "k3sync" and "k3sync-tenant:<tenant>". What
-// carries both is the tenant's and is what k3sync applied; what lacks
-// either is foreign and is never changed or deleted, whatever its name.
-// A desired entity whose unique key (service, route or upstream name,
+// The inventory decides what is the tenant's: the state store's entry of
+// target "kong/<gateway>" for the tenant lists, by kind and name, every
+// entity k3sync applied for it (see Diff and drift). Tags are marks:
+// every entity k3sync creates carries "k3sync" and
+// "k3sync-tenant:<tenant>", so that reads select by them and people see
+// whose an entity is, but anyone with the Admin API can add them, so they
+// prove nothing. An entity carrying the tenant's tags that its inventory
+// does not list (made out of band with those tags, orphaned earlier, or
+// the state store was lost) leaves the tenant's slice of the read before
+// anything else looks at it, with what hangs off it: it is never changed,
+// deleted or recorded, and is no change of the plan. When the tenant
+// desires an entity of that name it is blocked at plan time
+// (plan.NotOwned, "tagged for this tenant but not in its inventory"), as
+// is a desired entity whose unique key (service, route or upstream name,
 // consumer username or custom_id) an entity without the tenant's tags
-// already holds, someone else's or another tenant's, is blocked at plan
-// time (plan.NotOwned) instead of failing later with a 409; so is what
-// hangs off it (plan.InsideNotOwned): the routes and plugins of a service,
-// the plugins of a route, the targets of an upstream and the services
-// pointing at it, the ACL groups, plugins and key of a consumer. They
-// leave the tenant's desired state before the diff, so the syncer never
-// sees them, and the tenant's other entities are applied. k3sync does not
-// adopt. An entity leaves Kong only when it carries the tenant's tags and
+// already holds, someone else's or another tenant's, instead of failing
+// later with a 409; so is what hangs off it (plan.InsideNotOwned): the
+// routes and plugins of a service, the plugins of a route, the targets
+// of an upstream and the services pointing at it, the ACL groups,
+// plugins and key of a consumer. They leave the tenant's desired state
+// before the diff, so the syncer never sees them, and the tenant's other
+// entities are applied. k3sync does not adopt. An entity leaves Kong only
+// when the tenant's inventory lists it, it carries the tenant's tags, and
 // Git no longer has it: removed from the tenant, the tenant moved to
-// another gateway, or the tenant removed from Git (named as removed by
-// the request, plan.RemovedTenant, or missing from a request that covers
+// another gateway, or the tenant removed from Git (named as removed by the
+// request, plan.RemovedTenant, or missing from a request that covers
 // every tenant, plan.Request.Complete).
+//
+// An apply writes ahead: before it creates anything for a tenant (through
+// the syncer or a key-auth credential), it saves the tenant's inventory
+// with a placeholder record, {}, for every entity it is about to create
+// that has no record yet. A placeholder owns the entity, so a crash or a
+// create whose answer was lost never leaves an entity k3sync made and
+// does not own; it is no proof of an earlier apply (no drift, no base for
+// field drift). After the apply the usual save replaces the placeholders
+// of the entities made with their documents; a create that failed keeps
+// its placeholder, so the next plan owns whatever it may have made, and
+// plans it again when nothing was made.
+//
+// Migration: earlier versions decided ownership by tags, but they already
+// recorded every entity they applied in the same inventory, so a
+// deployment that upgrades keeps owning exactly what k3sync applied.
+// Entities that only carry the tags, never applied by k3sync, stop being
+// the tenant's: they are no longer deleted or changed.
 //
 // # Reading
 //
 // A plan reads the gateway once for all tenants: GET / for the version,
 // then one paged list per kind with ?tags=k3sync (services, routes,
 // plugins, consumers, upstreams, acls, key-auths), all in flight at once,
-// split by tenant tag in memory. Kong has no top-level list of targets,
+// split by tenant tag in memory, then kept to what each tenant's
+// inventory owns (see Ownership). Kong has no top-level list of targets,
 // so targets are listed per upstream of the tenants in scope: the number
 // of list requests is 7 plus the upstreams, whatever the number of
 // tenants. A request narrowed to one tenant selects with both tags.
@@ -73,12 +100,14 @@
 // check. So the Target remembers, in memory, the tenants whose last diff
 // found nothing to do, with a sha256 fingerprint of what that diff read:
 // the Kong version, the tenant's rendered Kong resources, its slice of the
-// live read (every field of every entity, IDs and timestamps included,
-// sorted by ID; key-auth keys left out) and the state store's record. A
+// live read as the inventory keeps it (every field of every entity, IDs
+// and timestamps included, sorted by ID; key-auth keys as their SHA-256
+// digest) and the state store's record. A
 // tenant whose fingerprint is unchanged is not diffed: it has nothing to
-// do. Any change in Git, on the gateway (a PATCH, a delete, a new tagged
-// entity) or in the state store changes the fingerprint; entities without
-// the tenant's tags are never read and change nothing. The defaults
+// do. Any change in Git, on the gateway (a PATCH, a delete, a changed
+// key) or in the state store changes the fingerprint; entities without
+// the tenant's tags are never read, and those with them that the
+// inventory does not own leave the slice first: they change nothing. The defaults
 // go-database-reconciler fills come from the gateway's schemas: the
 // digests of the answers the diffs read are remembered too, each plan
 // reads those schemas again (once, as a diff would), and one that answers
@@ -96,44 +125,66 @@
 //
 // # Applying
 //
-// Apply plans afresh and makes the changes with go-database-reconciler's
-// syncer, per tenant: creates and updates top-down (consumers; services,
+// Apply plans afresh and, when the request carries the plan its guards
+// checked (plan.Request.Checked), makes a tenant's changes only when its
+// fresh plan has the same ones (plan.Request.Stale): otherwise nothing of
+// the tenant is written, no key is created or deleted, its state is left
+// as it was, and each of its changes fails with plan.ErrStale; the next
+// run plans and checks again. It makes the changes with
+// go-database-reconciler's syncer, per tenant, after writing ahead (see
+// Ownership): creates and updates top-down (consumers; services,
 // upstreams, ACL groups; routes, targets; plugins), then deletes
 // bottom-up, so routes go before their service and plugins before their
 // parent, as Kong requires. The change's Level mirrors that table.
 // Writes in flight on the gateway are bounded by the gateway's
 // concurrency (default 8) across all tenants. Every change has its own
-// result; when the syncer stops at a failure, the tenant's changes it did
-// not reach fail with ErrNotAttempted and the other tenants go on. Every
-// delete counts against the platform's maxDeletesPerPlan: above it, all
-// deletes are blocked unless the request allows mass deletion. A dry run
-// goes through the same syncer in dry-run mode and writes nothing.
+// result (plan.Finish); when the syncer stops at a failure, the tenant's
+// changes it did not reach fail with ErrNotAttempted and the other
+// tenants go on. A tenant whose inventory could not be saved is in a
+// plan.PartialError, so only that tenant is marked failed. Every delete
+// counts against the platform's maxDeletesPerPlan: above it, all deletes
+// are blocked unless the request allows mass deletion
+// (plan.Request.CapDeletes). A dry run goes through the same syncer in
+// dry-run mode, writes nothing ahead and writes nothing.
 // After an apply the state store is written only when what k3sync
 // applied changed.
 //
 // # Key-auth credentials
 //
 // Key-auth credentials never pass through the syncer, so that keys never
-// reach its diffs and messages. A consumer whose definition asks for
-// key-auth and that has no credential carrying the tenant's tags gets a
-// key from crypto/rand (256 bits, 43 characters), delivered to the
-// CredentialSink first and then created; a failed create leaves the sink
-// a key Kong does not know, replaced by the next apply. A consumer that
-// has one is never re-keyed except by Rotate, which creates a new
-// credential, delivers its key, then deletes the old ones (or deletes the
-// new one again when delivery fails). Credentials of consumers that no
-// longer ask for key-auth are deleted. Keys appear in no plan (the change
-// has a Sensitive field), no state, no log and no error: Kong's messages
-// are redacted (RedactedError) before they are wrapped.
+// reach its diffs and messages. A consumer's credentials are the tenant's
+// when the consumer is and the inventory lists the consumer's credential
+// (<consumer>/key-auth). A consumer whose definition asks for key-auth
+// and that has no such credential gets a key from crypto/rand (256 bits,
+// 43 characters), delivered to the CredentialSink first and then created;
+// a failed create leaves the sink a key Kong does not know, replaced by
+// the next apply. The credential's record holds the SHA-256 digest of the
+// key k3sync created (keySHA256), never the key. A consumer that has a
+// credential is not re-keyed, except by Rotate, which creates a new
+// credential, delivers its key, records its digest, then deletes the old
+// ones (or deletes the new one again when delivery fails), and except
+// when its key was changed outside k3sync: when no credential of the
+// consumer has the key whose digest is recorded, the plan has a drifted
+// update of the credential (a Sensitive field, no key), and applying it
+// deletes the changed credentials, then creates one with a new key,
+// delivered as above; credentials with the tenant's tags added next to
+// the one k3sync created are deleted as drift. A record without a digest
+// (written by an earlier version, or a placeholder) checks no key until
+// the next Rotate. Credentials of consumers that no longer ask for
+// key-auth are deleted. Keys appear in no plan, no state, no log and no
+// error: Kong's messages are redacted (RedactedError) before they are
+// wrapped.
 //
 // # Not handled
 //
 // Workspaces (Enterprise; the default one is used), DB-less gateways
 // (refused), entities k3sync does not render (certificates, consumer
-// groups, other credentials), and foreign children of k3sync's entities:
-// a foreign route on a k3sync service makes its delete fail, as Kong
-// refuses it; a foreign plugin on a k3sync entity makes the create of the
-// same plugin fail with a 409, not blocked at plan time. An entity of the
+// groups, other credentials), and foreign children of k3sync's entities
+// (those tagged for the tenant but not in its inventory included): a
+// foreign route on a k3sync service makes its delete fail, as Kong
+// refuses it; a plugin without the tenant's tags on a k3sync entity makes
+// the create of the same plugin fail with a 409, not blocked at plan time
+// (one with the tags but not in the inventory is blocked). An entity of the
 // tenant that hangs off one whose tags were removed out of band leaves
 // the desired state with it and is therefore deleted.
 package kong

@@ -12,12 +12,11 @@ import (
 )
 
 var (
-	// ErrBlocked is the error of a blocked change's result: k3sync refused
-	// it at plan time (see the change's notes). Blocked changes are not
-	// failures of the apply and are not in an ApplyError.
-	ErrBlocked = errors.New("blocked")
-	// ErrNotOwned: the entity does not carry the tenant's k3sync tags, so
-	// k3sync will not act on it.
+	// ErrBlocked is plan.ErrBlocked, the error of a blocked change's
+	// result, kept for callers.
+	ErrBlocked = plan.ErrBlocked
+	// ErrNotOwned: the entity is not in the tenant's inventory (or does
+	// not carry the tenant's tags), so k3sync will not act on it.
 	ErrNotOwned = errors.New("not owned by k3sync for this tenant")
 	// ErrNoSink: a key would be generated but there is no CredentialSink
 	// to deliver it to, so none is made.
@@ -29,6 +28,13 @@ var (
 
 // ApplyError is an apply where some changes failed (see plan.ApplyError).
 type ApplyError = plan.ApplyError
+
+// PlanError is a plan or apply where some tenants failed as a whole (see
+// plan.PartialError); its Target is "kong gateway <name>".
+type PlanError = plan.PartialError
+
+// TenantError is one tenant's failure in a PlanError.
+type TenantError = plan.TenantError
 
 // RedactedError is an Admin API error about a key-auth key, with the key
 // replaced by plan.Redacted: Kong repeats keys in its messages (a unique
@@ -60,11 +66,11 @@ func redact(err error, secret string) error {
 
 // itemError is the error of a change the syncer failed to make, with a
 // hint when Kong refused a create for a name already taken: k3sync never
-// adopts an entity that lacks its tags.
+// adopts an entity its inventory does not own.
 func itemError(c plan.Change, err error) error {
 	var api *gokong.APIError
 	if c.Action == plan.Create && errors.As(err, &api) && api.Code() == http.StatusConflict {
-		return fmt.Errorf("kong %s %s: %s: %w (an entity with this name exists without the tenant's k3sync tags; k3sync does not adopt it)", c.Kind, c.Name, c.Action, err)
+		return fmt.Errorf("kong %s %s: %s: %w (an entity with this name exists that the tenant's inventory does not own; k3sync does not adopt it)", c.Kind, c.Name, c.Action, err)
 	}
 	return fmt.Errorf("kong %s %s: %s: %w", c.Kind, c.Name, c.Action, err)
 }

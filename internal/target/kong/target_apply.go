@@ -19,15 +19,22 @@ import (
 // Apply plans req afresh and makes the changes, tenant by tenant with at
 // most the target's concurrency of writes in flight on the gateway, each
 // tenant once its turn on the gate in opts has come (see plan.Gate):
-// key-auth credentials that go are deleted first, then
-// go-database-reconciler's syncer creates and updates top-down and
+// the inventory is written ahead with a placeholder for every entity to
+// create (writeAhead), key-auth credentials that go are deleted first,
+// then go-database-reconciler's syncer creates and updates top-down and
 // deletes bottom-up, then new consumers get their generated keys.
 //
-// Every change gets a result with its own error. When some fail, the
-// error is an *ApplyError and the others were still made; a tenant whose
-// syncer stopped at a failure has the changes it did not reach failed
-// with ErrNotAttempted. Blocked changes have results with ErrBlocked and
-// are not failures.
+// With req.Checked, a tenant whose fresh plan differs from the checked
+// one (plan.Request.Stale) is not synced at all: each of its changes
+// fails with an error wrapping plan.ErrStale, and its state is unchanged.
+//
+// Every change gets a result with its own error (plan.Finish). When some
+// fail, the error is an *ApplyError and the others were still made; a
+// tenant whose syncer stopped at a failure has the changes it did not
+// reach failed with ErrNotAttempted. Blocked changes have results with
+// plan.ErrBlocked and are not failures. Tenants that could not be
+// planned, or whose inventory could not be saved, are in a
+// *plan.PartialError joined with it.
 //
 // With opts.DryRun the syncer runs in dry-run mode on the same code path:
 // nothing is sent to the gateway but reads, no key is generated and no
@@ -41,14 +48,34 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	if gp == nil {
 		return nil, planErr
 	}
+	// Apply what was checked: a tenant whose fresh plan differs from the
+	// checked one is not synced at all, and its state is left alone.
+	for _, tp := range gp.tenants {
+		changes := make([]plan.Change, len(tp.items))
+		for i, it := range tp.items {
+			changes[i] = it.change
+		}
+		if err := req.Stale(tp.tenant, plan.Kong, t.name, changes); err != nil {
+			tp.stale = true
+			for _, it := range tp.items {
+				if it.change.Action != plan.Blocked {
+					it.err = fmt.Errorf("kong %s %s: %w", it.change.Kind, it.change.Name, err)
+				}
+			}
+		}
+	}
 	// What was made must be remembered even when ctx ended mid-apply.
 	saveCtx := context.WithoutCancel(ctx)
 	saveErrs := make([]error, len(gp.tenants))
 	var g errgroup.Group
 	g.SetLimit(t.concurrency)
-	order := make([]int, len(gp.tenants))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(gp.tenants))
+	for i, tp := range gp.tenants {
+		if tp.stale {
+			opts.Done(tp.tenant)
+			continue
+		}
+		order = append(order, i)
 	}
 	// Tenants whose turn has come take the slots first (plan.ReadyFirst).
 	for _, i := range plan.ReadyFirst(opts, order, func(i int) string { return gp.tenants[i].tenant }) {
@@ -57,16 +84,21 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			defer opts.Done(tp.tenant)
 			if err := opts.Wait(ctx, tp.tenant); err != nil {
 				for _, it := range tp.items {
+					it.err = plan.GateFailed(it.change, err)
+				}
+			} else if err := t.writeAhead(saveCtx, tp, req.Revision, opts.DryRun); err != nil {
+				saveErrs[i] = err
+				for _, it := range tp.items {
 					if it.change.Action != plan.Blocked {
-						it.err = fmt.Errorf("kong %s %s: %w", it.change.Kind, it.change.Name, err)
+						it.err = fmt.Errorf("kong %s %s: %s: not attempted: %w", it.change.Kind, it.change.Name, it.change.Action, err)
 					}
 				}
 			} else {
 				t.applyTenant(ctx, s, tp, opts.DryRun, gp.deletesBlocked)
 			}
-			if !opts.DryRun {
+			if !opts.DryRun && saveErrs[i] == nil {
 				if err := t.save(saveCtx, s, tp, req.Revision); err != nil {
-					saveErrs[i] = fmt.Errorf("kong gateway %s: tenant %s: save state: %w", t.name, tp.tenant, err)
+					saveErrs[i] = fmt.Errorf("save state: %w", err)
 				}
 			}
 			tp.target, tp.names = nil, nil // saved: let it go
@@ -77,34 +109,28 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	t.memo.record(gp, s.transport.schemaSums(), req.Complete, false)
 
 	var results []plan.Result
-	applyErr := &ApplyError{Target: "kong gateway " + t.name}
 	for _, tp := range gp.tenants {
 		for _, it := range tp.items {
-			r := plan.Result{Change: it.change}
-			switch {
-			case it.change.Action == plan.Blocked:
-				r.Err = fmt.Errorf("kong %s %s: %w", it.change.Kind, it.change.Name, ErrBlocked)
-			case it.err != nil:
-				r.Err = it.err
-			}
-			if r.Err != nil {
-				r.Error = r.Err.Error()
-			}
-			results = append(results, r)
-			if it.change.Action != plan.Blocked {
-				applyErr.Total++
-				if r.Err != nil {
-					applyErr.Failed = append(applyErr.Failed, r)
-				}
-			}
+			results = append(results, plan.Result{Change: it.change, Err: it.err})
 		}
 	}
 	slices.SortStableFunc(results, func(a, b plan.Result) int { return plan.Compare(a.Change, b.Change) })
-	errs := append([]error{planErr}, saveErrs...)
-	if len(applyErr.Failed) > 0 {
-		errs = append([]error{applyErr}, errs...)
+	results, applyErr := plan.Finish("kong gateway "+t.name, results)
+	// Per-tenant failures make one *plan.PartialError: those tenants only
+	// are marked failed.
+	partial := &plan.PartialError{Target: "kong gateway " + t.name}
+	var other error
+	var pe *plan.PartialError
+	switch {
+	case errors.As(planErr, &pe):
+		partial.Tenants = append(partial.Tenants, pe.Tenants...)
+	case planErr != nil:
+		other = planErr
 	}
-	return results, errors.Join(errs...)
+	for i, err := range saveErrs {
+		partial.Add(gp.tenants[i].tenant, err)
+	}
+	return results, errors.Join(applyErr, partial.Err(), other)
 }
 
 // applyTenant makes one tenant's changes and records each one's outcome
@@ -116,7 +142,7 @@ func (t *Target) applyTenant(ctx context.Context, s *session, tp *tenantPlan, dr
 		case it.change.Action == plan.Blocked:
 		case it.cred == nil:
 			synced = append(synced, it)
-		case it.change.Action == plan.Create:
+		case it.change.Action == plan.Create || it.change.Action == plan.Update:
 			keyCreates = append(keyCreates, it)
 		default:
 			keyDeletes = append(keyDeletes, it)
@@ -144,9 +170,11 @@ func (t *Target) applyTenant(ctx context.Context, s *session, tp *tenantPlan, dr
 	for _, it := range keyCreates {
 		switch {
 		case failed[it.cred.consumer]:
-			it.err = fmt.Errorf("kong credential %s: create: consumer %s was not created", it.change.Name, it.cred.consumer)
+			it.err = fmt.Errorf("kong credential %s: %s: the change of consumer %s failed", it.change.Name, it.change.Action, it.cred.consumer)
 		case dry:
 			it.done = true
+		case it.change.Action == plan.Update:
+			t.replaceCredential(ctx, s, tp.tenant, it)
 		default:
 			t.createCredential(ctx, s, tp.tenant, it)
 		}
@@ -215,7 +243,21 @@ func (t *Target) createCredential(ctx context.Context, s *session, tenant string
 		it.err = fmt.Errorf("kong credential %s: %w", it.change.Name, err)
 		return
 	}
+	it.cred.sum = keySum(key)
 	it.done = true
+}
+
+// replaceCredential replaces credentials whose key was changed outside
+// k3sync: it deletes them, so that the changed key stops working, then
+// creates a new credential whose key it delivers (createCredential).
+func (t *Target) replaceCredential(ctx context.Context, s *session, tenant string, it *item) {
+	for _, id := range it.cred.ids {
+		if err := deleteKey(ctx, s, it.cred.consumer, id); err != nil {
+			it.err = fmt.Errorf("kong credential %s: update: %w", it.change.Name, err)
+			return
+		}
+	}
+	t.createCredential(ctx, s, tenant, it)
 }
 
 // save records what k3sync last applied to the tenant: the desired
@@ -273,9 +315,21 @@ func (t *Target) records(ctx context.Context, s *session, tp *tenantPlan) (map[s
 	}
 	if tp.desired != nil {
 		for _, c := range tp.desired.Consumers {
-			if c.KeyAuth {
-				docs[entityID(KindCredential, c.Username+"/key-auth")] = map[string]any{"consumer": c.Username}
+			if !c.KeyAuth {
+				continue
 			}
+			id := entityID(KindCredential, c.Username+"/key-auth")
+			doc := map[string]any{"consumer": c.Username}
+			// The digest of the key k3sync created, never the key: the
+			// new one when this apply created it, else the recorded one.
+			sum := recordedKeySum(tp.entry, id)
+			if it := outcome[id]; it != nil && it.done && it.cred != nil && it.cred.sum != "" {
+				sum = it.cred.sum
+			}
+			if sum != "" {
+				doc[keySumField] = sum
+			}
+			docs[id] = doc
 		}
 	}
 	records := map[string]json.RawMessage{}

@@ -180,8 +180,9 @@ func (m *memo) record(gp *gatewayPlan, sums map[string]fingerprint, complete, ke
 // keys sorted), live entities of each kind sorted by ID. Live entities are
 // encoded whole, IDs and timestamps included, so that a PATCH, a delete or
 // a new tagged entity changes the fingerprint; foreign entities are never
-// read, so they cannot. Key-auth keys are left out: no plan looks at them,
-// and no digest of a key is kept.
+// read, so they cannot. Key-auth keys enter as their SHA-256 digest, the
+// one the inventory records (keySum): a key changed outside k3sync
+// changes the fingerprint, and no key is hashed into it as is.
 func fingerprintOf(s *session, tp *tenantPlan) (fingerprint, error) {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
@@ -189,7 +190,11 @@ func fingerprintOf(s *session, tp *tenantPlan) (fingerprint, error) {
 	keyAuths := make([]*gokong.KeyAuth, len(tp.live.keyAuths))
 	for i, k := range tp.live.keyAuths {
 		redacted := *k
-		redacted.Key = nil
+		if k.Key != nil {
+			// A key changed outside k3sync is drift (planKeyDrift):
+			// its digest, never the key, is part of the inputs.
+			redacted.Key = gokong.String(keySum(*k.Key))
+		}
 		keyAuths[i] = &redacted
 	}
 	parts := []any{

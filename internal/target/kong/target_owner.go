@@ -14,8 +14,21 @@ import (
 )
 
 // holder is an entity on the gateway that holds a unique key a desired
-// entity wants: found says whose it is, for plan.NotOwned.
-type holder struct{ found string }
+// entity wants: tenant is the tenant its tags name ("" for none).
+type holder struct{ tenant string }
+
+// found says, for plan.NotOwned, whose the holder is as seen by tenant: an
+// entity tagged for tenant itself holds the key only when the tenant's
+// inventory does not list it.
+func (h holder) found(tenant string) string {
+	switch h.tenant {
+	case "":
+		return "without k3sync's tags"
+	case tenant:
+		return notInInventory
+	}
+	return "tagged for tenant " + h.tenant
+}
 
 // taken are the unique keys held on the gateway, by kind: service, route
 // and upstream names, consumer usernames and custom IDs.
@@ -24,15 +37,16 @@ type taken struct {
 }
 
 // blockNotOwned finds the desired entities whose unique key an entity
-// without the tenant's tags already holds (someone else's, or another
-// tenant's): they are blocked (plan.NotOwned), and so is what hangs off
-// them (routes and plugins of a service, targets of an upstream, ACL
-// groups, plugins and key of a consumer, services pointing at an
-// upstream). They leave the tenant's desired state, so the syncer neither
-// diffs nor writes them. The keys are read only when some desired entity
-// is missing from the tenant's own slice: one paged list per such kind,
-// without the tag filter, all in flight at once; a plan where every
-// desired entity is the tenant's sends none.
+// the tenant's inventory does not own already holds (someone else's,
+// another tenant's, or one tagged for the tenant but not in its
+// inventory, see claim): they are blocked (plan.NotOwned), and so is what
+// hangs off them (routes and plugins of a service, targets of an
+// upstream, ACL groups, plugins and key of a consumer, services pointing
+// at an upstream). They leave the tenant's desired state, so the syncer
+// neither diffs nor writes them. The keys are read only when some
+// desired entity is missing from the tenant's own slice: one paged list
+// per such kind, without the tag filter, all in flight at once; a plan
+// where every desired entity is the tenant's sends none.
 func (t *Target) blockNotOwned(ctx context.Context, s *session, tenants []*tenantPlan) error {
 	need := map[string]bool{}
 	for _, tp := range tenants {
@@ -40,12 +54,12 @@ func (t *Target) blockNotOwned(ctx context.Context, s *session, tenants []*tenan
 			need[kind] = true
 		}
 	}
-	if len(need) == 0 {
-		return nil
-	}
-	tk, err := t.readTaken(ctx, s, need)
-	if err != nil {
-		return err
+	tk := &taken{map[string]holder{}, map[string]holder{}, map[string]holder{}, map[string]holder{}, map[string]holder{}}
+	if len(need) > 0 {
+		var err error
+		if tk, err = t.readTaken(ctx, s, need); err != nil {
+			return err
+		}
 	}
 	for _, tp := range tenants {
 		tp.blocked = t.notOwned(tp, tk)
@@ -158,12 +172,7 @@ func (t *Target) readTaken(ctx context.Context, s *session, need map[string]bool
 	return tk, nil
 }
 
-func holderOf(tags []*string) holder {
-	if tn := tenantOf(tags); tn != "" {
-		return holder{found: "tagged for tenant " + tn}
-	}
-	return holder{found: "without k3sync's tags"}
-}
+func holderOf(tags []*string) holder { return holder{tenant: tenantOf(tags)} }
 
 // notOwned blocks the desired entities of tp whose unique key another
 // entity holds, and what hangs off them, and removes them from a copy of
@@ -175,35 +184,58 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 	}
 	own := ownKeys(tp.live)
 	var out []*item
+	blocked := map[string]plan.Key{} // entityID → the key that blocks it
 	block := func(kind, name, found string) {
 		out = append(out, &item{change: plan.NotOwned(t.key(tp.tenant, kind, name), levels[kind], found)})
 	}
 	inside := func(kind, name string, parent plan.Key) {
 		out = append(out, &item{change: plan.InsideNotOwned(t.key(tp.tenant, kind, name), levels[kind], parent)})
 	}
-	held := func(m map[string]holder, ownSet map[string]bool, key string) (holder, bool) {
+	// held says who holds key, of kind ("" for a custom_id), when the
+	// tenant does not own it.
+	held := func(kind string, m map[string]holder, ownSet map[string]bool, key string) (string, bool) {
 		if key == "" || ownSet[key] {
-			return holder{}, false
+			return "", false
+		}
+		if kind != "" && tp.unowned[entityID(kind, key)] {
+			return notInInventory, true
 		}
 		h, ok := m[key]
-		return h, ok
+		return h.found(tp.tenant), ok
+	}
+	// unowned blocks a desired entity of the tenant's slice that its
+	// inventory does not list (claim), unless its parent is blocked.
+	unowned := func(kind, name string) bool {
+		id := entityID(kind, name)
+		if !tp.unowned[id] {
+			return false
+		}
+		if _, done := blocked[id]; !done {
+			block(kind, name, notInInventory)
+			blocked[id] = t.key(tp.tenant, kind, name)
+		}
+		return true
 	}
 
-	blocked := map[string]plan.Key{} // entityID → the key that blocks it
 	for _, e := range d.Services {
-		if h, ok := held(tk.services, own.services, e.Name); ok {
-			block(KindService, e.Name, h.found)
+		if found, ok := held(KindService, tk.services, own.services, e.Name); ok {
+			block(KindService, e.Name, found)
 			blocked[entityID(KindService, e.Name)] = t.key(tp.tenant, KindService, e.Name)
 		}
 	}
 	for _, e := range d.Upstreams {
-		if h, ok := held(tk.upstreams, own.upstreams, e.Name); ok {
-			block(KindUpstream, e.Name, h.found)
+		if found, ok := held(KindUpstream, tk.upstreams, own.upstreams, e.Name); ok {
+			block(KindUpstream, e.Name, found)
 			up := t.key(tp.tenant, KindUpstream, e.Name)
 			blocked[entityID(KindUpstream, e.Name)] = up
 			for _, tg := range e.Targets {
 				inside(KindTarget, e.Name+"/"+tg.Target, up)
+				blocked[entityID(KindTarget, e.Name+"/"+tg.Target)] = up
 			}
+			continue
+		}
+		for _, tg := range e.Targets {
+			unowned(KindTarget, e.Name+"/"+tg.Target)
 		}
 	}
 	for _, e := range d.Services {
@@ -216,10 +248,10 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 		}
 	}
 	for _, e := range d.Routes {
-		h, ok := held(tk.routes, own.routes, e.Name)
+		found, ok := held(KindRoute, tk.routes, own.routes, e.Name)
 		switch parent, inBlocked := blocked[entityID(KindService, e.Service)]; {
 		case ok:
-			block(KindRoute, e.Name, h.found)
+			block(KindRoute, e.Name, found)
 			blocked[entityID(KindRoute, e.Name)] = t.key(tp.tenant, KindRoute, e.Name)
 		case inBlocked:
 			inside(KindRoute, e.Name, parent)
@@ -227,24 +259,34 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 		}
 	}
 	for _, e := range d.Consumers {
-		if own.usernames[e.Username] {
-			continue // the tenant's: a custom_id taken since fails its update
+		found, ok := "", false
+		if !own.usernames[e.Username] { // the tenant's: a custom_id taken since fails its update
+			found, ok = held(KindConsumer, tk.usernames, own.usernames, e.Username)
+			if !ok {
+				found, ok = held("", tk.customIDs, own.customIDs, e.CustomID)
+			}
 		}
-		h, ok := held(tk.usernames, own.usernames, e.Username)
 		if !ok {
-			h, ok = held(tk.customIDs, own.customIDs, e.CustomID)
-		}
-		if !ok {
+			// The consumer is the tenant's, or is created: what hangs
+			// off it is blocked only when it is not the tenant's.
+			for _, g := range e.ACLGroups {
+				unowned(KindACLGroup, e.Username+"/"+g)
+			}
+			if e.KeyAuth {
+				unowned(KindCredential, e.Username+"/key-auth")
+			}
 			continue
 		}
-		block(KindConsumer, e.Username, h.found)
+		block(KindConsumer, e.Username, found)
 		c := t.key(tp.tenant, KindConsumer, e.Username)
 		blocked[entityID(KindConsumer, e.Username)] = c
 		for _, g := range e.ACLGroups {
 			inside(KindACLGroup, e.Username+"/"+g, c)
+			blocked[entityID(KindACLGroup, e.Username+"/"+g)] = c
 		}
 		if e.KeyAuth {
 			inside(KindCredential, e.Username+"/key-auth", c)
+			blocked[entityID(KindCredential, e.Username+"/key-auth")] = c
 		}
 	}
 	for _, p := range d.Plugins {
@@ -258,8 +300,12 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 		case p.Consumer != "":
 			parent, ok = blocked[entityID(KindConsumer, p.Consumer)]
 		}
-		if ok {
+		switch {
+		case ok:
 			inside(KindPlugin, pluginName(p), parent)
+			blocked[entityID(KindPlugin, pluginName(p))] = parent
+		default:
+			unowned(KindPlugin, pluginName(p))
 		}
 	}
 	if len(out) == 0 {
@@ -269,11 +315,24 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 	isBlocked := func(kind, name string) bool { _, ok := blocked[entityID(kind, name)]; return ok }
 	kept.Services = slices.DeleteFunc(slices.Clone(d.Services), func(e render.KongService) bool { return isBlocked(KindService, e.Name) })
 	kept.Routes = slices.DeleteFunc(slices.Clone(d.Routes), func(e render.KongRoute) bool { return isBlocked(KindRoute, e.Name) })
-	kept.Consumers = slices.DeleteFunc(slices.Clone(d.Consumers), func(e render.KongConsumer) bool { return isBlocked(KindConsumer, e.Username) })
-	kept.Upstreams = slices.DeleteFunc(slices.Clone(d.Upstreams), func(e render.KongUpstream) bool { return isBlocked(KindUpstream, e.Name) })
-	kept.Plugins = slices.DeleteFunc(slices.Clone(d.Plugins), func(p render.KongPlugin) bool {
-		return isBlocked(KindService, p.Service) || isBlocked(KindRoute, p.Route) || isBlocked(KindConsumer, p.Consumer)
-	})
+	kept.Consumers = make([]render.KongConsumer, 0, len(d.Consumers))
+	for _, e := range d.Consumers {
+		if isBlocked(KindConsumer, e.Username) {
+			continue
+		}
+		e.ACLGroups = slices.DeleteFunc(slices.Clone(e.ACLGroups), func(g string) bool { return isBlocked(KindACLGroup, e.Username+"/"+g) })
+		e.KeyAuth = e.KeyAuth && !isBlocked(KindCredential, e.Username+"/key-auth")
+		kept.Consumers = append(kept.Consumers, e)
+	}
+	kept.Upstreams = make([]render.KongUpstream, 0, len(d.Upstreams))
+	for _, e := range d.Upstreams {
+		if isBlocked(KindUpstream, e.Name) {
+			continue
+		}
+		e.Targets = slices.DeleteFunc(slices.Clone(e.Targets), func(tg render.KongTarget) bool { return isBlocked(KindTarget, e.Name+"/"+tg.Target) })
+		kept.Upstreams = append(kept.Upstreams, e)
+	}
+	kept.Plugins = slices.DeleteFunc(slices.Clone(d.Plugins), func(p render.KongPlugin) bool { return isBlocked(KindPlugin, pluginName(p)) })
 	tp.desired = &kept
 	return out
 }

@@ -41,9 +41,15 @@ type tenantPlan struct {
 	live    *tenantLive
 	entry   state.Entry
 	items   []*item
-	// blocked are the changes of desired entities that exist without the
-	// tenant's tags (blockNotOwned); desired no longer has them.
+	// unowned are the IDs of the entities carrying the tenant's tags that
+	// its inventory does not list: claim took them out of live.
+	unowned map[string]bool
+	// blocked are the changes of desired entities that exist and that the
+	// tenant does not own (blockNotOwned); desired no longer has them.
 	blocked []*item
+	// stale: the apply found the tenant's fresh plan different from the
+	// checked one (plan.Request.Stale) and leaves it alone.
+	stale bool
 	// target is the desired state as go-database-reconciler built it, and
 	// names names its entities; the state's records come from them.
 	target *kstate.KongState
@@ -73,38 +79,12 @@ type item struct {
 // at apply time and never kept.
 type credential struct {
 	consumer string
-	// id is the live credential's, for deletes.
-	id string
-}
-
-// PlanError is a plan where some tenants could not be planned; the
-// changes of the others are returned with it.
-type PlanError struct {
-	Gateway string
-	Tenants []TenantError
-}
-
-// TenantError is a tenant that could not be planned.
-type TenantError struct {
-	Tenant string
-	Err    error
-}
-
-func (e *PlanError) Error() string {
-	msgs := make([]string, len(e.Tenants))
-	for i, te := range e.Tenants {
-		msgs[i] = fmt.Sprintf("tenant %s: %v", te.Tenant, te.Err)
-	}
-	return fmt.Sprintf("kong gateway %s: %s", e.Gateway, strings.Join(msgs, "; "))
-}
-
-// Unwrap returns each tenant's error.
-func (e *PlanError) Unwrap() []error {
-	out := make([]error, len(e.Tenants))
-	for i, te := range e.Tenants {
-		out[i] = te.Err
-	}
-	return out
+	// id is the live credential's, for deletes; ids are those an update
+	// replaces (their key was changed outside k3sync).
+	id  string
+	ids []string
+	// sum is the digest of the key the apply created (keySum).
+	sum string
 }
 
 // Plan reads the gateway once and returns the changes that would make it
@@ -135,26 +115,40 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 // memo remembers with the same inputs is not diffed; for an apply that
 // saves state (current), only when its record was found up to date too.
 func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current bool) (*gatewayPlan, error) {
-	desired := map[string]*render.KongResources{}
-	requested := map[string]bool{}
-	for _, tr := range req.Tenants {
-		name := tr.Name()
-		if name == "" {
-			continue
-		}
-		requested[name] = true
-		if tr.Desired != nil {
+	entries, err := t.store.List(ctx, t.stateID)
+	if err != nil {
+		return nil, fmt.Errorf("kong gateway %s: state: %w", t.name, err)
+	}
+	byEntry := make(map[string]state.Entry, len(entries))
+	owners := make([]string, 0, len(entries))
+	for _, e := range entries {
+		byEntry[e.Tenant] = e
+		owners = append(owners, e.Tenant)
+	}
+	// The tenants the request covers (plan.Request.Scope), with something
+	// desired here or in the inventory here.
+	byTenant := map[string]*tenantPlan{}
+	for _, sc := range req.Scope(owners) {
+		tp := &tenantPlan{tenant: sc.Name, live: &tenantLive{}}
+		if tr := sc.Request; tr != nil && tr.Desired != nil {
 			if k := tr.Desired.Kong; k != nil && k.Gateway == t.name {
-				desired[name] = k
+				tp.desired = k
 			}
 		}
+		if e, ok := byEntry[sc.Name]; ok {
+			tp.entry = e.Clone()
+		} else {
+			tp.entry = state.Entry{Tenant: sc.Name, Target: t.stateID}.Clone()
+		}
+		if tp.desired == nil && len(tp.entry.Resources) == 0 {
+			continue
+		}
+		byTenant[sc.Name] = tp
 	}
-	// A complete request also covers the tenants Git no longer has: what
-	// they own goes.
-	inScope := func(tenant string) bool { return req.Complete || requested[tenant] }
+	inScope := func(tenant string) bool { return byTenant[tenant] != nil }
 	only := ""
-	if !req.Complete && len(requested) == 1 {
-		for tn := range requested {
+	if !req.Complete && len(byTenant) == 1 {
+		for tn := range byTenant {
 			only = tn
 		}
 	}
@@ -162,35 +156,15 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	if err != nil {
 		return nil, err
 	}
-	entries, err := t.store.List(ctx, t.stateID)
-	if err != nil {
-		return nil, fmt.Errorf("kong gateway %s: state: %w", t.name, err)
-	}
-	byTenant := map[string]*tenantPlan{}
-	add := func(tenant string) *tenantPlan {
-		tp, ok := byTenant[tenant]
-		if !ok {
-			tp = &tenantPlan{tenant: tenant, desired: desired[tenant], live: &tenantLive{}}
-			tp.entry = state.Entry{Tenant: tenant, Target: t.stateID}.Clone()
-			byTenant[tenant] = tp
-		}
-		return tp
-	}
-	for tn := range desired {
-		add(tn)
-	}
 	for tn, tl := range l.tenants {
-		if inScope(tn) {
-			add(tn).live = tl
-		}
-	}
-	for _, e := range entries {
-		if inScope(e.Tenant) {
-			add(e.Tenant).entry = e.Clone()
+		if tp := byTenant[tn]; tp != nil {
+			tp.live = tl
 		}
 	}
 	gp := &gatewayPlan{}
 	for _, tp := range byTenant {
+		// Ownership is the inventory: tags only select what is read.
+		claim(tp)
 		gp.tenants = append(gp.tenants, tp)
 	}
 	slices.SortFunc(gp.tenants, func(a, b *tenantPlan) int { return strings.Compare(a.tenant, b.tenant) })
@@ -212,14 +186,11 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kong gateway %s: plan: %w", t.name, err)
 	}
-	var perr *PlanError
+	perr := &plan.PartialError{Target: "kong gateway " + t.name}
 	kept := gp.tenants[:0]
 	for i, tp := range gp.tenants {
 		if errs[i] != nil {
-			if perr == nil {
-				perr = &PlanError{Gateway: t.name}
-			}
-			perr.Tenants = append(perr.Tenants, TenantError{Tenant: tp.tenant, Err: errs[i]})
+			perr.Add(tp.tenant, errs[i])
 			gp.failed = append(gp.failed, tp.tenant)
 			continue
 		}
@@ -228,11 +199,14 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 		kept = append(kept, tp)
 	}
 	gp.tenants = kept
-	t.capDeletes(req, gp)
-	if perr != nil {
-		return gp, perr
+	var changes []*plan.Change
+	for _, tp := range gp.tenants {
+		for _, it := range tp.items {
+			changes = append(changes, &it.change)
+		}
 	}
-	return gp, nil
+	gp.deletesBlocked = req.CapDeletes("gateway "+t.name, changes)
+	return gp, perr.Err()
 }
 
 // planTenant diffs one tenant with go-database-reconciler's syncer in dry
@@ -334,7 +308,7 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 				return fmt.Errorf("kong %s %s: desired: %w", kind, name, err)
 			}
 			var last map[string]any
-			if raw, ok := tp.entry.Resources[id]; ok {
+			if raw, ok := tp.entry.Resources[id]; ok && !isPlaceholder(raw) {
 				var doc map[string]any
 				if json.Unmarshal(raw, &doc) == nil {
 					last = flatten(doc)
@@ -359,7 +333,7 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 // when k3sync applied it before.
 func (t *Target) createChange(tp *tenantPlan, kind, name string) plan.Change {
 	c := plan.Change{Key: t.key(tp.tenant, kind, name), Level: levels[kind], Action: plan.Create}
-	if _, ok := tp.entry.Resources[entityID(kind, name)]; ok {
+	if applied(tp.entry, entityID(kind, name)) {
 		c.Drift = true
 		c.Notes = append(c.Notes, "deleted out of band: k3sync applied it before")
 	}
@@ -452,8 +426,11 @@ func (t *Target) key(tenant, kind, name string) plan.Key {
 
 // planCredentials plans the key-auth credentials: one per consumer whose
 // definition asks for key-auth, created when the consumer has none that
-// k3sync made; those of consumers that no longer ask for it are deleted.
-// An existing credential is never re-keyed: only Rotate does that.
+// k3sync owns; those of consumers that no longer ask for it are deleted.
+// An existing credential is never re-keyed, except when its key is not
+// the one k3sync created (its digest differs from the recorded one): the
+// key was changed outside k3sync, and the credential is replaced, as
+// drift, by one with a new key. Rotate re-keys on demand.
 func (t *Target) planCredentials(tp *tenantPlan) {
 	usernames := map[string]string{}
 	for _, c := range tp.live.raw.Consumers {
@@ -475,16 +452,17 @@ func (t *Target) planCredentials(tp *tenantPlan) {
 				continue
 			}
 			want[c.Username] = true
+			name := c.Username + "/key-auth"
 			if len(existing[c.Username]) > 0 {
+				t.planKeyDrift(tp, c.Username, existing[c.Username])
 				continue
 			}
-			name := c.Username + "/key-auth"
 			ch := plan.Change{
 				Key: t.key(tp.tenant, KindCredential, name), Action: plan.Create, Level: levels[KindCredential],
 				Fields: []plan.FieldChange{{Path: "key", After: "generated", Sensitive: true}},
 				Notes:  []string{"k3sync generates the key and delivers it to the tenant's credential sink"},
 			}
-			if _, ok := tp.entry.Resources[entityID(KindCredential, name)]; ok {
+			if applied(tp.entry, entityID(KindCredential, name)) {
 				ch.Drift = true
 				ch.Notes = append(ch.Notes, "deleted out of band: k3sync created it before")
 			}
@@ -512,32 +490,55 @@ func (t *Target) planCredentials(tp *tenantPlan) {
 	}
 }
 
-// capDeletes blocks every delete of the plan when there are more than the
-// platform allows per plan, unless the request lifts the cap.
-func (t *Target) capDeletes(req plan.Request, gp *gatewayPlan) {
-	if req.AllowMassDeletion || req.Platform == nil {
+// keyChangedNote is the note of a credential whose key was changed
+// outside k3sync.
+const keyChangedNote = "the key was changed outside k3sync: applying generates a new key and delivers it"
+
+// planKeyDrift compares the keys of a consumer's credentials with the
+// digest of the key k3sync created, when one is recorded. When none has
+// that key, the credential is updated: replaced by one with a new key.
+// When one has it, the others (keys added outside k3sync with the
+// tenant's tags) are deleted. Neither key appears in the change.
+func (t *Target) planKeyDrift(tp *tenantPlan, consumer string, creds []*gokong.KeyAuth) {
+	name := consumer + "/key-auth"
+	sum := recordedKeySum(tp.entry, entityID(KindCredential, name))
+	if sum == "" {
 		return
 	}
-	limit := req.Platform.Policy.Deletion.MaxDeletesPerPlan
-	n := 0
-	for _, tp := range gp.tenants {
-		for _, it := range tp.items {
-			if it.change.Action == plan.Delete {
-				n++
-			}
+	var same bool
+	var changed []*gokong.KeyAuth
+	for _, k := range creds {
+		if keySum(str(k.Key)) == sum {
+			same = true
+		} else {
+			changed = append(changed, k)
 		}
 	}
-	if n <= limit {
-		return
-	}
-	gp.deletesBlocked = true
-	note := fmt.Sprintf("%d deletes on gateway %s exceed the limit of %d per plan (policy.deletion.maxDeletesPerPlan): apply with mass deletion allowed, or remove less from Git at a time", n, t.name, limit)
-	for _, tp := range gp.tenants {
-		for _, it := range tp.items {
-			if it.change.Action == plan.Delete {
-				it.change.Action = plan.Blocked
-				it.change.Notes = append(it.change.Notes, note)
-			}
+	field := []plan.FieldChange{{Path: "key", Before: "changed", After: "generated", Sensitive: true, Drift: true}}
+	switch {
+	case len(changed) == 0:
+	case !same:
+		ids := make([]string, len(changed))
+		for i, k := range changed {
+			ids[i] = str(k.ID)
+		}
+		tp.items = append(tp.items, &item{
+			change: plan.Change{
+				Key: t.key(tp.tenant, KindCredential, name), Action: plan.Update, Level: levels[KindCredential],
+				Fields: field, Drift: true, Notes: []string{keyChangedNote},
+			},
+			cred: &credential{consumer: consumer, ids: ids},
+		})
+	default:
+		for _, k := range changed {
+			tp.items = append(tp.items, &item{
+				change: plan.Change{
+					Key: t.key(tp.tenant, KindCredential, name+"/"+str(k.ID)), Action: plan.Delete, Level: levels[KindCredential],
+					Fields: []plan.FieldChange{{Path: "key", Before: "changed", Sensitive: true, Drift: true}}, Drift: true,
+					Notes: []string{"a key k3sync did not create, on a consumer it owns: deleted; the key k3sync created stays"},
+				},
+				cred: &credential{consumer: consumer, id: str(k.ID)},
+			})
 		}
 	}
 }

@@ -67,7 +67,7 @@ func (t *Target) connect(ctx context.Context) (*session, error) {
 	return &session{client: client, render: file.RenderConfig{KongVersion: version}, transport: st}, nil
 }
 
-// live is what carries k3sync's tag on the gateway, split by tenant.
+// live is what carries k3sync's tag on the gateway, split by tenant tag.
 type live struct {
 	tenants map[string]*tenantLive
 }
@@ -238,8 +238,10 @@ func (t *Target) listTargets(ctx context.Context, s *session, upstreams []*gokon
 	return out, nil
 }
 
-// tenantOf is the tenant an entity belongs to: the value of its
-// k3sync-tenant: tag when it also carries the k3sync tag, else "".
+// tenantOf is the tenant an entity's tags mark it for: the value of its
+// k3sync-tenant: tag when it also carries the k3sync tag, else "". A mark
+// selects what is read; only the tenant's inventory makes the entity the
+// tenant's (claim).
 func tenantOf(tags []*string) string {
 	managed, tenant := false, ""
 	for _, p := range tags {

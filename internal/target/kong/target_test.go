@@ -186,9 +186,11 @@ func TestPlanCreatesAgreesWithSyncer(t *testing.T) {
 	store := state.NewMemory()
 	tg := newTarget(t, url, store, newSink())
 	d := example(t)
-	// payments' entities were applied before: its record says so.
+	// payments' entities were applied before: its record says so (a
+	// document, not the placeholder `{}` written ahead of a create, which
+	// is no proof that k3sync applied it).
 	if err := store.Save(t.Context(), state.Entry{Tenant: "payments", Target: tg.stateID, Resources: map[string]json.RawMessage{
-		entityID(KindService, "payments-api"): json.RawMessage(`{}`),
+		entityID(KindService, "payments-api"): json.RawMessage(`{"name":"payments-api"}`),
 	}}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,221 @@
+package kong
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/k3sync/k3sync/internal/apply"
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/kongemu"
+	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/target/contracttest"
+)
+
+func TestContract(t *testing.T) { contracttest.Run(t, kongHarness{}) }
+
+// kongHarness runs the contract on a fresh Kong Admin API emulator per
+// subtest.
+type kongHarness struct{}
+
+func (kongHarness) Start(t *testing.T) contracttest.Env {
+	emu := kongemu.New(kongemu.Options{})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	e := &kongEnv{url: srv.URL, store: state.NewMemory()}
+	e.wire = &contractTransport{next: http.DefaultTransport.(*http.Transport).Clone()}
+	tg, err := New(gateway, config.Gateway{AdminURL: srv.URL}, e.store, newSink(), WithTransport(e.wire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.target = tg
+	e.platform = &model.Platform{
+		Gateways: map[string]model.Gateway{gateway: {Name: gateway}},
+		Policy: model.Policy{
+			Defaults: model.PolicyDefaults{Drift: model.DriftRevert},
+			Deletion: model.PolicyDeletion{MaxDeletesPerPlan: 100},
+		},
+	}
+	return e
+}
+
+// contractTransport counts the target's writes and fails the next create
+// when asked to.
+type contractTransport struct {
+	next     http.RoundTripper
+	writes   atomic.Int64
+	mu       sync.Mutex
+	failNext bool
+}
+
+func (c *contractTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return c.next.RoundTrip(r) //nolint:wrapcheck // a transport
+	}
+	c.writes.Add(1)
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		c.mu.Lock()
+		fail := c.failNext
+		c.failNext = false
+		c.mu.Unlock()
+		if fail {
+			if r.Body != nil {
+				_ = r.Body.Close()
+			}
+			body := `{"message":"An unexpected error occurred"}`
+			return &http.Response{
+				StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error",
+				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header:        http.Header{"Content-Type": {"application/json"}},
+				Body:          io.NopCloser(bytes.NewBufferString(body)),
+				ContentLength: int64(len(body)),
+				Request:       r,
+			}, nil
+		}
+	}
+	return c.next.RoundTrip(r) //nolint:wrapcheck // a transport
+}
+
+type kongEnv struct {
+	url      string
+	target   *Target
+	store    *state.Memory
+	platform *model.Platform
+	wire     *contractTransport
+}
+
+func (e *kongEnv) Target() apply.Target      { return e.target }
+func (e *kongEnv) Store() state.Store        { return e.store }
+func (e *kongEnv) StateID() string           { return string(plan.Kong) + "/" + gateway }
+func (e *kongEnv) Platform() *model.Platform { return e.platform }
+
+func contractService(tenant string, i int) string { return fmt.Sprintf("%s-s%d", tenant, i) }
+
+func (e *kongEnv) serviceKey(tenant, name string) plan.Key {
+	return plan.Key{Tenant: tenant, System: plan.Kong, Target: gateway, Kind: KindService, Name: name}
+}
+
+func (e *kongEnv) request(m *model.Tenant) plan.TenantRequest {
+	return plan.TenantRequest{Desired: render.TenantResources(e.platform, m), Model: m}
+}
+
+func intPtr(n int) *int { return &n }
+
+func (e *kongEnv) Tenant(name string, n int) plan.TenantRequest {
+	m := &model.Tenant{
+		Name:     name,
+		Kong:     &model.TenantKong{Gateway: gateway, Services: map[string]*model.KongService{}},
+		Policies: model.TenantPolicies{Drift: model.DriftRevert},
+	}
+	for i := range n {
+		svc := contractService(name, i)
+		m.Kong.Services[svc] = &model.KongService{Name: svc, URL: "http://" + svc + ".internal:8080", ReadTimeout: intPtr(60000)}
+	}
+	return e.request(m)
+}
+
+func (e *kongEnv) Keys(tr plan.TenantRequest, i int) []plan.Key {
+	return []plan.Key{e.serviceKey(tr.Name(), contractService(tr.Name(), i))}
+}
+
+func (e *kongEnv) Without(tr plan.TenantRequest, i int) plan.TenantRequest {
+	m := contracttest.CloneModel(tr.Model)
+	delete(m.Kong.Services, contractService(tr.Name(), i))
+	return e.request(m)
+}
+
+func (e *kongEnv) Change(tr plan.TenantRequest, i int) (plan.TenantRequest, plan.Key) {
+	m := contracttest.CloneModel(tr.Model)
+	svc := contractService(tr.Name(), i)
+	m.Kong.Services[svc].ReadTimeout = intPtr(30000)
+	return e.request(m), e.serviceKey(tr.Name(), svc)
+}
+
+// Protected: Kong has no deletion protection.
+func (e *kongEnv) Protected(tr plan.TenantRequest) (plan.TenantRequest, plan.Key, bool) {
+	return tr, plan.Key{}, false
+}
+
+func (e *kongEnv) InventoryID(k plan.Key) string { return entityID(k.Kind, k.Name) }
+
+// admin sends an out-of-band Admin API request, past the counting
+// transport.
+func (e *kongEnv) admin(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return admin(t, method, e.url+path, body)
+}
+
+// Read describes a service without what Kong stamps on it.
+func (e *kongEnv) Read(t *testing.T, k plan.Key) (string, bool) {
+	t.Helper()
+	if k.Kind != KindService {
+		t.Fatalf("kong contract: Read of %s", k)
+	}
+	code, obj := e.admin(t, http.MethodGet, "/services/"+url.PathEscape(k.Name), nil)
+	switch code {
+	case http.StatusNotFound:
+		return "", false
+	case http.StatusOK:
+	default:
+		t.Fatalf("GET service %s: %d %v", k.Name, code, obj)
+	}
+	delete(obj, "id")
+	delete(obj, "created_at")
+	delete(obj, "updated_at")
+	b, err := json.Marshal(obj) // map keys sorted
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), true
+}
+
+func (e *kongEnv) Writes() int { return int(e.wire.writes.Load()) }
+
+func (e *kongEnv) Drift(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
+	t.Helper()
+	svc := contractService(tr.Name(), i)
+	if code, obj := e.admin(t, http.MethodPatch, "/services/"+svc, map[string]any{"read_timeout": 1234}); code != http.StatusOK {
+		t.Fatalf("drift of service %s: %d %v", svc, code, obj)
+	}
+	return e.serviceKey(tr.Name(), svc)
+}
+
+func (e *kongEnv) createService(t *testing.T, name string, tags []string) {
+	t.Helper()
+	body := map[string]any{"name": name, "url": "http://" + name + ".elsewhere:9090", "tags": tags}
+	if code, obj := e.admin(t, http.MethodPost, "/services", body); code != http.StatusCreated {
+		t.Fatalf("create service %s: %d %v", name, code, obj)
+	}
+}
+
+// Foreign is a service with the tenant's tags and naming.
+func (e *kongEnv) Foreign(t *testing.T, tenant, name string) plan.Key {
+	t.Helper()
+	svc := tenant + "-" + name
+	e.createService(t, svc, render.Tags(tenant))
+	return e.serviceKey(tenant, svc)
+}
+
+func (e *kongEnv) Taken(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
+	t.Helper()
+	svc := contractService(tr.Name(), i)
+	e.createService(t, svc, []string{"team-x"})
+	return e.serviceKey(tr.Name(), svc)
+}
+
+func (e *kongEnv) FailNextCreate(*testing.T) {
+	e.wire.mu.Lock()
+	defer e.wire.mu.Unlock()
+	e.wire.failNext = true
+}
