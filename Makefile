@@ -21,6 +21,7 @@ FUZZTIME ?= 15s
 
 include hack/k8s/k8s.mk
 include hack/gitea/gitea.mk
+include hack/kafka/kafka.mk
 
 .PHONY: help
 ## help: list the targets
@@ -35,7 +36,7 @@ build:
 
 .PHONY: test
 ## test: the whole test suite against real peers (race detector on), vet, and a short fuzz run
-test: kube-bins gitea-bin
+test: kube-bins gitea-bin kafka-bin
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/loader

@@ -8,7 +8,20 @@
 // input only at apply time, after a plan was reviewed. k3sync therefore
 // checks everything itself at validate time, with Kafka's own rules
 // (Kafka 4.x: org.apache.kafka.common.internals.Topic, LogConfig,
-// AclOperation, QuotaConfig).
+// AclOperation, QuotaConfig). Values are parsed as Kafka's ConfigDef
+// parses them, with Java's rules (String.trim, Integer.parseInt,
+// Double.parseDouble), not Go's.
+//
+// broker_test.go proves the topic rules against a real Kafka 4.4 broker
+// (internal/testenv/kafka): for a table of names and config values, every
+// verdict of ValidateTopicName, ValidateTopicConfig and
+// ValidateTopicConfigs must be the broker's verdict on CreateTopics with
+// ValidateOnly, and the topic configs the broker describes must be
+// TopicConfigs, with the same defaults. One rule depends on how the
+// brokers are set up: without tiered storage
+// (remote.log.storage.system.enable=false, the default) a broker refuses
+// remote.storage.enable=true; Broker says what the platform declares
+// (platform.cue's kafka.<cluster>.tieredStorage).
 //
 // # Defaults
 //

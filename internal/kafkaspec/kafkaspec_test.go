@@ -63,6 +63,48 @@ func TestValidateTopicConfig(t *testing.T) {
 	}
 }
 
+func TestValidateTopicConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		configs map[string]string
+		wantErr string
+	}{
+		{map[string]string{"retention.ms": "1000", "cleanup.policy": "compact"}, ""},
+		{map[string]string{"retention.ms": "x", "cleanup.policy": "y"}, `cleanup.policy: "y" is not one of compact, delete` + "\n" + `retention.ms: "x" is not a long`},
+		{map[string]string{"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "5"}, "min.compaction.lag.ms (10) is greater than max.compaction.lag.ms (5)"},
+		{map[string]string{"min.compaction.lag.ms": "5", "max.compaction.lag.ms": "5"}, ""},
+		{map[string]string{"min.compaction.lag.ms": "9223372036854775807"}, ""},
+		{map[string]string{"max.compaction.lag.ms": "1"}, ""},
+	} {
+		checkErr(t, ValidateTopicConfigs(tc.configs), tc.wantErr)
+	}
+}
+
+func TestJavaParsing(t *testing.T) {
+	for _, tc := range []struct {
+		key, value, wantErr string
+	}{
+		{"compression.gzip.level", "-1", ""},
+		{"compression.gzip.level", "0", "out of range [1, 9] or -1"},
+		{"min.insync.replicas", "\u0662", ""},
+		{"min.insync.replicas", "\U0001D7D0", "not a int"},
+		{"preallocate", "\x01true", ""},
+		{"preallocate", "true\u00a0", "not a boolean"},
+		{"min.cleanable.dirty.ratio", "0.5d", ""},
+		{"min.cleanable.dirty.ratio", "1.00000001f", "out of range"},
+		{"min.cleanable.dirty.ratio", "NaN", ""},
+		{"min.cleanable.dirty.ratio", "inf", "not a number"},
+		{"cleanup.policy", "", ""},
+		{"leader.replication.throttled.replicas", "*", ""},
+		{"leader.replication.throttled.replicas", "0:1, 1:2", ""},
+		{"leader.replication.throttled.replicas", "*,0:1", "partition:broker pairs"},
+		{"follower.replication.throttled.replicas", "foo", "partition:broker pairs"},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			checkErr(t, ValidateTopicConfig(tc.key, tc.value), tc.wantErr)
+		})
+	}
+}
+
 func TestDefaultsAreValid(t *testing.T) {
 	for _, name := range TopicConfigNames() {
 		k := TopicConfigs[name]

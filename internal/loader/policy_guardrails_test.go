@@ -300,6 +300,31 @@ tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: producerByteRate is requi
 tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: requestPercentage is required: the platform caps it at 50 (policy.guardrails.kafka.maxQuota)`,
 		},
 		{
+			name: "Kafka: configs the brokers refuse together, tiered storage the cluster lacks",
+			platform: `kafka: main: limits: allowedConfigKeys: ["min.compaction.lag.ms", "max.compaction.lag.ms", "remote.storage.enable"]
+`,
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	topics: "a.events": configs: {"min.compaction.lag.ms": "600000", "max.compaction.lag.ms": "60000"}
+	topics: "a.archive": configs: "remote.storage.enable": "true"
+}
+`,
+			want: `tenants/a/tenant.cue:11:22: kafka.topics."a.events".configs: min.compaction.lag.ms (600000) is greater than max.compaction.lag.ms (60000)
+tenants/a/tenant.cue:12:32: kafka.topics."a.archive".configs."remote.storage.enable": remote.storage.enable=true needs brokers with tiered storage (remote.log.storage.system.enable); the platform says the cluster has none (tieredStorage)`,
+		},
+		{
+			name: "Kafka: tiered storage on a cluster that has it",
+			platform: `kafka: main: {tieredStorage: true, limits: allowedConfigKeys: ["remote.storage.enable"]}
+`,
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	topics: "a.archive": configs: "remote.storage.enable": "true"
+}
+`,
+		},
+		{
 			name: "Kafka: quotas within the platform's ceilings",
 			platform: `policy: guardrails: kafka: maxQuota: {producerByteRate: 10485760, requestPercentage: 50}
 `,

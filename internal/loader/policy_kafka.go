@@ -43,14 +43,23 @@ func (c *tenantCheck) kafka() {
 		if rf := c.p.TopicReplication(kc.Name, topic); rf > kc.Limits.MaxReplicationFactor {
 			c.errorf(append(at, "replication"), "replication factor %d, Kafka cluster %s allows at most %d", rf, kc.Name, kc.Limits.MaxReplicationFactor)
 		}
+		broker := kafkaspec.Broker{TieredStorage: kc.TieredStorage}
+		valid := true
 		for _, key := range sortedKeys(topic.Configs) {
 			value := topic.Configs[key]
-			if err := kafkaspec.ValidateTopicConfig(key, value); err != nil {
+			if err := broker.ValidateTopicConfig(key, value); err != nil {
 				c.errorf(append(at, "configs", key), "%v", err)
+				valid = false
 				continue
 			}
 			if !slices.Contains(kc.Limits.AllowedConfigKeys, key) {
 				c.errorf(append(at, "configs", key), "config %q is not allowed on Kafka cluster %s (allowed: %s)", key, kc.Name, strings.Join(kc.Limits.AllowedConfigKeys, ", "))
+			}
+		}
+		if valid {
+			// The rules between keys, once each key is valid.
+			if err := broker.ValidateTopicConfigs(topic.Configs); err != nil {
+				c.errorf(append(at, "configs"), "%v", err)
 			}
 		}
 		if mir, ok := topic.Configs["min.insync.replicas"]; ok {

@@ -44,9 +44,12 @@ type Capacity struct {
 
 // KafkaCluster is a Kafka cluster tenants may place topics on.
 type KafkaCluster struct {
-	Name    string      `json:"name"`
-	Brokers int32       `json:"brokers"`
-	Limits  KafkaLimits `json:"limits"`
+	Name    string `json:"name"`
+	Brokers int32  `json:"brokers"`
+	// TieredStorage: the brokers run tiered storage, so topics may enable
+	// it (remote.storage.enable).
+	TieredStorage bool        `json:"tieredStorage,omitempty"`
+	Limits        KafkaLimits `json:"limits"`
 }
 
 // KafkaLimits bounds what tenants may ask of a Kafka cluster.

@@ -1,8 +1,10 @@
 // Package proc runs the test peers k3sync builds from source (etcd,
-// kube-apiserver, kube-controller-manager, Gitea) as child processes: it
-// starts them with their output in a log file, waits until they are
-// ready, recognizes a lost port race and stops them, and finds their
-// binaries under the repository's bin/.
+// kube-apiserver, kube-controller-manager, Gitea) or fetches with the
+// make targets (the Kafka broker's jars) as child processes: it starts
+// them with their output in a log file, waits until they are ready,
+// recognizes a lost port race and stops them (killed, or asked to exit
+// first with Terminate), and finds their binaries under the repository's
+// bin/.
 package proc
 
 import (
@@ -114,6 +116,42 @@ func (p *Process) Stop() {
 		_ = p.cmd.Process.Kill()
 	}
 	<-p.done
+}
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Terminate asks the process to exit (SIGTERM on Unix), waits up to grace
+// for it to do so, then kills it as Stop does. It reports whether the
+// process exited on its own within grace: false means it was killed (or
+// could not be signalled and was killed at once). Without Unix signals it
+// is Stop.
+func (p *Process) Terminate(grace time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+	}
+	if err := terminate(p.cmd.Process); err != nil {
+		p.Stop()
+		return false
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		p.Stop()
+		return false
+	}
 }
 
 // Log returns everything the process wrote so far.

@@ -21,3 +21,11 @@ func killGroup(p *os.Process) error {
 	}
 	return nil
 }
+
+// terminate sends p SIGTERM.
+func terminate(p *os.Process) error {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("terminate process %d: %w", p.Pid, err)
+	}
+	return nil
+}

@@ -18,3 +18,8 @@ func killGroup(p *os.Process) error {
 	}
 	return nil
 }
+
+// terminate cannot ask p to exit without Unix signals: the caller kills it.
+func terminate(p *os.Process) error {
+	return fmt.Errorf("terminate process %d: no signals on this system", p.Pid)
+}
