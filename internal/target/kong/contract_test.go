@@ -1,15 +1,11 @@
 package kong
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/k3sync/k3sync/internal/apply"
@@ -33,8 +29,12 @@ func (kongHarness) Start(t *testing.T) contracttest.Env {
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	e := &kongEnv{url: srv.URL, store: state.NewMemory()}
-	e.wire = &contractTransport{next: http.DefaultTransport.(*http.Transport).Clone()}
-	tg, err := New(gateway, config.Gateway{AdminURL: srv.URL}, e.store, newSink(), WithTransport(e.wire))
+	e.wire = &contracttest.Wire{
+		IsCreate: func(r *http.Request) bool { return r.Method == http.MethodPost || r.Method == http.MethodPut },
+		FailBody: `{"message":"An unexpected error occurred"}`,
+	}
+	tg, err := New(gateway, config.Gateway{AdminURL: srv.URL}, e.store, newSink(),
+		WithTransport(e.wire.Transport(http.DefaultTransport.(*http.Transport).Clone())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,50 +49,12 @@ func (kongHarness) Start(t *testing.T) contracttest.Env {
 	return e
 }
 
-// contractTransport counts the target's writes and fails the next create
-// when asked to.
-type contractTransport struct {
-	next     http.RoundTripper
-	writes   atomic.Int64
-	mu       sync.Mutex
-	failNext bool
-}
-
-func (c *contractTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return c.next.RoundTrip(r) //nolint:wrapcheck // a transport
-	}
-	c.writes.Add(1)
-	if r.Method == http.MethodPost || r.Method == http.MethodPut {
-		c.mu.Lock()
-		fail := c.failNext
-		c.failNext = false
-		c.mu.Unlock()
-		if fail {
-			if r.Body != nil {
-				_ = r.Body.Close()
-			}
-			body := `{"message":"An unexpected error occurred"}`
-			return &http.Response{
-				StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error",
-				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-				Header:        http.Header{"Content-Type": {"application/json"}},
-				Body:          io.NopCloser(bytes.NewBufferString(body)),
-				ContentLength: int64(len(body)),
-				Request:       r,
-			}, nil
-		}
-	}
-	return c.next.RoundTrip(r) //nolint:wrapcheck // a transport
-}
-
 type kongEnv struct {
 	url      string
 	target   *Target
 	store    *state.Memory
 	platform *model.Platform
-	wire     *contractTransport
+	wire     *contracttest.Wire
 }
 
 func (e *kongEnv) Target() apply.Target      { return e.target }
@@ -180,7 +142,7 @@ func (e *kongEnv) Read(t *testing.T, k plan.Key) (string, bool) {
 	return string(b), true
 }
 
-func (e *kongEnv) Writes() int { return int(e.wire.writes.Load()) }
+func (e *kongEnv) Writes() int { return e.wire.Writes() }
 
 func (e *kongEnv) Drift(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
 	t.Helper()
@@ -215,7 +177,5 @@ func (e *kongEnv) Taken(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
 }
 
 func (e *kongEnv) FailNextCreate(*testing.T) {
-	e.wire.mu.Lock()
-	defer e.wire.mu.Unlock()
-	e.wire.failNext = true
+	e.wire.FailNextCreate()
 }

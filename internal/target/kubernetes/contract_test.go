@@ -3,11 +3,8 @@ package kubernetes
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,9 +58,15 @@ func newKubeHarness(t *testing.T, cluster string, cp *kube.ControlPlane) kubeHar
 }
 
 func (h kubeHarness) Start(t *testing.T) contracttest.Env {
-	e := &kubeEnv{kubeHarness: h, store: state.NewMemory(), wire: &kubeWire{}}
+	e := &kubeEnv{kubeHarness: h, store: state.NewMemory(), wire: &contracttest.Wire{
+		// k3sync creates with server-side apply.
+		IsCreate: func(r *http.Request) bool {
+			return r.Method == http.MethodPatch && strings.HasPrefix(r.Header.Get("Content-Type"), string(types.ApplyPatchType))
+		},
+		FailBody: `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"etcdserver: request timed out","reason":"InternalError","code":500}`,
+	}}
 	rc := rest.CopyConfig(h.rc)
-	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return kubeWireRT{w: e.wire, next: rt} })
+	rc.Wrap(e.wire.Transport)
 	tg, err := NewForConfig(h.cluster, rc, e.store)
 	if err != nil {
 		t.Fatal(err)
@@ -79,55 +82,12 @@ func (h kubeHarness) Start(t *testing.T) contracttest.Env {
 	return e
 }
 
-// kubeWire counts the target's writes and fails the next apply (k3sync
-// creates with server-side apply) when asked to.
-type kubeWire struct {
-	writes   atomic.Int64
-	mu       sync.Mutex
-	failNext bool
-}
-
-// kubeWireRT is the wire in one client's transport.
-type kubeWireRT struct {
-	w    *kubeWire
-	next http.RoundTripper
-}
-
-func (rt kubeWireRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	w := rt.w
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return rt.next.RoundTrip(r) //nolint:wrapcheck // a transport
-	}
-	w.writes.Add(1)
-	if r.Method == http.MethodPatch && strings.HasPrefix(r.Header.Get("Content-Type"), string(types.ApplyPatchType)) {
-		w.mu.Lock()
-		fail := w.failNext
-		w.failNext = false
-		w.mu.Unlock()
-		if fail {
-			if r.Body != nil {
-				_ = r.Body.Close()
-			}
-			body := `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"etcdserver: request timed out","reason":"InternalError","code":500}`
-			return &http.Response{
-				StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error",
-				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-				Header:        http.Header{"Content-Type": {"application/json"}},
-				Body:          io.NopCloser(strings.NewReader(body)),
-				ContentLength: int64(len(body)),
-				Request:       r,
-			}, nil
-		}
-	}
-	return rt.next.RoundTrip(r) //nolint:wrapcheck // a transport
-}
-
 type kubeEnv struct {
 	kubeHarness
 	target   *Target
 	store    *state.Memory
 	platform *model.Platform
-	wire     *kubeWire
+	wire     *contracttest.Wire
 }
 
 func (e *kubeEnv) Target() apply.Target      { return e.target }
@@ -260,7 +220,7 @@ func (e *kubeEnv) Read(t *testing.T, k plan.Key) (string, bool) {
 	return string(b), true
 }
 
-func (e *kubeEnv) Writes() int { return int(e.wire.writes.Load()) }
+func (e *kubeEnv) Writes() int { return e.wire.Writes() }
 
 // Drift edits the quota of namespace i, as kubectl edit would.
 func (e *kubeEnv) Drift(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
@@ -302,7 +262,5 @@ func (e *kubeEnv) Taken(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
 }
 
 func (e *kubeEnv) FailNextCreate(*testing.T) {
-	e.wire.mu.Lock()
-	defer e.wire.mu.Unlock()
-	e.wire.failNext = true
+	e.wire.FailNextCreate()
 }
