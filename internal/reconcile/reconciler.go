@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,6 +222,7 @@ func (r *Reconciler) Trigger(_ context.Context, req view.TriggerRequest) (view.S
 	}
 	s := &view.Sync{ID: newID(r.opts.Now()), Request: req, Phase: view.Queued, Queued: r.opts.Now().UTC()}
 	r.syncs[s.ID] = s
+	r.forgetSyncsLocked()
 	out := *s
 	r.mu.Unlock()
 	select {
@@ -230,7 +232,31 @@ func (r *Reconciler) Trigger(_ context.Context, req view.TriggerRequest) (view.S
 		r.mu.Lock()
 		delete(r.syncs, s.ID)
 		r.mu.Unlock()
-		return view.Sync{}, errors.New("sync queue is full: try again later")
+		return view.Sync{}, view.ErrBusy
+	}
+}
+
+// maxSyncs bounds the manual syncs the reconciler remembers: beyond it
+// the oldest finished ones are forgotten (their runs stay in the
+// history). Queued and running syncs are never forgotten; the work queue
+// bounds them.
+const maxSyncs = 256
+
+// forgetSyncsLocked forgets the oldest finished syncs beyond maxSyncs.
+// r.mu is held.
+func (r *Reconciler) forgetSyncsLocked() {
+	if len(r.syncs) <= maxSyncs {
+		return
+	}
+	var done []*view.Sync
+	for _, s := range r.syncs {
+		if s.Phase == view.Done {
+			done = append(done, s)
+		}
+	}
+	slices.SortFunc(done, func(a, b *view.Sync) int { return strings.Compare(a.ID, b.ID) }) // IDs are time-ordered
+	for _, s := range done[:max(0, min(len(done), len(r.syncs)-maxSyncs))] {
+		delete(r.syncs, s.ID)
 	}
 }
 

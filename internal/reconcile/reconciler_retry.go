@@ -50,13 +50,28 @@ func (r *Reconciler) scheduleRetries(runs []state.Run) {
 	for _, tenant := range failed {
 		delay := retryDelay(r.opts.RetryMin, r.attempts[tenant])
 		r.log.Info("apply failed, retrying", "tenant", tenant, "attempt", r.attempts[tenant], "in", delay.Round(time.Second))
-		time.AfterFunc(delay, func() {
-			select {
-			case r.work <- job{kind: jobRetry, tenants: []string{tenant}}:
-			default: // the queue is full; the next revision or check picks it up
-			}
-		})
+		r.armRetry(tenant, delay)
 	}
+}
+
+// armRetry queues a retry of tenant after delay. When the work queue is
+// full then, the retry is armed again after RetryMin, as long as the
+// tenant still waits for one: a retry is never dropped, and the queue
+// drains at the worker's pace.
+func (r *Reconciler) armRetry(tenant string, delay time.Duration) {
+	time.AfterFunc(delay, func() {
+		select {
+		case r.work <- job{kind: jobRetry, tenants: []string{tenant}}:
+		default:
+			r.mu.Lock()
+			waiting := r.attempts[tenant] > 0
+			r.mu.Unlock()
+			if waiting {
+				r.log.Warn("work queue full, retry postponed", "tenant", tenant, "in", r.opts.RetryMin)
+				r.armRetry(tenant, r.opts.RetryMin)
+			}
+		}
+	})
 }
 
 // retry syncs tenants whose apply failed, unless a later run fixed them.

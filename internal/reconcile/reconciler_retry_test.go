@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"sync"
 	"testing"
@@ -118,4 +119,75 @@ func fmtList(s []string) string {
 		out += e
 	}
 	return out + "]"
+}
+
+// TestFullQueue: a manual sync that finds the work queue full is refused
+// with ErrBusy (the API's 429), not queued and not remembered; a retry
+// that finds it full is postponed, not dropped, and runs once the worker
+// drains the queue.
+func TestFullQueue(t *testing.T) {
+	repo := fstest.MapFS{
+		"platform.cue":         {Data: []byte("package k3sync\n\nclusters: x: {region: \"r\", capacity: {cpu: \"1\", memory: \"1Gi\", pods: 10}}\nkafka: {}\ngateways: {}\npolicy: {}\n")},
+		"tenants/a/tenant.cue": {Data: []byte("package k3sync\n\nowners: [\"a\"]\n")},
+	}
+	r := New(oneCommit{repo}, &flaky{done: make(chan struct{})}, state.NewMemory(), Options{RetryMin: 20 * time.Millisecond, Interval: time.Hour})
+	for range cap(r.work) {
+		if _, err := r.Trigger(t.Context(), view.TriggerRequest{Who: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Trigger(t.Context(), view.TriggerRequest{Who: "test"}); !errors.Is(err, view.ErrBusy) {
+		t.Fatalf("trigger on a full queue: %v, want ErrBusy", err)
+	}
+	r.mu.Lock()
+	remembered := len(r.syncs)
+	r.attempts = map[string]int{"a": 1} // a failed apply waits for its retry
+	r.mu.Unlock()
+	if remembered != cap(r.work) {
+		t.Errorf("%d syncs remembered, want the %d queued", remembered, cap(r.work))
+	}
+	// The retry fires while the queue is full; then the queue drains, as
+	// the worker would drain it, and the postponed retry arrives.
+	r.armRetry("a", time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case j := <-r.work:
+			if j.kind == jobRetry {
+				if len(j.tenants) != 1 || j.tenants[0] != "a" {
+					t.Errorf("retry of %v, want [a]", j.tenants)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("the retry postponed by a full queue never arrived")
+		}
+	}
+}
+
+// TestFinishedSyncsAreForgotten: the reconciler remembers at most
+// maxSyncs manual syncs, forgetting the oldest finished ones first.
+func TestFinishedSyncsAreForgotten(t *testing.T) {
+	r := New(oneCommit{fstest.MapFS{}}, &flaky{done: make(chan struct{})}, state.NewMemory(), Options{Interval: time.Hour})
+	for i := range maxSyncs + 50 {
+		id := fmt.Sprintf("%016x", i)
+		r.syncs[id] = &view.Sync{ID: id, Phase: view.Done}
+	}
+	s, err := r.Trigger(t.Context(), view.TriggerRequest{Who: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.syncs) != maxSyncs {
+		t.Errorf("%d syncs remembered, want %d", len(r.syncs), maxSyncs)
+	}
+	if _, err := r.Sync(t.Context(), s.ID); err != nil {
+		t.Errorf("the queued sync was forgotten: %v", err)
+	}
+	if _, err := r.Sync(t.Context(), fmt.Sprintf("%016x", 0)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the oldest finished sync is still remembered: %v", err)
+	}
+	if _, err := r.Sync(t.Context(), fmt.Sprintf("%016x", maxSyncs+49)); err != nil {
+		t.Errorf("the newest finished sync was forgotten: %v", err)
+	}
 }

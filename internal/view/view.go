@@ -124,3 +124,7 @@ type Sync struct {
 // ErrNotFound is returned for unknown tenants and syncs; the API answers
 // it with 404.
 var ErrNotFound = errors.New("not found")
+
+// ErrBusy is returned when a manual sync cannot be queued because the
+// queue is full; the API answers it with 429 and Retry-After.
+var ErrBusy = errors.New("the sync queue is full: try again later")
