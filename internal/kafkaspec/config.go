@@ -215,7 +215,7 @@ func (k ConfigKey) Validate(value string) error {
 			return fmt.Errorf("%s: %q is not a %s", k.Name, value, k.Type)
 		}
 		if err := k.checkRange(float64(n)); err != nil {
-			return fmt.Errorf("%s: %d is out of range %s", k.Name, n, err)
+			return fmt.Errorf("%s: %d is out of range %w", k.Name, n, err)
 		}
 	case Double:
 		f, err := parseJavaDouble(v)
@@ -223,7 +223,7 @@ func (k ConfigKey) Validate(value string) error {
 			return fmt.Errorf("%s: %q is not a number", k.Name, value)
 		}
 		if err := k.checkRange(f); err != nil {
-			return fmt.Errorf("%s: %s is out of range %s", k.Name, v, err)
+			return fmt.Errorf("%s: %s is out of range %w", k.Name, v, err)
 		}
 	case String:
 		if len(k.Valid) > 0 && !slices.Contains(k.Valid, v) {

@@ -61,7 +61,7 @@ func ValidateUserName(name string) error {
 		return fmt.Errorf("user name %q is longer than %d characters", name, MaxTopicNameLength)
 	}
 	for i, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-') {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' {
 			return fmt.Errorf("user name %q has character %q at %d: use lower-case letters, digits, '.' and '-'", name, r, i)
 		}
 	}

@@ -128,7 +128,7 @@ func serveChild(in io.Reader, out io.Writer, progress *os.File) int {
 	report := func(kind byte, dir string) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(progress, "%c %s\n", kind, strconv.Quote(dir))
+		_, _ = fmt.Fprintf(progress, "%c %s\n", kind, strconv.Quote(dir))
 	}
 	l := &loader{fsys: newSnapFS(req.Files), opts: req.Options, tenants: map[string]*unit{}}
 	l.progress = func(dir string, done bool) {
@@ -213,7 +213,7 @@ const maxCulprits = 3
 
 // result turns a child's response into the loader's result.
 func (s *Sandbox) result(resp *childResponse, culprits diag.List) (*model.Repo, error) {
-	errs := append(resp.Errors, culprits...)
+	errs := append(slices.Clip(resp.Errors), culprits...)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -251,6 +251,7 @@ func (f *childFailure) reason(limits model.InputLimits) string {
 		return fmt.Sprintf("evaluation took longer than %s (policy.input.evalTimeout)", limits.EvalTimeout)
 	case failMemory:
 		return fmt.Sprintf("evaluation used more than %d MiB of memory (policy.input.maxEvalMemory)", limits.MaxEvalMemory>>20)
+	case failCrash:
 	}
 	return "the CUE evaluator crashed: " + f.detail
 }
@@ -308,11 +309,11 @@ func (s *Sandbox) run(ctx context.Context, snap *snapshotFS, opts Options, limit
 	}
 	cmd.ExtraFiles = []*os.File{pw}
 	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
+		_ = pr.Close()
+		_ = pw.Close()
 		return nil, nil, fmt.Errorf("evaluation sandbox: start %s: %w", s.Executable, err)
 	}
-	pw.Close()
+	_ = pw.Close() // the child's copy stays open
 	tr := newTracker()
 	go tr.read(pr)
 	// Watch the tenants in flight; kill the child when one runs too long.
@@ -335,7 +336,7 @@ wait:
 		}
 	}
 	tr.wait()
-	pr.Close()
+	_ = pr.Close()
 	if err := ctx.Err(); err != nil && timedOut == "" {
 		return nil, nil, fmt.Errorf("evaluation sandbox: %w", err)
 	}

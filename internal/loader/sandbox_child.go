@@ -32,7 +32,7 @@ func watchMemory(limit int64, progress *os.File) func() {
 			}
 			metrics.Read(sample)
 			if sample[0].Value.Kind() == metrics.KindUint64 && int64(sample[0].Value.Uint64()) > limit { //nolint:gosec // heap sizes fit an int64
-				fmt.Fprintln(progress, "M")
+				_, _ = fmt.Fprintln(progress, "M")
 				os.Exit(childOverMemory)
 			}
 		}

@@ -45,6 +45,8 @@ func (r *Reconciler) scheduleRetries(runs []state.Run) {
 			failed = append(failed, run.Tenant)
 		case state.ResultSynced:
 			delete(r.attempts, run.Tenant)
+		case state.ResultBlocked, state.ResultInvalid:
+			// Terminal: they wait for Git or an operator, not for time.
 		}
 	}
 	for _, tenant := range failed {

@@ -134,7 +134,7 @@ func claim(tp *tenantPlan) {
 			up, upID = name(e.Upstream.ID), e.Upstream.ID
 		}
 		n := up + "/" + str(e.Target)
-		return !(owns(KindTarget, n) && parentKept(upID)) && drop(KindTarget, n)
+		return (!owns(KindTarget, n) || !parentKept(upID)) && drop(KindTarget, n)
 	})
 	raw.ACLGroups = deleteFunc(raw.ACLGroups, func(e *gokong.ACLGroup) bool {
 		c := ""

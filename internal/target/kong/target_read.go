@@ -121,32 +121,32 @@ func (t *Target) readLive(ctx context.Context, s *session, only string, inScope 
 	list("services", func() error {
 		var err error
 		raw.Services, err = dump.GetAllServices(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	list("routes", func() error {
 		var err error
 		raw.Routes, err = dump.GetAllRoutes(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	list("plugins", func() error {
 		var err error
 		raw.Plugins, err = dump.GetAllPlugins(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	list("consumers", func() error {
 		var err error
 		raw.Consumers, err = dump.GetAllConsumers(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	list("upstreams", func() error {
 		var err error
 		raw.Upstreams, err = dump.GetAllUpstreams(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	list("acls", func() error {
 		var err error
 		raw.ACLGroups, err = dump.GetAllACLGroups(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	list("key-auths", func() error {
 		var err error

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -100,13 +99,4 @@ func (unstructuredCreater) New(gvk runtimeschema.GroupVersionKind) (k8sruntime.O
 	u := &unstructured.Unstructured{Object: map[string]any{}}
 	u.SetGroupVersionKind(gvk)
 	return u, nil
-}
-
-// jsonCopy is a deep copy through JSON, for values stored as last applied.
-func jsonCopy(v any) (json.RawMessage, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
-	}
-	return b, nil
 }

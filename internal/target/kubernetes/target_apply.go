@@ -139,8 +139,7 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 		}
 	}
 	for i, it := range tp.items {
-		switch it.change.Action {
-		case plan.Orphan:
+		if it.change.Action == plan.Orphan {
 			var err error
 			if it.dropCredentials {
 				err = t.dropCredentials(ctx, it, opts)

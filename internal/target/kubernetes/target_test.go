@@ -255,7 +255,7 @@ func TestDriftOnExactlyTheEditedField(t *testing.T) {
 			t.Errorf("%s requests.cpu: got %s, want %s", ns, got.String(), want)
 		}
 		for _, m := range rq.ManagedFields {
-			if m.Manager == "kubectl-edit" && m.FieldsV1 != nil && strings.Contains(string(m.FieldsV1.Raw), "requests.cpu") {
+			if m.Manager == "kubectl-edit" && m.FieldsV1 != nil && strings.Contains(m.FieldsV1.GetRawString(), "requests.cpu") {
 				t.Errorf("%s: kubectl-edit still manages requests.cpu", ns)
 			}
 		}
