@@ -83,7 +83,11 @@ func TestApplyRefusesBesideDaemonOnBolt(t *testing.T) {
 			if code != ExitError {
 				t.Fatalf("exit %d beside a daemon, want %d\n%s%s", code, ExitError, out, errOut)
 			}
-			for _, want := range []string{"state " + dbPath + ": held by another process", "holds this bbolt state file", "k3sync sync --server URL"} {
+			wants := []string{"state " + dbPath + ": held by another process", "holds this bbolt state file", "k3sync sync --server URL"}
+			if args[0] == "plan" {
+				wants = append(wants, "k3sync plan --server URL")
+			}
+			for _, want := range wants {
 				if !strings.Contains(errOut, want) {
 					t.Errorf("stderr does not say %q:\n%s", want, errOut)
 				}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,8 +138,10 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 	if err := waitReady(ctx, "http://"+listen+"/readyz", done); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, filepath.Join(dir, "operator.token"), listen, listen,
-		cfgPath, work, planes[0].KubeconfigPath(), kc.ListenAddrs()[0], kongURL, listen)
+	operatorFile, viewerFile := shellWord(filepath.Join(dir, "operator.token")), shellWord(filepath.Join(dir, "viewer.token"))
+	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, operatorFile, listen,
+		listen, operatorFile, listen, viewerFile,
+		shellWord(cfgPath), shellWord(work), shellWord(planes[0].KubeconfigPath()), kc.ListenAddrs()[0], kongURL, listen)
 	select {
 	case err := <-done:
 		return err
@@ -147,13 +150,17 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 	}
 }
 
+// devBanner says where everything is. Each command in it runs as printed
+// (dev_test.go runs every one): paths are shell-quoted when they need it.
 const devBanner = `
 k3sync dev is synced (%s).
 
   Dashboard  http://%s/   (sign in with the token in %s)
   API        http://%s/api/v1/overview   (Authorization: Bearer <same token>)
-  sync now   k3sync sync --server http://%s --token-file <operator.token>
-  config     %s    (k3sync plan --config … --repo …)
+  sync now   k3sync sync --server http://%s --token-file %s --tenant payments
+  plan       k3sync plan --server http://%s --token-file %s
+             (analytics is suspended in the example: its changes stay planned, exit code 2)
+  config     %s   (the daemon holds its state: plan and sync through it, as above)
   Git        edit and push from %s
 
 Make drift happen, then watch the next drift check (every 5 minutes) or sync:
@@ -164,6 +171,15 @@ Make drift happen, then watch the next drift check (every 5 minutes) or sync:
 
 Press Ctrl-C to stop everything. (API at http://%s)
 `
+
+// shellWord quotes s for a POSIX shell when it holds anything but
+// letters, digits and /._-:+=@,
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:+=@,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // devRepo makes a bare repo with the example committed, and a working
 // clone the user can push from.

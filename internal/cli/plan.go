@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
@@ -19,6 +21,7 @@ import (
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/server"
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/target/registry"
 	"github.com/k3sync/k3sync/internal/untrusted"
@@ -132,25 +135,52 @@ func besideDaemon(command string, err error) error {
 	}
 	instead := "Apply through the daemon instead: k3sync sync --server URL [--tenant T]; or stop the daemon first."
 	if command == "plan" {
-		instead = "The daemon's dashboard and API show every tenant's plan, and k3sync sync --server URL [--tenant T] applies through it; or stop the daemon first."
+		instead = "Show the daemon's current plan instead: k3sync plan --server URL [--tenant T] (a viewer token is enough; " +
+			"its dashboard shows it too), and k3sync sync --server URL [--tenant T] applies through it; or stop the daemon first."
 	}
 	return fmt.Errorf("%w.\n%s\n%s", err, why, instead)
 }
 
 func newPlan() *cobra.Command {
 	var f liveFlags
+	var sf syncFlags
 	output := &outputFlag{value: "text", allowed: []string{"text", "markdown", "json"}}
 	var allowMass bool
+	// onCommandLine are the flags given as arguments, before K3SYNC_*
+	// variables fill the others: the command line chooses between a local
+	// plan and the daemon's.
+	var onCommandLine map[string]bool
 	cmd := &cobra.Command{
-		Use:   "plan --config FILE --repo DIR [--tenant T]",
+		Use:   "plan (--config FILE --repo DIR | --server URL) [--tenant T]",
 		Short: "Show what apply would change, three-way: Git, last applied, live",
 		Long: `Read every target once and show, per tenant and system, what apply would
 create, update (field by field, with drift marked), delete, orphan or refuse.
 
+With --server, plan nothing here: show the running daemon's (k3sync serve)
+current plan, through its API, with its config, repo and state. That is the
+latest plan the daemon made of each tenant for its current revision (at its
+last sync or drift check), not a fresh read of the targets; the text output
+says which revision it was planned at. A viewer token is enough; it is read
+from --token-file or from the K3SYNC_TOKEN environment variable, never from
+a flag value. --server excludes --config and --repo: while a daemon holds
+the state, a local plan cannot open it.
+
 Exit codes, as terraform plan -detailed-exitcode: 0 no changes, 2 changes,
-1 error (invalid repo, unreachable target).`,
+1 error (invalid repo, unreachable target or server, refused token).`,
 		Args: cobra.NoArgs,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			onCommandLine = map[string]bool{}
+			cmd.Flags().Visit(func(fl *pflag.Flag) { onCommandLine[fl.Name] = true })
+			return flagsFromEnv(cmd.Flags())
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			remote, err := planMode(cmd, onCommandLine)
+			if err != nil {
+				return err
+			}
+			if remote {
+				return planOnServer(cmd, &sf, f.tenants, output.value)
+			}
 			s, err := f.open(cmd, true)
 			if err != nil {
 				return err
@@ -159,22 +189,119 @@ Exit codes, as terraform plan -detailed-exitcode: 0 no changes, 2 changes,
 			s.req.AllowMassDeletion = allowMass
 			p := s.engine.Plan(cmd.Context(), s.req)
 			p.Errors = append(s.missing, p.Errors...)
-			if err := writePlan(cmd.OutOrStdout(), p, output.value); err != nil {
-				return err
-			}
-			switch {
-			case len(p.Errors) > 0:
-				return exitError{ExitError}
-			case p.HasChanges() || p.Blocked():
-				return exitError{ExitChanges}
-			}
-			return nil
+			return finishPlan(cmd.OutOrStdout(), p, output.value)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().Var(output, "output", "output format: text, markdown or json")
 	cmd.Flags().BoolVar(&allowMass, "allow-mass-deletion", false, "plan deletes above the platform's per-plan limit")
+	cmd.Flags().StringVar(&sf.server, "server", "", "show the current plan of the k3sync daemon at this URL instead of planning here, e.g. https://k3sync.example.com")
+	cmd.Flags().StringVar(&sf.tokenFile, "token-file", "", "with --server: file holding the API token (default: $"+TokenEnv+")")
 	return cmd
+}
+
+// localOnly are the flags of a local plan; serverOnly those of the
+// daemon's.
+var (
+	localOnly  = []string{"config", "repo", "revision", "allow-mass-deletion"}
+	serverOnly = []string{"token-file"}
+)
+
+// planMode reports whether plan shows the daemon's plan (--server) rather
+// than planning here. Flags on the command line decide; K3SYNC_SERVER
+// alone chooses the daemon, K3SYNC_CONFIG or K3SYNC_REPO alone a local
+// plan. Flags of one mode given with the other are errors.
+func planMode(cmd *cobra.Command, onCommandLine map[string]bool) (bool, error) {
+	given := func(names []string) string {
+		for _, n := range names {
+			if onCommandLine[n] {
+				return "--" + n
+			}
+		}
+		return ""
+	}
+	fromEnv := func(names ...string) string {
+		for _, n := range names {
+			if !onCommandLine[n] && cmd.Flags().Changed(n) && cmd.Flags().Lookup(n).Value.String() != "" {
+				return EnvPrefix + strings.ToUpper(strings.ReplaceAll(n, "-", "_"))
+			}
+		}
+		return ""
+	}
+	remote := onCommandLine["server"]
+	switch local := given(localOnly); {
+	case remote && local != "":
+		return false, fmt.Errorf("--server and %s exclude each other: --server shows the daemon's plan, made with its own config, repo and state; "+
+			"--config and --repo plan here (and cannot while a daemon holds the state)", local)
+	case local != "":
+		remote = false
+	case !remote && fromEnv("server") != "":
+		if v := fromEnv("config", "repo"); v != "" {
+			return false, fmt.Errorf("%sSERVER and %s are both set: pass --server URL to show the daemon's plan, or --config and --repo to plan here", EnvPrefix, v)
+		}
+		remote = true
+	}
+	if !remote {
+		if flag := given(serverOnly); flag != "" {
+			return false, fmt.Errorf("%s goes with --server URL (the daemon's plan)", flag)
+		}
+	}
+	return remote, nil
+}
+
+// planOnServer prints the daemon's current plan of tenants (all when
+// none) as a local plan prints its own, with the same exit codes.
+func planOnServer(cmd *cobra.Command, f *syncFlags, tenants []string, format string) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	p, err := c.Plan(cmd.Context(), tenants...)
+	if err != nil {
+		return explainPlan(err)
+	}
+	w := cmd.OutOrStdout()
+	if format == "text" {
+		at := "an unknown revision"
+		if p.Revision != "" {
+			at = "revision " + untrusted.Visible(shortHash(p.Revision))
+		}
+		if _, err := fmt.Fprintf(w, "Planned by the daemon at %s.\n\n", at); err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
+	}
+	return finishPlan(w, p, format)
+}
+
+// explainPlan adds what to do about the errors a user can fix.
+func explainPlan(err error) error {
+	var ae *server.APIError
+	if errors.As(err, &ae) {
+		switch ae.StatusCode {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("%w (check the token in --token-file or %s)", err, TokenEnv)
+		case http.StatusNotFound:
+			if !strings.Contains(ae.Message, "no such endpoint") {
+				break
+			}
+			return fmt.Errorf("%w (the server predates GET /api/v1/plan; use its dashboard, or GET /api/v1/tenants/{tenant}/plan)", err)
+		}
+	}
+	return err
+}
+
+// finishPlan writes p and returns the exit code it calls for.
+func finishPlan(w io.Writer, p *plan.Plan, format string) error {
+	if err := writePlan(w, p, format); err != nil {
+		return err
+	}
+	switch {
+	case len(p.Errors) > 0:
+		return exitError{ExitError}
+	case p.HasChanges() || p.Blocked():
+		return exitError{ExitChanges}
+	}
+	return nil
 }
 
 func writePlan(w io.Writer, p *plan.Plan, format string) error {

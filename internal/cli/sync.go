@@ -65,18 +65,10 @@ invalid, or the sync could not run.`,
 }
 
 func (f *syncFlags) run(cmd *cobra.Command) error {
-	if f.server == "" {
-		return errors.New("--server is required (or " + EnvPrefix + "SERVER)")
-	}
-	u, err := url.Parse(f.server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--server %q: want an http or https URL", f.server)
-	}
-	tok, err := f.token()
+	c, err := f.client()
 	if err != nil {
 		return err
 	}
-	c := &server.Client{URL: f.server, Token: tok, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 
 	s, err := c.Trigger(cmd.Context(), view.TriggerRequest{Tenant: f.tenant, AllowMassDeletion: f.allowMassDeletion})
@@ -119,6 +111,22 @@ func (f *syncFlags) run(cmd *cobra.Command) error {
 		return exitError{ExitError}
 	}
 	return nil
+}
+
+// client checks --server and reads the token.
+func (f *syncFlags) client() (*server.Client, error) {
+	if f.server == "" {
+		return nil, errors.New("--server is required (or " + EnvPrefix + "SERVER)")
+	}
+	u, err := url.Parse(f.server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server %q: want an http or https URL", f.server)
+	}
+	tok, err := f.token()
+	if err != nil {
+		return nil, err
+	}
+	return &server.Client{URL: f.server, Token: tok, HTTP: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
 // token reads the API token from --token-file, else from K3SYNC_TOKEN.

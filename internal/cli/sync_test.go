@@ -67,7 +67,8 @@ func (b *syncBackend) Overview(context.Context) (view.Overview, error) { return 
 func (b *syncBackend) Tenant(_ context.Context, name string) (view.Tenant, error) {
 	return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, server.ErrNotFound)
 }
-func (b *syncBackend) Drift(context.Context) ([]state.Drift, error) { return nil, nil }
+func (b *syncBackend) Plans(context.Context) (map[string]*plan.Plan, error) { return nil, nil }
+func (b *syncBackend) Drift(context.Context) ([]state.Drift, error)         { return nil, nil }
 func (b *syncBackend) History(context.Context, string, int) ([]state.Run, error) {
 	return nil, nil
 }

@@ -88,9 +88,12 @@ type Token struct {
 }
 
 // Webhooks holds the secrets that sign push and pull request webhooks.
+// GitLab does not sign: its secret token is sent as is, in the
+// X-Gitlab-Token header.
 type Webhooks struct {
 	GitHub Secret `json:"github"`
 	Gitea  Secret `json:"gitea"`
+	GitLab Secret `json:"gitlab"`
 }
 
 // Reconcile tunes the daemon's loop.

@@ -12,6 +12,7 @@ import (
 const (
 	ForgeGitHub = "github"
 	ForgeGitea  = "gitea"
+	ForgeGitLab = "gitlab"
 )
 
 // DefaultForgeInterval is how often open pull requests are listed when
@@ -28,13 +29,16 @@ const DefaultForgeInterval = time.Minute
 //	  token: {tokenEnv: GITHUB_TOKEN}
 //	  dashboardURL: https://k3sync.example
 type Forge struct {
-	// Kind is github, gitea, or empty for no pull request feedback.
+	// Kind is github, gitea, gitlab, or empty for no pull request
+	// feedback.
 	Kind string `json:"kind,omitempty"`
 	// URL is the API base: https://api.github.com/ by default for GitHub,
 	// https://ghe.example/api/v3/ for GitHub Enterprise, the Gitea root
-	// (or its /api/v1) for Gitea, where it is required.
+	// (or its /api/v1) for Gitea, where it is required, the GitLab root
+	// (or its /api/v4) for GitLab, https://gitlab.com by default.
 	URL string `json:"url,omitempty"`
-	// Repo is the platform repo as owner/name.
+	// Repo is the platform repo as owner/name; on GitLab, the project's
+	// full path, with nested groups: group/subgroup/name.
 	Repo string `json:"repo,omitempty"`
 	// Token may read pull requests and write statuses and comments; it is
 	// read from tokenFile or tokenEnv.
@@ -56,11 +60,15 @@ func (f Forge) Validate() error {
 	}
 	var errs []error
 	switch f.Kind {
-	case ForgeGitHub, ForgeGitea:
+	case ForgeGitHub, ForgeGitea, ForgeGitLab:
 	default:
-		errs = append(errs, fmt.Errorf("forge.kind: %q is not github or gitea", f.Kind))
+		errs = append(errs, fmt.Errorf("forge.kind: %q is not github, gitea or gitlab", f.Kind))
 	}
-	if owner, name, ok := strings.Cut(f.Repo, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+	if f.Kind == ForgeGitLab {
+		if !gitlabProject(f.Repo) {
+			errs = append(errs, fmt.Errorf("forge.repo: %q is not group/name or group/subgroup/name", f.Repo))
+		}
+	} else if owner, name, ok := strings.Cut(f.Repo, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		errs = append(errs, fmt.Errorf("forge.repo: %q is not owner/name", f.Repo))
 	}
 	if !f.Token.IsSet() {
@@ -91,6 +99,22 @@ func (f Forge) IntervalOrDefault() time.Duration {
 		return f.Interval.Duration
 	}
 	return DefaultForgeInterval
+}
+
+// gitlabProject reports whether p is a GitLab project's full path: a
+// namespace of one or more groups, then the name, no segment empty, "."
+// or "..".
+func gitlabProject(p string) bool {
+	segs := strings.Split(p, "/")
+	if len(segs) < 2 {
+		return false
+	}
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func httpURL(raw string) error {

@@ -34,7 +34,11 @@ forge:
 		f    Forge
 		want string
 	}{
-		{Forge{Kind: "gitlab", Repo: "o/r", Token: Secret{TokenEnv: "T"}}, `forge.kind: "gitlab" is not github or gitea`},
+		{Forge{Kind: "bitbucket", Repo: "o/r", Token: Secret{TokenEnv: "T"}}, `forge.kind: "bitbucket" is not github, gitea or gitlab`},
+		{Forge{Kind: ForgeGitLab, Repo: "platform", Token: Secret{TokenEnv: "T"}}, `forge.repo: "platform" is not group/name or group/subgroup/name`},
+		{Forge{Kind: ForgeGitLab, Repo: "infra//platform", Token: Secret{TokenEnv: "T"}}, `forge.repo: "infra//platform" is not group/name`},
+		{Forge{Kind: ForgeGitLab, Repo: "infra/../platform", Token: Secret{TokenEnv: "T"}}, `forge.repo: "infra/../platform" is not group/name`},
+		{Forge{Kind: ForgeGitLab, Repo: "infra/platform/", Token: Secret{TokenEnv: "T"}}, `forge.repo: "infra/platform/" is not group/name`},
 		{Forge{Kind: ForgeGitHub, Repo: "o", Token: Secret{TokenEnv: "T"}}, `forge.repo: "o" is not owner/name`},
 		{Forge{Kind: ForgeGitHub, Repo: "o/r/x", Token: Secret{TokenEnv: "T"}}, `forge.repo: "o/r/x" is not owner/name`},
 		{Forge{Kind: ForgeGitHub, Repo: "o/r"}, "forge.token: tokenFile or tokenEnv is required"},
@@ -50,5 +54,38 @@ forge:
 		if err != nil && strings.Contains(err.Error(), "u:p") {
 			t.Errorf("credentials printed: %v", err)
 		}
+	}
+}
+
+// TestForgeGitLab: a GitLab project may sit in nested groups, the URL
+// defaults to gitlab.com, and the webhook secret sits next to the others.
+func TestForgeGitLab(t *testing.T) {
+	c, err := Parse([]byte(`
+git: {url: "https://gitlab.example/infra/platform/k3sync.git"}
+server:
+  webhooks:
+    gitlab: {secretEnv: GITLAB_WEBHOOK_SECRET}
+forge:
+  kind: gitlab
+  repo: infra/platform/k3sync
+  token: {tokenFile: /etc/k3sync/gitlab-token}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.Forge; f.Kind != ForgeGitLab || f.Repo != "infra/platform/k3sync" || f.URL != "" || f.Token.TokenFile != "/etc/k3sync/gitlab-token" {
+		t.Errorf("forge: %+v", f)
+	}
+	if c.Server.Webhooks.GitLab.SecretEnv != "GITLAB_WEBHOOK_SECRET" {
+		t.Errorf("webhooks: %+v", c.Server.Webhooks)
+	}
+	for _, repo := range []string{"g/p", "g/sub/p", "g/a/b/c/p"} {
+		if err := (Forge{Kind: ForgeGitLab, Repo: repo, URL: "https://gitlab.example", Token: Secret{TokenEnv: "T"}}).Validate(); err != nil {
+			t.Errorf("%s: %v", repo, err)
+		}
+	}
+	// Nested groups are GitLab's: owner/name elsewhere.
+	if err := (Forge{Kind: ForgeGitHub, Repo: "g/sub/p", Token: Secret{TokenEnv: "T"}}).Validate(); err == nil {
+		t.Error("github accepted a nested repo")
 	}
 }

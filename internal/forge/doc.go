@@ -1,6 +1,7 @@
-// Package forge talks to the forge that hosts the platform repo, GitHub or
-// Gitea, for pull request feedback: it lists open pull requests, sets
-// commit statuses and keeps one comment per pull request up to date.
+// Package forge talks to the forge that hosts the platform repo, GitHub,
+// Gitea or GitLab, for pull request feedback: it lists open pull requests
+// (GitLab's merge requests), sets commit statuses and keeps one comment
+// per pull request up to date.
 //
 // # Model
 //
@@ -30,10 +31,19 @@
 // context to the client rather than to each call, and brings HTTP
 // signature and SSH agent packages k3sync has no use for. Gitea's list
 // carries the merge base.
+// [GitLab] uses GitLab's own Go client against gitlab.com or a
+// self-managed root (API under /api/v4). A project is named by its full
+// path, nested groups included (group/subgroup/name), sent escaped as one
+// path segment. A merge request's number is its iid; its head is at
+// refs/merge-requests/<iid>/head, forks included ([PullRef]). GitLab names
+// failure and error "failed", and takes the status context as its name.
+// Notes are matched to the token's user by ID, system notes never. The
+// client retries only what cannot be applied twice: never a POST that met
+// a 5xx.
 //
 // # Secrets
 //
 // Tokens come from config.Secret and are only ever sent in the
-// Authorization header: errors name the method and path, never the
-// token. Callers keep secrets out of what they post.
+// Authorization header (GitLab's PRIVATE-TOKEN): errors name the method
+// and path, never the token. Callers keep secrets out of what they post.
 package forge

@@ -28,6 +28,10 @@ type Forge interface {
 	// MaxCommentLength is the longest comment body the forge takes, in
 	// bytes.
 	MaxCommentLength() int
+	// PullRef is the ref that holds the head of pull request number,
+	// forks' included: refs/pull/<n>/head on GitHub and Gitea,
+	// refs/merge-requests/<n>/head on GitLab.
+	PullRef(number int) string
 }
 
 // PullRequest is an open pull request.
@@ -115,8 +119,10 @@ func New(cfg config.Forge) (Forge, error) {
 		return NewGitHub(cfg.URL, cfg.Repo, token, hc)
 	case config.ForgeGitea:
 		return NewGitea(cfg.URL, cfg.Repo, token, hc)
+	case config.ForgeGitLab:
+		return NewGitLab(cfg.URL, cfg.Repo, token, hc)
 	}
-	return nil, fmt.Errorf("forge.kind: %q is not github or gitea", cfg.Kind)
+	return nil, fmt.Errorf("forge.kind: %q is not github, gitea or gitlab", cfg.Kind)
 }
 
 // splitRepo splits owner/name.

@@ -232,3 +232,7 @@ func (g *Gitea) FileURL(sha, path string, line int) string {
 
 // MaxCommentLength is GiteaMaxComment.
 func (g *Gitea) MaxCommentLength() int { return GiteaMaxComment }
+
+// PullRef is refs/pull/<number>/head, which holds the head of pull
+// requests from forks too.
+func (g *Gitea) PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }

@@ -210,6 +210,10 @@ func (g *GitHub) FileURL(sha, path string, line int) string {
 // MaxCommentLength is GitHubMaxComment.
 func (g *GitHub) MaxCommentLength() int { return GitHubMaxComment }
 
+// PullRef is refs/pull/<number>/head, which holds the head of pull
+// requests from forks too.
+func (g *GitHub) PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }
+
 // ghErr keeps go-github's error but drops the request URL it prints,
 // which the caller's message already names.
 func ghErr(err error) error {

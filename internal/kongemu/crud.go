@@ -24,6 +24,9 @@ func (s *Server) write(def *entityDef, mode writeMode, body, existing, forced ma
 	if input == nil {
 		input = map[string]any{}
 	}
+	if hasFormValues(input) {
+		input = s.inferForm(def, input, existing)
+	}
 	for k, v := range forced {
 		input[k] = v
 	}

@@ -151,8 +151,10 @@
 //     decK manages them.
 //   - DB-less mode (/config), /cache, /timers, /debug, /clustering, wasm
 //     filter chains (/filter-chains answers 400 as with wasm disabled).
-//   - Request bodies other than JSON (Kong also accepts form-encoded and
-//     multipart bodies); the emulator answers 415.
+//   - Request bodies other than JSON, application/x-www-form-urlencoded and
+//     multipart/form-data (form.go: field names as paths, "paths[]=/a",
+//     "config.minute=5", values typed by the schema like Kong's
+//     arguments.infer); the emulator answers 415.
 //   - Plugins other than the bundled list, custom plugins and custom DAOs;
 //     deprecated shorthand fields (e.g. rate-limiting redis_host) are
 //     rejected as unknown fields instead of being translated.

@@ -64,7 +64,7 @@ func (s *Server) handleGroupAddMembers(req *request) (int, any, *apiError) {
 		return 0, nil, notFound()
 	}
 	var keys []string
-	switch v := req.body["consumer"].(type) {
+	switch v := plainForm(req.body["consumer"]).(type) {
 	case string:
 		keys = []string{v}
 	case []any:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -248,11 +249,16 @@ func readBody(r *http.Request) (map[string]any, *apiError) {
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return body, nil
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct != "" && !strings.Contains(ct, "json") {
-		return nil, &apiError{status: http.StatusUnsupportedMediaType, body: map[string]any{
-			"message": "kongemu only accepts application/json request bodies",
-		}}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err == nil && (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data") {
+			return readForm(data, mt, params)
+		}
+		if !strings.Contains(strings.ToLower(ct), "json") {
+			return nil, &apiError{status: http.StatusUnsupportedMediaType, body: map[string]any{
+				"message": "kongemu accepts application/json, application/x-www-form-urlencoded and multipart/form-data request bodies",
+			}}
+		}
 	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.UseNumber()

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -210,7 +211,17 @@ func worst(systems []view.SystemState, suspended bool) view.State {
 	return best
 }
 
-// Tenant returns a tenant's page.
+// Plans returns each tenant's latest plan by name: those of the current
+// revision's tenants and of tenants removed from Git. The plans are
+// shared: callers only read them.
+func (r *Reconciler) Plans(context.Context) (map[string]*plan.Plan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.snap.plans), nil
+}
+
+// Tenant returns one tenant's page: its summary, latest plan, drift
+// report and history.
 func (r *Reconciler) Tenant(ctx context.Context, name string) (view.Tenant, error) {
 	o, err := r.Overview(ctx)
 	if err != nil {

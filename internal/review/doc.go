@@ -18,7 +18,8 @@
 //
 // # Planning a pull request
 //
-// The head is fetched as refs/pull/<n>/head. The files it changes are
+// The head is fetched as the forge keeps it (refs/pull/<n>/head,
+// refs/merge-requests/<n>/head on GitLab). The files it changes are
 // listed from the merge base (Gitea's list carries it; GitHub's compare
 // API gives it), or from the tracked branch's head when there is none.
 // What is planned is the merge: a tree with those files as the head has

@@ -232,7 +232,7 @@ func (l *Loop) forget(open []forge.PullRequest) {
 	}
 	l.mu.Unlock()
 	for _, n := range gone {
-		if err := l.src.ForgetRef(pullRef(n)); err != nil {
+		if err := l.src.ForgetRef(l.pullRef(n)); err != nil {
 			l.log.Warn("forget pull request ref", "pr", n, "error", err)
 		}
 	}
@@ -307,7 +307,7 @@ func (l *Loop) pendingPlan(ctx context.Context, ps *pass) *plan.Plan {
 	return ps.pending
 }
 
-func pullRef(n int) string { return fmt.Sprintf("refs/pull/%d/head", n) }
+func (l *Loop) pullRef(n int) string { return l.forge.PullRef(n) }
 
 // Planned returns the head planned last for a pull request and whether
 // its plan was complete; "" if none.

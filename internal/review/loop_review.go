@@ -80,7 +80,7 @@ func (r *Review) retry() bool {
 // (its last plan was incomplete) gets no pending status, and no status at
 // all when the outcome is the same: forges keep every status posted.
 func (l *Loop) review(ctx context.Context, pr forge.PullRequest, ps *pass) error {
-	rev, err := l.src.FetchRef(ctx, pullRef(pr.Number))
+	rev, err := l.src.FetchRef(ctx, l.pullRef(pr.Number))
 	if err != nil {
 		return err //nolint:wrapcheck // redacted by source
 	}

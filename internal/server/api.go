@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
@@ -21,12 +23,20 @@ const (
 	maxHistory     = 1000
 )
 
-// backendError answers a failed backend call: 404 for ErrNotFound, 500
-// for anything else.
+// retryBusy is the Retry-After of a 429: about one sync's time.
+const retryBusy = "10"
+
+// backendError answers a failed backend call: 404 for ErrNotFound, 429
+// with Retry-After for view.ErrBusy (the sync queue is full), 500 for
+// anything else.
 func backendError(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, view.ErrBusy):
+		code = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", retryBusy)
 	}
 	writeError(w, r, code, err)
 }
@@ -73,26 +83,36 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, redactTenant(t))
 }
 
-// plan renders the tenant's current plan with plan's renderers, which
+// planRenderer returns the renderer and content type of a plan format
+// (?format=json, text or markdown; json by default). The renderers
 // redact sensitive values themselves.
-func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
-	format := r.URL.Query().Get("format")
-	if format == "" {
-		format = "json"
-	}
-	var (
-		render      func(p *plan.Plan, w io.Writer) error
-		contentType string
-	)
+func planRenderer(format string) (func(p *plan.Plan, w io.Writer) error, string, error) {
 	switch format {
-	case "json":
-		render, contentType = (*plan.Plan).WriteJSON, "application/json"
+	case "json", "":
+		return (*plan.Plan).WriteJSON, "application/json", nil
 	case "text":
-		render, contentType = func(p *plan.Plan, w io.Writer) error { return p.WriteText(w, plan.TextOptions{}) }, "text/plain; charset=utf-8"
+		return func(p *plan.Plan, w io.Writer) error { return p.WriteText(w, plan.TextOptions{}) }, "text/plain; charset=utf-8", nil
 	case "markdown", "md":
-		render, contentType = (*plan.Plan).WriteMarkdown, "text/markdown; charset=utf-8"
-	default:
-		writeError(w, r, http.StatusBadRequest, fmt.Errorf("format %q: want json, text or markdown", format))
+		return (*plan.Plan).WriteMarkdown, "text/markdown; charset=utf-8", nil
+	}
+	return nil, "", fmt.Errorf("format %q: want json, text or markdown", format)
+}
+
+// writePlan answers with p rendered.
+func writePlan(w http.ResponseWriter, r *http.Request, p *plan.Plan, render func(p *plan.Plan, w io.Writer) error, contentType string) {
+	var buf bytes.Buffer
+	if err := render(p, &buf); err != nil {
+		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("render plan: %w", err))
+		return
+	}
+	write(w, http.StatusOK, contentType, buf.Bytes())
+}
+
+// plan renders the tenant's current plan.
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	render, contentType, err := planRenderer(r.URL.Query().Get("format"))
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err)
 		return
 	}
 	t, err := s.backend.Tenant(r.Context(), r.PathValue("tenant"))
@@ -104,12 +124,85 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		p = &plan.Plan{}
 	}
-	var buf bytes.Buffer
-	if err := render(p, &buf); err != nil {
-		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("tenant %s: render plan: %w", t.Name, err))
+	writePlan(w, r, p, render, contentType)
+}
+
+// currentPlan renders the daemon's current plan of every tenant (those of
+// the overview, tenants removed from Git with changes left included), or
+// of the tenants named by ?tenant= (repeatable or comma-separated), as one
+// plan: the tenants' latest plans put together in the order a local plan
+// of the same tenants shows them, each target error once. Its revision is
+// the one the tenants' plans were made at; when they differ (a revision
+// re-plans only the tenants it changed), the newest revision seen, if it
+// is valid. Before the first sync (or on a replica that does not lead)
+// there is no plan: 503.
+func (s *Server) currentPlan(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	render, contentType, err := planRenderer(q.Get("format"))
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err)
 		return
 	}
-	write(w, http.StatusOK, contentType, buf.Bytes())
+	if err := s.backend.Ready(); err != nil {
+		writeError(w, r, http.StatusServiceUnavailable, fmt.Errorf("no current plan: %w", err))
+		return
+	}
+	var names []string
+	for _, v := range q["tenant"] {
+		for n := range strings.SplitSeq(v, ",") {
+			if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	o, err := s.backend.Overview(r.Context())
+	if err != nil {
+		backendError(w, r, err)
+		return
+	}
+	if len(names) == 0 {
+		for _, t := range o.Tenants {
+			names = append(names, t.Name)
+		}
+	}
+	plans, err := s.backend.Plans(r.Context())
+	if err != nil {
+		backendError(w, r, err)
+		return
+	}
+	out := &plan.Plan{Changes: []plan.Change{}}
+	revisions := map[string]bool{}
+	for _, name := range names {
+		p, ok := plans[name]
+		if !ok && !slices.ContainsFunc(o.Tenants, func(t view.TenantSummary) bool { return t.Name == name }) {
+			if _, err := s.backend.Tenant(r.Context(), name); err != nil {
+				backendError(w, r, err) // unknown: 404
+				return
+			}
+		}
+		if p == nil {
+			continue
+		}
+		out.Changes = append(out.Changes, p.Changes...)
+		for _, e := range p.Errors {
+			if !slices.Contains(out.Errors, e) {
+				out.Errors = append(out.Errors, e)
+			}
+		}
+		if p.Revision != "" {
+			revisions[p.Revision] = true
+		}
+	}
+	plan.Sort(out.Changes)
+	switch {
+	case len(revisions) == 1:
+		for rev := range revisions {
+			out.Revision = rev
+		}
+	case len(o.ValidationErrors) == 0:
+		out.Revision = o.Revision.Hash
+	}
+	writePlan(w, r, out, render, contentType)
 }
 
 func (s *Server) drift(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/version"
 	"github.com/k3sync/k3sync/internal/view"
 )
@@ -77,6 +78,29 @@ func (c *Client) Overview(ctx context.Context) (view.Overview, error) {
 	return o, nil
 }
 
+// Plan returns the daemon's current plan of tenants (every tenant when
+// none is named), as GET /api/v1/plan puts it together: the latest plan
+// the daemon made of each, not a new one. Sensitive values come redacted;
+// numbers keep their JSON text (json.Number), so the plan renders as the
+// daemon's does.
+func (c *Client) Plan(ctx context.Context, tenants ...string) (*plan.Plan, error) {
+	q := url.Values{"format": {"json"}}
+	if len(tenants) > 0 {
+		q["tenant"] = tenants
+	}
+	b, err := c.call(ctx, http.MethodGet, "/api/v1/plan?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var p plan.Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("plan: decode response: %w", err)
+	}
+	return &p, nil
+}
+
 // Wait polls a sync every interval until it is done or ctx ends, calling
 // progress (if not nil) with each state seen. On error it returns the last
 // state seen with it.
@@ -108,17 +132,33 @@ func (c *Client) Wait(ctx context.Context, id string, every time.Duration, progr
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	b, err := c.call(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+// call sends in (JSON, if not nil) and returns the body of a successful
+// answer, or an *APIError.
+func (c *Client) call(ctx context.Context, method, path string, in any) ([]byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, body)
 	if err != nil {
-		return fmt.Errorf("request: %w", err)
+		return nil, fmt.Errorf("request: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -130,23 +170,17 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := cmp.Or(c.HTTP, defaultHTTP).Do(req)
 	if err != nil {
-		return err //nolint:wrapcheck // *url.Error names method and URL
+		return nil, err //nolint:wrapcheck // *url.Error names method and URL
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		return apiError(resp.StatusCode, b)
+		return nil, apiError(resp.StatusCode, b)
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
-	}
-	return nil
+	return b, nil
 }
 
 func apiError(code int, body []byte) *APIError {

@@ -1,7 +1,7 @@
 // Package server is the HTTP side of `k3sync serve`: a JSON API over the
 // reconciler, Git webhooks, health and readiness probes and the Prometheus
 // scrape endpoint. Client is the Go client of the API, used by
-// `k3sync sync`.
+// `k3sync sync` and `k3sync plan --server`.
 //
 // # Endpoints
 //
@@ -12,6 +12,7 @@
 //	GET  /api/v1/tenants                       viewer    []view.TenantSummary
 //	GET  /api/v1/tenants/{tenant}              viewer    view.Tenant
 //	GET  /api/v1/tenants/{tenant}/plan         viewer    ?format=json|text|markdown
+//	GET  /api/v1/plan?tenant=T                 viewer    every tenant's (or T's) current plan as one, ?format= as above; 503 before the first sync
 //	GET  /api/v1/drift                         viewer    []state.Drift
 //	GET  /api/v1/history?tenant=T&limit=N      viewer    []state.Run, newest first (limit 20, at most 1000)
 //	GET  /api/v1/syncs/{id}                    viewer    view.Sync
@@ -22,6 +23,7 @@
 //	GET  /debug/pprof/...                      operator  Go runtime profiles, only with server.pprof
 //	POST /hooks/github                         HMAC      X-Hub-Signature-256
 //	POST /hooks/gitea                          HMAC      X-Gitea-Signature
+//	POST /hooks/gitlab                         token     X-Gitlab-Token
 //
 // The sync endpoints take an optional JSON body, a view.TriggerRequest:
 // {"allowMassDeletion": true} lifts the delete cap for that sync. The
@@ -30,7 +32,7 @@
 // 400 bad request (unknown body fields included: a misspelt
 // "allowMassDeletion" must not pass silently), 401 no or unknown token,
 // 403 role too low, 404 unknown tenant, sync or endpoint, 405 wrong
-// method, 413 body too large, 500 backend failure. The text and Markdown
+// method, 413 body too large, 500 backend failure, 503 no plan yet. The text and Markdown
 // plans are text/plain and text/markdown.
 //
 // *The scrape endpoint is open by default, as Prometheus scrapes
@@ -62,6 +64,11 @@
 // events are acknowledged and ignored, so the forge does not mark the
 // deliveries failed. Hooks run within the request and should hand the work
 // off (the reconciler queues a poll) rather than do it.
+//
+// GitLab signs nothing: its webhooks carry the shared secret itself in
+// X-Gitlab-Token, compared in constant time before any of the body is
+// read. Push Hook and Merge Request Hook (open, update, reopen) are
+// handled as GitHub's push and pull request events.
 //
 // # Secrets in responses
 //

@@ -19,7 +19,9 @@ import (
 // fakeBackend is the reconciler as the handlers see it. It stands in for
 // the real one only in these handler tests.
 type fakeBackend struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// busy: the sync queue is full.
+	busy     bool
 	overview view.Overview
 	tenants  map[string]view.Tenant
 	drift    []state.Drift
@@ -63,6 +65,18 @@ func (f *fakeBackend) Tenant(_ context.Context, name string) (view.Tenant, error
 	return t, nil
 }
 
+func (f *fakeBackend) Plans(context.Context) (map[string]*plan.Plan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]*plan.Plan{}
+	for name, t := range f.tenants {
+		if t.Plan != nil {
+			out[name] = t.Plan
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeBackend) Drift(context.Context) ([]state.Drift, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -79,6 +93,9 @@ func (f *fakeBackend) History(_ context.Context, tenant string, limit int) ([]st
 func (f *fakeBackend) Trigger(_ context.Context, req view.TriggerRequest) (view.Sync, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.busy {
+		return view.Sync{}, view.ErrBusy
+	}
 	if req.Tenant != "" {
 		if _, ok := f.tenants[req.Tenant]; !ok {
 			return view.Sync{}, fmt.Errorf("tenant %q: %w", req.Tenant, server.ErrNotFound)

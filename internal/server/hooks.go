@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -27,6 +29,14 @@ type forge struct {
 var (
 	githubForge = forge{name: "github", sigHeader: "X-Hub-Signature-256", sigPrefix: "sha256=", eventHeader: "X-GitHub-Event", deliveryHeader: "X-GitHub-Delivery"}
 	giteaForge  = forge{name: "gitea", sigHeader: "X-Gitea-Signature", eventHeader: "X-Gitea-Event", deliveryHeader: "X-Gitea-Delivery"}
+)
+
+// GitLab's webhook headers: it does not sign deliveries but sends the
+// secret token itself.
+const (
+	gitlabTokenHeader    = "X-Gitlab-Token"
+	gitlabEventHeader    = "X-Gitlab-Event"
+	gitlabDeliveryHeader = "X-Gitlab-Event-UUID"
 )
 
 func (s *Server) github(w http.ResponseWriter, r *http.Request) {
@@ -75,8 +85,14 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, f forge, secret
 		return
 	}
 	reply, err := s.dispatch(r, event, payload)
+	answerHook(w, r, log, f.name, event, reply, err)
+}
+
+// answerHook answers a verified delivery: 400 when its payload could not
+// be read, 202 when accepted, else 200 with why it was ignored.
+func answerHook(w http.ResponseWriter, r *http.Request, log *slog.Logger, forgeName, event string, reply hookReply, err error) {
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, fmt.Errorf("%s webhook %s: %w", f.name, event, err))
+		writeError(w, r, http.StatusBadRequest, fmt.Errorf("%s webhook %s: %w", forgeName, event, err))
 		return
 	}
 	log.InfoContext(r.Context(), "webhook received", "event", event, "status", reply.Status, "reason", reply.Reason)
@@ -85,6 +101,47 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, f forge, secret
 		code = http.StatusAccepted
 	}
 	writeJSON(w, r, code, reply)
+}
+
+// gitlab takes GitLab's push and merge request webhooks. GitLab sends the
+// secret token as is in X-Gitlab-Token: it is checked, in constant time,
+// before the body is read, so a caller without it gets 401 having sent
+// headers only.
+func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) {
+	const name = "gitlab"
+	if s.hooks == nil || len(s.gitlabSecret) == 0 {
+		writeError(w, r, http.StatusNotFound, fmt.Errorf("%s webhooks are not configured", name))
+		return
+	}
+	log := infoLogger(r).With("forge", name, "delivery", r.Header.Get(gitlabDeliveryHeader))
+	if !validToken(s.gitlabSecret, r.Header.Get(gitlabTokenHeader)) {
+		log.WarnContext(r.Context(), "webhook token missing or wrong", "remote", r.RemoteAddr)
+		writeError(w, r, http.StatusUnauthorized, fmt.Errorf("%s webhook: missing or wrong %s", name, gitlabTokenHeader))
+		return
+	}
+	setWho(r.Context(), name+" webhook")
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, r, bodyError(err), fmt.Errorf("%s webhook: read body: %w", name, err))
+		return
+	}
+	event := r.Header.Get(gitlabEventHeader)
+	if event == "" {
+		writeError(w, r, http.StatusBadRequest, fmt.Errorf("%s webhook: no %s header", name, gitlabEventHeader))
+		return
+	}
+	reply, err := s.dispatchGitLab(r, event, body)
+	answerHook(w, r, log, name, event, reply, err)
+}
+
+// validToken reports whether got is the secret, in constant time: both
+// are hashed first, so that not even the secret's length shows.
+func validToken(secret []byte, got string) bool {
+	if got == "" {
+		return false
+	}
+	want, have := sha256.Sum256(secret), sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(want[:], have[:]) == 1
 }
 
 // validMAC reports whether sigHex is the hex HMAC-SHA256 of body, in
@@ -116,7 +173,8 @@ func hookPayload(contentType string, body []byte) ([]byte, error) {
 	return []byte(form.Get("payload")), nil
 }
 
-// The fields k3sync reads; GitHub and Gitea share these shapes.
+// The fields k3sync reads; GitHub and Gitea share these shapes, and
+// GitLab's push too.
 type (
 	pushEvent struct {
 		Ref string `json:"ref"`
@@ -131,6 +189,17 @@ type (
 			} `json:"head"`
 		} `json:"pull_request"`
 	}
+	// gitlabMergeRequestEvent is GitLab's Merge Request Hook: iid is the
+	// number shown as !7, id is global.
+	gitlabMergeRequestEvent struct {
+		ObjectAttributes struct {
+			IID        int    `json:"iid"`
+			Action     string `json:"action"`
+			LastCommit struct {
+				ID string `json:"id"`
+			} `json:"last_commit"`
+		} `json:"object_attributes"`
+	}
 )
 
 func (s *Server) dispatch(r *http.Request, event string, payload []byte) (hookReply, error) {
@@ -138,16 +207,7 @@ func (s *Server) dispatch(r *http.Request, event string, payload []byte) (hookRe
 	case "ping":
 		return hookReply{Status: "pong", Event: event}, nil
 	case "push":
-		var e pushEvent
-		if err := json.Unmarshal(payload, &e); err != nil {
-			return hookReply{}, fmt.Errorf("payload: %w", err)
-		}
-		branch, ok := strings.CutPrefix(e.Ref, "refs/heads/")
-		if !ok || branch == "" {
-			return hookReply{Status: "ignored", Event: event, Reason: fmt.Sprintf("ref %q is not a branch", e.Ref)}, nil
-		}
-		s.hooks.Push(r.Context(), branch)
-		return hookReply{Status: "accepted", Event: event}, nil
+		return s.push(r, event, payload)
 	case "pull_request":
 		var e pullRequestEvent
 		if err := json.Unmarshal(payload, &e); err != nil {
@@ -161,4 +221,47 @@ func (s *Server) dispatch(r *http.Request, event string, payload []byte) (hookRe
 		return hookReply{Status: "accepted", Event: event}, nil
 	}
 	return hookReply{Status: "ignored", Event: event, Reason: "k3sync handles push and pull_request"}, nil
+}
+
+// push polls early on a push to a branch.
+func (s *Server) push(r *http.Request, event string, payload []byte) (hookReply, error) {
+	var e pushEvent
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return hookReply{}, fmt.Errorf("payload: %w", err)
+	}
+	branch, ok := strings.CutPrefix(e.Ref, "refs/heads/")
+	if !ok || branch == "" {
+		return hookReply{Status: "ignored", Event: event, Reason: fmt.Sprintf("ref %q is not a branch", e.Ref)}, nil
+	}
+	s.hooks.Push(r.Context(), branch)
+	return hookReply{Status: "accepted", Event: event}, nil
+}
+
+// dispatchGitLab handles GitLab's events: a push as GitHub's, a merge
+// request opened, updated (new commits, or its title, description or
+// target changed) or reopened as a pull request event with GitLab's
+// action. Other actions (close, merge, approvals) are acknowledged and
+// ignored: the next listing drops a closed merge request.
+func (s *Server) dispatchGitLab(r *http.Request, event string, payload []byte) (hookReply, error) {
+	switch event {
+	case "Push Hook":
+		return s.push(r, event, payload)
+	case "Merge Request Hook":
+		var e gitlabMergeRequestEvent
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return hookReply{}, fmt.Errorf("payload: %w", err)
+		}
+		mr := e.ObjectAttributes
+		switch mr.Action {
+		case "open", "update", "reopen":
+		default:
+			return hookReply{Status: "ignored", Event: event, Reason: fmt.Sprintf("action %q is not open, update or reopen", mr.Action)}, nil
+		}
+		if mr.IID <= 0 {
+			return hookReply{}, errors.New("payload: no merge request iid")
+		}
+		s.hooks.PullRequest(r.Context(), mr.IID, mr.Action, mr.LastCommit.ID)
+		return hookReply{Status: "accepted", Event: event}, nil
+	}
+	return hookReply{Status: "ignored", Event: event, Reason: "k3sync handles Push Hook and Merge Request Hook"}, nil
 }

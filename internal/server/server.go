@@ -15,6 +15,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/metrics"
+	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/view"
 )
@@ -32,6 +33,9 @@ type Backend interface {
 	Overview(ctx context.Context) (view.Overview, error)
 	// Tenant returns an error wrapping ErrNotFound for unknown tenants.
 	Tenant(ctx context.Context, name string) (view.Tenant, error)
+	// Plans returns the latest plan of every tenant that has one, by
+	// name, in one call; the plans are shared, read only.
+	Plans(ctx context.Context) (map[string]*plan.Plan, error)
 	Drift(ctx context.Context) ([]state.Drift, error)
 	// History returns the latest runs, newest first, of a tenant ("" for
 	// all), at most limit.
@@ -64,6 +68,7 @@ type Server struct {
 	tokens        []token
 	githubSecret  []byte
 	giteaSecret   []byte
+	gitlabSecret  []byte
 	metrics       prometheus.Gatherer
 	metricsAuth   bool
 	pprof         bool
@@ -127,6 +132,9 @@ func New(cfg config.Server, backend Backend, hooks Hooks, opts ...Option) (*Serv
 	if s.giteaSecret, err = readSecret("gitea", cfg.Webhooks.Gitea); err != nil {
 		return nil, err
 	}
+	if s.gitlabSecret, err = readSecret("gitlab", cfg.Webhooks.GitLab); err != nil {
+		return nil, err
+	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
 	}
@@ -173,6 +181,7 @@ func (s *Server) routes() (h http.Handler, err error) {
 	api("GET /api/v1/tenants", roleViewer, s.tenants)
 	api("GET /api/v1/tenants/{tenant}", roleViewer, s.tenant)
 	api("GET /api/v1/tenants/{tenant}/plan", roleViewer, s.plan)
+	api("GET /api/v1/plan", roleViewer, s.currentPlan)
 	api("GET /api/v1/drift", roleViewer, s.drift)
 	api("GET /api/v1/history", roleViewer, s.history)
 	api("GET /api/v1/syncs/{id}", roleViewer, s.sync)
@@ -195,6 +204,7 @@ func (s *Server) routes() (h http.Handler, err error) {
 
 	mux.Handle("POST /hooks/github", limitBody(maxHookBody, http.HandlerFunc(s.github)))
 	mux.Handle("POST /hooks/gitea", limitBody(maxHookBody, http.HandlerFunc(s.gitea)))
+	mux.Handle("POST /hooks/gitlab", limitBody(maxHookBody, http.HandlerFunc(s.gitlab)))
 
 	for _, m := range s.extra {
 		mux.Handle(m.pattern, m.h)

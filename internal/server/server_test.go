@@ -294,6 +294,16 @@ func TestTriggerAndSuspend(t *testing.T) {
 	if diff := cmp.Diff(want, b.triggered); diff != "" {
 		t.Errorf("triggers (-want +got):\n%s", diff)
 	}
+	// A full sync queue is the client's to retry later: 429, not 500.
+	b.mu.Lock()
+	b.busy = true
+	b.mu.Unlock()
+	if rec := serve(t, h, request{method: "POST", path: "/api/v1/sync", token: operatorToken}); rec.Code != 429 || rec.Header().Get("Retry-After") != "10" {
+		t.Errorf("POST /api/v1/sync on a full queue: %d Retry-After %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	b.mu.Lock()
+	b.busy = false
+	b.mu.Unlock()
 
 	for _, p := range []string{"/api/v1/tenants/payments/suspend", "/api/v1/tenants/payments/resume"} {
 		if rec := serve(t, h, request{method: "POST", path: p, token: operatorToken}); rec.Code != 204 || rec.Body.Len() != 0 {
