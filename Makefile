@@ -78,8 +78,14 @@ fmt:
 
 .PHONY: demo
 ## demo: the whole stack locally (two clusters, Kafka, Kong emulator, a Git repo, k3sync serve)
-demo: kube-bins build
+demo: demo-banner kube-bins build
 	$(BIN_DIR)/k3sync dev --repo examples/platform-repo --listen $(DEMO_LISTEN)
+
+# demo-banner says up front what the first `make demo` builds, so the
+# minutes of module downloads and compiling are not silent.
+.PHONY: demo-banner
+demo-banner:
+	@test -x $(KUBE_BIN_DIR)/kube-apiserver || echo ">> first run: downloading modules and building kube-apiserver and etcd (about 6 minutes on 2 cores), then k3sync; later runs start in seconds"
 
 .PHONY: clean
 ## clean: remove bin/ (cached tool builds included)

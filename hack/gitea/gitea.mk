@@ -56,6 +56,7 @@ gitea-bin: $(GITEA_BIN_DIR)/gitea
 # interrupted build never leaves a binary without its templates behind.
 $(GITEA_BIN_DIR)/gitea:
 	@echo ">> building Gitea $(GITEA_VERSION) into $(GITEA_BIN_DIR)"
+	@echo ">> one-time build from the Go module proxy: about 8 minutes on 2 cores (cached in bin/ afterwards)"
 	@grep -Eq '^[[:space:]]*(require[[:space:]]+)?code\.gitea\.io/gitea[[:space:]]+$(GITEA_VERSION)([[:space:]]|$$)' $(GITEA_HACK_DIR)/go.mod || { \
 		echo "hack/gitea/go.mod does not pin code.gitea.io/gitea $(GITEA_VERSION):" \
 		     "run hack/gitea/gen-replaces.sh $(GITEA_VERSION)" >&2; exit 1; }

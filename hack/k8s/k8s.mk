@@ -49,6 +49,7 @@ kube-bins: $(KUBE_BINS)
 # build never leaves a partial set behind.
 $(KUBE_BINS) &:
 	@echo ">> building Kubernetes $(K8S_VERSION) and etcd $(ETCD_VERSION) binaries into $(KUBE_BIN_DIR)"
+	@echo ">> one-time build from the Go module proxy: about 6 minutes on 2 cores after the downloads (cached in bin/ afterwards)"
 	@grep -Eq '^[[:space:]]*(require[[:space:]]+)?k8s\.io/kubernetes[[:space:]]+$(K8S_VERSION)([[:space:]]|$$)' $(K8S_HACK_DIR)/go.mod && \
 	 grep -Eq '^[[:space:]]*(require[[:space:]]+)?go\.etcd\.io/etcd/server/v3[[:space:]]+$(ETCD_VERSION)([[:space:]]|$$)' $(K8S_HACK_DIR)/go.mod || { \
 		echo "hack/k8s/go.mod does not pin k8s.io/kubernetes $(K8S_VERSION) and etcd $(ETCD_VERSION):" \
