@@ -19,10 +19,9 @@ type call struct {
 	Body                string
 }
 
-// recorder is a GitHub API stand-in that records every request, checks
+// recorder is a forge API stand-in that records every request, checks
 // its token and answers from a table keyed by "METHOD path".
 type recorder struct {
-	t       *testing.T
 	mu      sync.Mutex
 	calls   []call
 	answers map[string]func(r *http.Request, body []byte) (int, any, http.Header)
@@ -30,22 +29,49 @@ type recorder struct {
 
 const testToken = "ghp_test-token"
 
-func newRecorder(t *testing.T) (*recorder, *httptest.Server) {
-	rec := &recorder{t: t, answers: map[string]func(*http.Request, []byte) (int, any, http.Header){}}
+// forgeAPI is what a recording server checks and answers as: how it
+// names paths, the authentication it wants, its 404 body.
+type forgeAPI struct {
+	// escaped: paths as sent, escapes kept (GitLab's project IDs).
+	escaped bool
+	// auth says what is wrong with a request's credentials, or "".
+	auth     func(r *http.Request) string
+	notFound string
+}
+
+// githubAPI wants GitHub's bearer token.
+var githubAPI = forgeAPI{
+	auth: func(r *http.Request) string {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
+			return fmt.Sprintf("Authorization = %q, want the bearer token", got)
+		}
+		return ""
+	},
+	notFound: `{"message":"Not Found"}`,
+}
+
+func newRecorder(t *testing.T) (*recorder, *httptest.Server) { return newRecording(t, githubAPI) }
+
+func newRecording(t *testing.T, api forgeAPI) (*recorder, *httptest.Server) {
+	rec := &recorder{answers: map[string]func(*http.Request, []byte) (int, any, http.Header){}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		path := r.URL.Path
+		if api.escaped {
+			path = r.URL.EscapedPath()
+		}
 		rec.mu.Lock()
-		rec.calls = append(rec.calls, call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body)})
-		answer := rec.answers[r.Method+" "+r.URL.Path]
+		rec.calls = append(rec.calls, call{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(body)})
+		answer := rec.answers[r.Method+" "+path]
 		rec.mu.Unlock()
-		if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
-			t.Errorf("%s %s: Authorization = %q, want the bearer token", r.Method, r.URL.Path, got)
-			http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+		if why := api.auth(r); why != "" {
+			t.Errorf("%s %s: %s", r.Method, path, why)
+			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
 			return
 		}
 		if answer == nil {
-			t.Errorf("unexpected request %s %s?%s", r.Method, r.URL.Path, r.URL.RawQuery)
-			http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+			t.Errorf("unexpected request %s %s?%s", r.Method, path, r.URL.RawQuery)
+			http.Error(w, api.notFound, http.StatusNotFound)
 			return
 		}
 		code, out, h := answer(r, body)

@@ -2,12 +2,11 @@ package forge
 
 import (
 	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -25,62 +24,23 @@ const (
 	glSHA = "0123456789abcdef0123456789abcdef01234567"
 )
 
-// glRecorder is a GitLab API stand-in that records every request with
-// its escaped path, checks the PRIVATE-TOKEN header and answers from a
-// table keyed by "METHOD escaped-path".
-type glRecorder struct {
-	mu      sync.Mutex
-	calls   []call
-	answers map[string]func(r *http.Request, body []byte) (int, any, http.Header)
-}
-
-func newGLRecorder(t *testing.T) (*glRecorder, *httptest.Server) {
-	rec := &glRecorder{answers: map[string]func(*http.Request, []byte) (int, any, http.Header){}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		path := r.URL.EscapedPath()
-		rec.mu.Lock()
-		rec.calls = append(rec.calls, call{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(body)})
-		answer := rec.answers[r.Method+" "+path]
-		rec.mu.Unlock()
+// gitlabAPI wants the PRIVATE-TOKEN header and no Authorization; paths
+// keep their escapes (the project's full path is one segment).
+var gitlabAPI = forgeAPI{
+	escaped: true,
+	auth: func(r *http.Request) string {
 		if got := r.Header.Get("PRIVATE-TOKEN"); got != glToken {
-			t.Errorf("%s %s: PRIVATE-TOKEN = %q, want the token", r.Method, path, got)
-			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
-			return
+			return fmt.Sprintf("PRIVATE-TOKEN = %q, want the token", got)
 		}
 		if got := r.Header.Get("Authorization"); got != "" {
-			t.Errorf("%s %s: Authorization = %q, want none", r.Method, path, got)
+			return fmt.Sprintf("Authorization = %q, want none", got)
 		}
-		if answer == nil {
-			t.Errorf("unexpected request %s %s?%s", r.Method, path, r.URL.RawQuery)
-			http.Error(w, `{"message":"404 Not Found"}`, http.StatusNotFound)
-			return
-		}
-		code, out, h := answer(r, body)
-		for k, v := range h {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	t.Cleanup(srv.Close)
-	return rec, srv
+		return ""
+	},
+	notFound: `{"message":"404 Not Found"}`,
 }
 
-func (r *glRecorder) on(method, path string, fn func(r *http.Request, body []byte) (int, any, http.Header)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.answers[method+" "+path] = fn
-}
-
-func (r *glRecorder) take() []call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.calls
-	r.calls = nil
-	return out
-}
+func newGLRecorder(t *testing.T) (*recorder, *httptest.Server) { return newRecording(t, gitlabAPI) }
 
 func newTestGitLab(t *testing.T, srv *httptest.Server) *GitLab {
 	t.Helper()
