@@ -165,4 +165,12 @@
 //     Go's crypto/tls, not OpenSSL, so error texts differ.
 //   - Exact error message texts of rarely hit validators, and the full
 //     entity_checks list in served schemas (not served).
+//
+// # Faults
+//
+// Server.Inject makes the emulator fail as a gateway (or the load balancer
+// in front of it) does, for the next N requests of a method and path
+// prefix: a status code with Kong's error body and Retry-After, a stall,
+// or a dropped connection (fault.go). ClearFaults ends them. A faulted
+// request never reaches the data, and is not counted by Count or Writes.
 package kongemu

@@ -39,6 +39,7 @@ type Options struct {
 // open-source). It implements http.Handler and is safe for concurrent use.
 type Server struct {
 	opts    Options
+	faults  faults
 	nodeID  string
 	reg     *registry
 	plugins pluginCatalog
@@ -171,6 +172,9 @@ type handlerFunc func(s *Server, req *request) (int, any, *apiError)
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f, ok := s.faults.take(r); ok && misbehave(w, r, f) {
+		return
+	}
 	req, perr := parseRequest(r)
 	pattern, h := "unparsed", handlerFunc(nil)
 	if perr == nil {
