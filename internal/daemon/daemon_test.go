@@ -28,6 +28,7 @@ import (
 	"github.com/k3sync/k3sync/internal/render"
 	k8starget "github.com/k3sync/k3sync/internal/target/kubernetes"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
+	kafkaenv "github.com/k3sync/k3sync/internal/testenv/kafka"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 	"github.com/k3sync/k3sync/internal/testenv/repogen"
 	"github.com/k3sync/k3sync/internal/view"
@@ -37,8 +38,11 @@ const exampleRepo = "../../examples/platform-repo"
 
 // peers are every system the example repo uses, real or protocol-real.
 type peers struct {
-	clusters  map[string]kubernetes.Interface
+	clusters map[string]kubernetes.Interface
+	// kafka is the Kafka cluster "main" (kfake), unless the peers were
+	// started withKafkaBroker: then broker is, behind a counting proxy.
 	kafka     *kfake.Cluster
+	broker    *kafkaenv.Cluster
 	kafkaWrts atomic.Int64
 	kong      *kongemu.Server
 	kongURL   string
@@ -53,11 +57,49 @@ var kafkaWriteKeys = map[int16]bool{
 	kmsg.DeleteACLs.Int16(): true, kmsg.AlterClientQuotas.Int16(): true, kmsg.AlterUserSCRAMCredentials.Int16(): true,
 }
 
+// peerOption chooses a peer other than the default.
+type peerOption func(*peerOptions)
+
+type peerOptions struct {
+	broker *kafkaenv.Options
+}
+
+// withKafkaBroker makes the Kafka cluster "main" a real Apache Kafka
+// cluster started with opts (SASL_PLAINTEXT, SCRAM-SHA-512, the
+// StandardAuthorizer), which k3sync reaches as its super user through a
+// proxy that counts the writes (kafkaProxy). Without it, main is kfake.
+func withKafkaBroker(opts kafkaenv.Options) peerOption {
+	return func(o *peerOptions) { o.broker = &opts }
+}
+
 // startPeers starts every peer; with tenants > 0 the repo holds that many
 // generated tenants instead of the example.
-func startPeers(t testing.TB, tenants int) *peers {
+func startPeers(t testing.TB, tenants int, opts ...peerOption) *peers {
 	t.Helper()
+	var o peerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	p := &peers{clusters: map[string]kubernetes.Interface{}}
+	var kafkaCfg config.Kafka
+	if o.broker != nil {
+		// Before the apiservers: 3 JVMs start faster on idle cores.
+		p.broker = kafkaenv.StartT(t, *o.broker)
+		t.Logf("kafka broker(s) started in %s", p.broker.StartupTime().Round(time.Millisecond))
+		proxy := startKafkaProxy(t, p.broker.Bootstrap(), func(key int16) {
+			if kafkaWriteKeys[key] {
+				p.kafkaWrts.Add(1)
+			}
+		})
+		user, password := p.broker.AdminUser()
+		file := filepath.Join(t.TempDir(), "kafka-password")
+		if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kafkaCfg = config.Kafka{Brokers: proxy.Addrs(), SASL: &config.SASL{
+			Mechanism: p.broker.Mechanism(), Username: user, Secret: config.Secret{PasswordFile: file},
+		}}
+	}
 	cps := kube.StartT(t, 2)
 	for i, name := range []string{"eu-west", "us-east"} {
 		cs, err := kubernetes.NewForConfig(cps[i].RESTConfig())
@@ -67,17 +109,20 @@ func startPeers(t testing.TB, tenants int) *peers {
 		p.clusters[name] = cs
 	}
 	var err error
-	if p.kafka, err = kfake.NewCluster(kfake.NumBrokers(3)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.kafka.Close)
-	p.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-		p.kafka.KeepControl()
-		if kafkaWriteKeys[req.Key()] {
-			p.kafkaWrts.Add(1)
+	if p.broker == nil {
+		if p.kafka, err = kfake.NewCluster(kfake.NumBrokers(3)); err != nil {
+			t.Fatal(err)
 		}
-		return nil, nil, false
-	})
+		t.Cleanup(p.kafka.Close)
+		p.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+			p.kafka.KeepControl()
+			if kafkaWriteKeys[req.Key()] {
+				p.kafkaWrts.Add(1)
+			}
+			return nil, nil, false
+		})
+		kafkaCfg = config.Kafka{Brokers: p.kafka.ListenAddrs()}
+	}
 	p.kong = kongemu.New(kongemu.Options{})
 	if p.kongURL, err = p.kong.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -102,7 +147,7 @@ func startPeers(t testing.TB, tenants int) *peers {
 			"eu-west": {Kubeconfig: cps[0].KubeconfigPath(), QPS: qps, Burst: 2 * int(qps), Concurrency: 16},
 			"us-east": {Kubeconfig: cps[1].KubeconfigPath(), QPS: qps, Burst: 2 * int(qps), Concurrency: 16},
 		},
-		Kafka:    map[string]config.Kafka{"main": {Brokers: p.kafka.ListenAddrs()}},
+		Kafka:    map[string]config.Kafka{"main": kafkaCfg},
 		Gateways: map[string]config.Gateway{"edge": {AdminURL: p.kongURL}},
 		State:    config.State{Path: filepath.Join(dir, "state.db")},
 		Git:      config.Git{URL: git.RepoURL("platform.git"), Branch: "main", Interval: config.Duration{Duration: time.Hour}, Dir: filepath.Join(dir, "clone")},
@@ -112,9 +157,9 @@ func startPeers(t testing.TB, tenants int) *peers {
 
 // startDaemon starts every peer with the example repo and a daemon on
 // them whose clock runs from a weekday (see weekdayClock).
-func startDaemon(t *testing.T) (*peers, *Daemon) {
+func startDaemon(t *testing.T, opts ...peerOption) (*peers, *Daemon) {
 	t.Helper()
-	p := startPeers(t, 0)
+	p := startPeers(t, 0, opts...)
 	d, err := New(p.cfg, Options{Now: weekdayClock()})
 	if err != nil {
 		t.Fatal(err)
