@@ -22,17 +22,19 @@ import (
 
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/kongemu"
+	kafkaenv "github.com/k3sync/k3sync/internal/testenv/kafka"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 )
 
 func newDev() *cobra.Command {
-	var dir, repoDir, listen, logLevel string
+	var dir, repoDir, listen, logLevel, kafkaPeer string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole stack locally: two clusters, Kafka, Kong, a Git repo and k3sync serve",
 		Long: `Start everything k3sync needs on this machine, in the spirit of
 'vault server -dev': two Kubernetes control planes (kube-apiserver + etcd,
-from 'make kube-bins'), an in-process Kafka (kfake), the Kong Admin API
+from 'make kube-bins'), Kafka (in-process kfake by default; with --kafka broker
+three real Apache Kafka 4.4 nodes from 'make kafka-bin'), the Kong Admin API
 emulator, a Git repo holding the example platform repo, and k3sync serve
 against all of it. Prints where the API is, the tokens, and how to make
 drift happen. Stops everything on Ctrl-C.`,
@@ -42,17 +44,29 @@ drift happen. Stops everything on Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			return runDev(cmd.Context(), cmd.OutOrStdout(), dir, repoDir, listen, log)
+			switch kafkaPeer {
+			case devKafkaFake, devKafkaBroker:
+			default:
+				return fmt.Errorf("--kafka %q: want %s or %s", kafkaPeer, devKafkaFake, devKafkaBroker)
+			}
+			return runDev(cmd.Context(), cmd.OutOrStdout(), dir, repoDir, listen, kafkaPeer, log)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "working folder for the repo, config, tokens and state (default: a new temporary folder)")
 	cmd.Flags().StringVar(&repoDir, "repo", "examples/platform-repo", "platform repo to start from")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API and dashboard")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	cmd.Flags().StringVar(&kafkaPeer, "kafka", devKafkaFake, "Kafka to run: kfake (in process, starts at once) or broker (three real Apache Kafka nodes; needs 'make kafka-bin' and Java 17)")
 	return cmd
 }
 
-func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log *slog.Logger) error {
+// The Kafka peers of k3sync dev.
+const (
+	devKafkaFake   = "kfake"
+	devKafkaBroker = "broker"
+)
+
+func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen, kafkaPeer string, log *slog.Logger) error {
 	start := time.Now()
 	if dir == "" {
 		var err error
@@ -87,11 +101,11 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	kc, err := kfake.NewCluster(kfake.NumBrokers(3))
+	kafkaCfg, kcatAddr, stopKafka, err := devKafka(ctx, out, dir, kafkaPeer)
 	if err != nil {
-		return fmt.Errorf("dev: kafka: %w", err)
+		return err
 	}
-	defer kc.Close()
+	defer stopKafka()
 	kongURL, err := kongemu.New(kongemu.Options{}).Start(ctx)
 	if err != nil {
 		return fmt.Errorf("dev: kong: %w", err)
@@ -113,7 +127,7 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 			"eu-west": {Kubeconfig: planes[0].KubeconfigPath(), QPS: 200, Burst: 400},
 			"us-east": {Kubeconfig: planes[1].KubeconfigPath(), QPS: 200, Burst: 400},
 		},
-		Kafka:    map[string]config.Kafka{"main": {Brokers: kc.ListenAddrs()}},
+		Kafka:    map[string]config.Kafka{"main": kafkaCfg},
 		Gateways: map[string]config.Gateway{"edge": {AdminURL: kongURL}},
 		State:    config.State{Path: filepath.Join(dir, "state.db")},
 		Git:      config.Git{URL: gitURL, Branch: "main", Interval: config.Duration{Duration: 5 * time.Second}, Dir: filepath.Join(dir, "clone.git")},
@@ -141,13 +155,43 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen string, log
 	operatorFile, viewerFile := shellWord(filepath.Join(dir, "operator.token")), shellWord(filepath.Join(dir, "viewer.token"))
 	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, operatorFile, listen,
 		listen, operatorFile, listen, viewerFile,
-		shellWord(cfgPath), shellWord(work), shellWord(planes[0].KubeconfigPath()), kc.ListenAddrs()[0], kongURL, listen)
+		shellWord(cfgPath), shellWord(work), shellWord(planes[0].KubeconfigPath()), kcatAddr, kongURL, listen)
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return <-done
 	}
+}
+
+// devKafka starts the Kafka of k3sync dev: kfake, or with peer "broker"
+// three real Kafka nodes (the example's topics have three replicas), with
+// k3sync logging in as the admin over SASL/SCRAM and kcat reaching the
+// plaintext listener. It returns k3sync's connection, the address the
+// banner gives kcat, and how to stop it.
+func devKafka(ctx context.Context, out io.Writer, dir, peer string) (config.Kafka, string, func(), error) {
+	if peer != devKafkaBroker {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(3))
+		if err != nil {
+			return config.Kafka{}, "", nil, fmt.Errorf("dev: kafka: %w", err)
+		}
+		return config.Kafka{Brokers: kc.ListenAddrs()}, kc.ListenAddrs()[0], kc.Close, nil
+	}
+	fmt.Fprintln(out, "k3sync dev: starting three Apache Kafka nodes (about 20 s) …")
+	kc, err := kafkaenv.Start(ctx, kafkaenv.Options{Brokers: 3, Plaintext: true})
+	if err != nil {
+		return config.Kafka{}, "", nil, fmt.Errorf("dev: kafka: %w", err)
+	}
+	user, password := kc.AdminUser()
+	passwordFile := filepath.Join(dir, "kafka-admin.password")
+	if err := os.WriteFile(passwordFile, []byte(password+"\n"), 0o600); err != nil {
+		_ = kc.Stop()
+		return config.Kafka{}, "", nil, fmt.Errorf("dev: %w", err)
+	}
+	cfg := config.Kafka{Brokers: kc.Bootstrap(), SASL: &config.SASL{
+		Mechanism: kc.Mechanism(), Username: user, Secret: config.Secret{PasswordFile: passwordFile},
+	}}
+	return cfg, kc.PlaintextBootstrap()[0], func() { _ = kc.Stop() }, nil
 }
 
 // devBanner says where everything is. Each command in it runs as printed

@@ -111,7 +111,16 @@ func shellFields(t *testing.T, s string) []string {
 // (through the daemon, with the printed token files), then the three ways
 // to make drift (kubectl, kcat, curl), then sync again, which reverts
 // the drift.
+//
+// It runs with each Kafka dev can start: kfake, and three real Apache
+// Kafka nodes (--kafka broker).
 func TestDevBannerCommands(t *testing.T) {
+	for _, peer := range []string{devKafkaFake, devKafkaBroker} {
+		t.Run(peer, func(t *testing.T) { testDevBanner(t, peer) })
+	}
+}
+
+func testDevBanner(t *testing.T, kafkaPeer string) {
 	clearPlanEnv(t)
 	listen := freeAddr(t)
 	var out, logs lockedBuffer
@@ -122,7 +131,7 @@ func TestDevBannerCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- runDev(ctx, &out, t.TempDir(), exampleRepo, listen, log) }()
+	go func() { done <- runDev(ctx, &out, t.TempDir(), exampleRepo, listen, kafkaPeer, log) }()
 	defer func() {
 		cancel()
 		select {
