@@ -128,7 +128,7 @@ var resultStates = map[state.Result]view.State{
 // summaryText is a plan's counts, "1 to update, 2 to create (1 drifted)",
 // or "no changes".
 func summaryText(s plan.Summary) string {
-	return counts(s, "to create", "to update", "to delete", "to orphan", "blocked")
+	return counts(s, "to create", "to update", "to delete", "to orphan", "blocked", "to adopt")
 }
 
 // runSummary is what a run did, "2 updated (2 drifted)", or, when it
@@ -137,15 +137,15 @@ func runSummary(r state.Run) string {
 	if r.Result == state.ResultBlocked || r.Result == state.ResultInvalid {
 		return summaryText(r.Summary)
 	}
-	return counts(r.Summary, "created", "updated", "deleted", "orphaned", "blocked")
+	return counts(r.Summary, "created", "updated", "deleted", "orphaned", "blocked", "adopted")
 }
 
-func counts(s plan.Summary, create, update, del, orphan, blocked string) string {
+func counts(s plan.Summary, create, update, del, orphan, blocked, adopt string) string {
 	var parts []string
 	for _, p := range []struct {
 		n    int
 		verb string
-	}{{s.Create, create}, {s.Update, update}, {s.Delete, del}, {s.Orphan, orphan}, {s.Blocked, blocked}} {
+	}{{s.Create, create}, {s.Update, update}, {s.Delete, del}, {s.Orphan, orphan}, {s.Blocked, blocked}, {s.Adopt, adopt}} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.verb))
 		}
@@ -188,7 +188,7 @@ func (h *handler) funcs() template.FuncMap {
 		"resultState": func(r state.Result) view.State { return resultStates[r] },
 		"value":       plan.FormatValue,
 		"symbol": func(a plan.Action) string {
-			return map[plan.Action]string{plan.Create: "+", plan.Update: "~", plan.Delete: "−", plan.Orphan: "!", plan.Blocked: "×"}[a]
+			return map[plan.Action]string{plan.Create: "+", plan.Update: "~", plan.Delete: "−", plan.Orphan: "!", plan.Blocked: "×", plan.Adopt: "@"}[a]
 		},
 		"summary":    summaryText,
 		"runSummary": runSummary,

@@ -20,6 +20,9 @@ type TenantPolicies struct {
 	Drift         DriftPolicy    `json:"drift,omitempty"`
 	DriftSchedule string         `json:"driftSchedule,omitempty"`
 	Suspend       bool           `json:"suspend"`
+	// Adopt: desired resources that exist and that no tenant owns are
+	// adopted instead of blocked.
+	Adopt bool `json:"adopt,omitempty"`
 	Deletion      TenantDeletion `json:"deletion"`
 	SyncWindows   []SyncWindow   `json:"syncWindows"`
 }

@@ -33,3 +33,22 @@ func InsideNotOwnedNote(parent Key) string {
 func InsideNotOwned(key Key, level int, parent Key) Change {
 	return Change{Key: key, Action: Blocked, Level: level, Notes: []string{InsideNotOwnedNote(parent)}}
 }
+
+// AdoptedNote is the note of a change that adopts a resource: it exists,
+// no tenant's inventory holds it, and the tenant adopts what exists
+// (policies.adopt); found says what was found, as for NotOwnedNote.
+func AdoptedNote(found string) string {
+	note := "exists, not owned by k3sync"
+	if found != "" {
+		note += " (" + found + ")"
+	}
+	return note + ": adopted (policies.adopt): recorded in the tenant's inventory and marked as k3sync's; " +
+		"from now on k3sync changes it, and deletes it once it leaves Git where the definition allows"
+}
+
+// Adopted is the change that adopts a desired resource that exists and
+// that no tenant owns; fields are the differences from Git the adoption
+// also writes (none: it only records the resource and marks it).
+func Adopted(key Key, level int, found string, fields []FieldChange) Change {
+	return Change{Key: key, Action: Adopt, Level: level, Fields: fields, Notes: []string{AdoptedNote(found)}}
+}

@@ -33,10 +33,14 @@ const (
 	Delete  Action = "delete"
 	Orphan  Action = "orphan"
 	Blocked Action = "blocked"
+	// Adopt takes a resource that exists and that no tenant owns into
+	// the tenant's inventory, with k3sync's marks, and updates the fields
+	// that differ from Git (listed as the change's fields).
+	Adopt Action = "adopt"
 )
 
 // Actions lists every action, in the order summaries show them.
-var Actions = []Action{Create, Update, Delete, Orphan, Blocked}
+var Actions = []Action{Create, Update, Delete, Orphan, Blocked, Adopt}
 
 // Key identifies a resource across all systems.
 type Key struct {
@@ -136,6 +140,7 @@ type Summary struct {
 	Delete  int `json:"delete"`
 	Orphan  int `json:"orphan"`
 	Blocked int `json:"blocked"`
+	Adopt   int `json:"adopt,omitempty"`
 	Drift   int `json:"drift"`
 }
 
@@ -154,6 +159,8 @@ func (p *Plan) Summary() Summary {
 			s.Orphan++
 		case Blocked:
 			s.Blocked++
+		case Adopt:
+			s.Adopt++
 		}
 		if c.Drift {
 			s.Drift++
@@ -163,11 +170,14 @@ func (p *Plan) Summary() Summary {
 }
 
 // Total is the number of changes.
-func (s Summary) Total() int { return s.Create + s.Update + s.Delete + s.Orphan + s.Blocked }
+func (s Summary) Total() int { return s.Create + s.Update + s.Delete + s.Orphan + s.Blocked + s.Adopt }
 
 // String is "2 to create, 1 to update, 0 to delete, 0 to orphan, 0 blocked (1 drifted)".
 func (s Summary) String() string {
 	str := fmt.Sprintf("%d to create, %d to update, %d to delete, %d to orphan, %d blocked", s.Create, s.Update, s.Delete, s.Orphan, s.Blocked)
+	if s.Adopt > 0 {
+		str += fmt.Sprintf(", %d to adopt", s.Adopt)
+	}
 	if s.Drift > 0 {
 		str += fmt.Sprintf(" (%d drifted)", s.Drift)
 	}

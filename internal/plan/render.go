@@ -10,10 +10,10 @@ import (
 )
 
 // symbols prefix each action in text and Markdown.
-var symbols = map[Action]string{Create: "+", Update: "~", Delete: "-", Orphan: "!", Blocked: "x"}
+var symbols = map[Action]string{Create: "+", Update: "~", Delete: "-", Orphan: "!", Blocked: "x", Adopt: "@"}
 
 // ANSI colours per action.
-var colours = map[Action]string{Create: "\x1b[32m", Update: "\x1b[33m", Delete: "\x1b[31m", Orphan: "\x1b[35m", Blocked: "\x1b[1;31m"}
+var colours = map[Action]string{Create: "\x1b[32m", Update: "\x1b[33m", Delete: "\x1b[31m", Orphan: "\x1b[35m", Blocked: "\x1b[1;31m", Adopt: "\x1b[36m"}
 
 const colourReset = "\x1b[0m"
 
