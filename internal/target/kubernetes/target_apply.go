@@ -85,7 +85,7 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	// so a crash cannot leave an object k3sync created but forgot.
 	var creating bool
 	for _, it := range tp.items {
-		if it.change.Action == plan.Create {
+		if it.change.Action == plan.Create || it.change.Action == plan.Adopt {
 			if _, ok := entry.Resources[idOf(it.desired)]; !ok {
 				entry.Resources[idOf(it.desired)] = json.RawMessage(`{}`)
 				creating = true
@@ -173,7 +173,9 @@ func (t *Target) runLevel(ctx context.Context, tp *tenantPlan, level int, delete
 		if it.change.Level != level || (it.change.Action == plan.Delete) != deletes {
 			continue
 		}
-		if it.change.Action != plan.Create && it.change.Action != plan.Update && it.change.Action != plan.Delete {
+		switch it.change.Action {
+		case plan.Create, plan.Update, plan.Delete, plan.Adopt:
+		default:
 			continue
 		}
 		mu.Lock()

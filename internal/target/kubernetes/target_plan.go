@@ -87,16 +87,36 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 		return nil, err
 	}
 	var missing []*unstructured.Unstructured
+	adopting := map[string]bool{} // namespaces a tenant that adopts desires
 	for _, s := range scope {
 		for _, d := range s.desired {
 			if _, ok := live[idOf(d)]; !ok {
 				missing = append(missing, d)
 			}
+			if s.adopts() && d.GetKind() == kinds[0].GVK.Kind {
+				adopting[d.GetName()] = true
+			}
 		}
 	}
-	unowned, err := t.readUnowned(ctx, missing)
+	unowned, err := t.readUnowned(ctx, missing, adopting)
 	if err != nil {
 		return nil, err
+	}
+	// What a tenant may adopt is read in full, to diff it with Git.
+	var toRead []string
+	for _, s := range scope {
+		for _, d := range s.desired {
+			if id := idOf(d); unowned[id] != nil && s.adopts() && t.adoptable(s, id, live[id], unowned[id]) == "" {
+				toRead = append(toRead, id)
+			}
+		}
+	}
+	adoptLive, err := t.readAdoptable(ctx, toRead)
+	if err != nil {
+		return nil, err
+	}
+	for id, o := range adoptLive {
+		live[id] = o
 	}
 	var out []*tenantPlan
 	for _, s := range scope {
@@ -116,7 +136,13 @@ type scoped struct {
 	model   *model.Tenant
 	desired []*unstructured.Unstructured
 	entry   state.Entry
+	// owners maps every object any tenant's inventory on this cluster
+	// holds to that tenant.
+	owners map[string]string
 }
+
+// adopts reports whether the tenant adopts what exists (policies.adopt).
+func (s scoped) adopts() bool { return s.model != nil && s.model.Policies.Adopt }
 
 // scope lists the tenants the request covers here (plan.Request.Scope)
 // with something desired here or something in the inventory here, sorted
@@ -128,13 +154,17 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 	}
 	byTenant := make(map[string]state.Entry, len(entries))
 	owners := make([]string, 0, len(entries))
+	holders := map[string]string{}
 	for _, e := range entries {
 		byTenant[e.Tenant] = e
 		owners = append(owners, e.Tenant)
+		for id := range e.Resources {
+			holders[id] = e.Tenant
+		}
 	}
 	var out []scoped
 	for _, sc := range req.Scope(owners) {
-		s := scoped{tenant: sc.Name, entry: byTenant[sc.Name]}
+		s := scoped{tenant: sc.Name, entry: byTenant[sc.Name], owners: holders}
 		if tr := sc.Request; tr != nil && !tr.Removed {
 			s.model = tr.Model
 			if tr.Desired != nil {
@@ -168,14 +198,26 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 	// and so is everything of the tenant inside a namespace that is not
 	// its own: namespaces first.
 	foreign := map[string]string{}
+	adopt := map[string]string{} // what the tenant adopts, with what was found
 	blockedNamespaces := map[string]bool{}
 	for _, d := range s.desired {
 		id := idOf(d)
-		if found, ok := t.notOwned(s, id, live[id], unowned[id]); ok {
-			foreign[id] = found
-			if d.GetKind() == kinds[0].GVK.Kind {
-				blockedNamespaces[d.GetName()] = true
+		found, ok := t.notOwned(s, id, live[id], unowned[id])
+		if !ok {
+			continue
+		}
+		if s.adopts() {
+			switch why := t.adoptable(s, id, live[id], unowned[id]); {
+			case why != "":
+				found += "; not adopted: " + why
+			case live[id] != nil:
+				adopt[id] = found
+				continue
 			}
+		}
+		foreign[id] = found
+		if d.GetKind() == kinds[0].GVK.Kind {
+			blockedNamespaces[d.GetName()] = true
 		}
 	}
 	desiredIDs := map[string]bool{}
@@ -198,6 +240,20 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		}
 		it := &item{desired: d, deletable: t.deletable(req, s, d)}
 		l, exists := live[id]
+		if found, ok := adopt[id]; ok {
+			d2, err := ts.diff(d, l, nil)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: %s: %w", t.name, id, err)
+			}
+			var fields []plan.FieldChange
+			if d2 != nil {
+				fields = d2.fields
+			}
+			it.resourceVersion, it.uid = l.GetResourceVersion(), l.GetUID()
+			it.change = plan.Adopted(key, level, found, fields)
+			tp.items = append(tp.items, it)
+			continue
+		}
 		if !exists {
 			it.change = plan.Change{Key: key, Action: plan.Create, Level: level}
 			tp.items = append(tp.items, it)
@@ -291,6 +347,28 @@ func (t *Target) notOwned(s scoped, id string, l *unstructured.Unstructured, u *
 		return foundBy(s.tenant, u.GetLabels()), true
 	}
 	return "", false
+}
+
+// adoptable says why the tenant may not adopt the existing object of ID
+// id (l or u, read with or without its labels), or "" when it may: no
+// tenant's inventory on this cluster holds it, and its marks do not name
+// another tenant. Inventory is proof; a mark naming someone else is
+// reason enough to keep out.
+func (t *Target) adoptable(s scoped, id string, l *unstructured.Unstructured, u *metav1.PartialObjectMetadata) string {
+	if owner, ok := s.owners[id]; ok && owner != s.tenant {
+		return "tenant " + owner + "'s inventory holds it"
+	}
+	var labels map[string]string
+	switch {
+	case l != nil:
+		labels = l.GetLabels()
+	case u != nil:
+		labels = u.GetLabels()
+	}
+	if owner := labels[render.LabelTenant]; owner != "" && owner != s.tenant {
+		return "labelled for tenant " + owner
+	}
+	return ""
 }
 
 // foundBy describes who made an existing object, from its labels.

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -99,7 +100,12 @@ func (t *Target) readLive(ctx context.Context, tenants []string) (map[string]*un
 // each kind with a missing object there, in that namespace only. A plan
 // whose desired objects were all found sends none of these requests; a
 // new tenant's plan, whose namespaces do not exist yet, sends one.
-func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstructured) (map[string]*metav1.PartialObjectMetadata, error) {
+//
+// Inside a namespace found without the tenant's ownership nothing is
+// looked for, since everything of the tenant in it is blocked, unless
+// the namespace is in adopting: a tenant that adopts it adopts what it
+// desires in it too.
+func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstructured, adopting map[string]bool) (map[string]*metav1.PartialObjectMetadata, error) {
 	found := map[string]*metav1.PartialObjectMetadata{}
 	if len(missing) == 0 {
 		return found, nil
@@ -132,7 +138,7 @@ func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstru
 		wanted[g][d.GetName()] = true
 	}
 	for g := range wanted {
-		if _, foreign := found[objectID(nsKind.GVK.Kind, "", g.namespace)]; foreign {
+		if _, foreign := found[objectID(nsKind.GVK.Kind, "", g.namespace)]; foreign && !adopting[g.namespace] {
 			// Everything of the tenant in it is blocked anyway.
 			delete(wanted, g)
 		}
@@ -155,6 +161,49 @@ func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstru
 		return nil, err //nolint:wrapcheck // wrapped by listMeta
 	}
 	return found, nil
+}
+
+// readAdoptable reads in full the objects of ids (found by readUnowned,
+// metadata only) that a tenant adopts: their fields are diffed with Git.
+// One GET per object: adoption is rare, once per object.
+func (t *Target) readAdoptable(ctx context.Context, ids []string) (map[string]*unstructured.Unstructured, error) {
+	out := make(map[string]*unstructured.Unstructured, len(ids))
+	var mu sync.Mutex
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(levelConcurrency)
+	for _, id := range ids {
+		kindName, ns, name := splitID(id)
+		k, _, ok := kindByName(kindName)
+		if !ok {
+			continue
+		}
+		eg.Go(func() error {
+			ri := t.dyn.Resource(k.GVR())
+			var (
+				o   *unstructured.Unstructured
+				err error
+			)
+			if k.Namespaced {
+				o, err = ri.Namespace(ns).Get(ectx, name, metav1.GetOptions{})
+			} else {
+				o, err = ri.Get(ectx, name, metav1.GetOptions{})
+			}
+			switch {
+			case apierrors.IsNotFound(err):
+				return nil // gone since: a create
+			case err != nil:
+				return fmt.Errorf("cluster %s: read %s to adopt it: %w", t.name, id, err)
+			}
+			mu.Lock()
+			out[id] = o
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err //nolint:wrapcheck // names the cluster
+	}
+	return out, nil
 }
 
 // listMeta lists the metadata of every object of k, in namespace when k
