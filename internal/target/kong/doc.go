@@ -26,12 +26,41 @@
 // of an upstream and the services pointing at it, the ACL groups,
 // plugins and key of a consumer. They leave the tenant's desired state
 // before the diff, so the syncer never sees them, and the tenant's other
-// entities are applied. k3sync does not adopt. An entity leaves Kong only
+// entities are applied, unless the tenant adopts (see Adoption). An
+// entity leaves Kong only
 // when the tenant's inventory lists it, it carries the tenant's tags, and
 // Git no longer has it: removed from the tenant, the tenant moved to
 // another gateway, or the tenant removed from Git (named as removed by the
 // request, plan.RemovedTenant, or missing from a request that covers
 // every tenant, plan.Request.Complete).
+//
+// Adoption: a tenant whose policies say adopt (model.Tenant.Policies.Adopt,
+// carried by plan.TenantRequest.Model) takes such an entity instead of
+// being blocked, planned plan.Adopted, when no tenant's inventory on the
+// gateway but its own holds it (every tenant's entry of the state target
+// is read, not only those of the request) and no k3sync-tenant: tag of it
+// names another tenant (with or without the k3sync tag); an entity
+// another tenant adopts earlier in the same plan stays blocked too. So an
+// entity without k3sync's tags is adopted, and so is one tagged for the
+// tenant that its inventory does not list (a lost state store). Services,
+// upstreams, consumers (by username; never one that only holds the
+// desired custom_id, nor when another consumer holds it) and routes (only
+// off a service of the tenant, or one it adopts) are adopted, and so are
+// plugins: a plugin on the gateway with a desired plugin's name on the
+// same parent (of the tenant's slice, or adopted) or global. The adopted
+// entities join the tenant's slice of the gateway, so that the syncer
+// sees them as its current state: their update sets k3sync's tags and
+// the fields that differ from Git, keeping the entity's ID; the change
+// is labelled Adopt and lists those fields (paths as for updates, tags
+// aside, no drift: there is no record). An entity that differs in
+// nothing but its tags is one Adopt without fields, which writes the tags
+// only; one that already matches, tags included, is written not at all,
+// only recorded. The apply writes a placeholder ahead of an adoption as
+// of a create, and save records it. What hangs off an adopted entity is
+// planned as usual: created, or adopted when it exists too. A consumer
+// adopted with key-auth keeps its key (see Key-auth credentials). Once
+// recorded, an adopted entity is the tenant's like any other: removed
+// from Git, it is deleted.
 //
 // An apply writes ahead: before it creates anything for a tenant (through
 // the syncer or a key-auth credential), it saves the tenant's inventory
@@ -65,7 +94,9 @@
 // own slice lacks does the plan list the unique keys held on the gateway:
 // one paged list, without the tag filter, per kind with such an entity
 // (services, routes, consumers, upstreams), all in flight at once. A plan
-// sends no write.
+// sends no write. A tenant that adopts and desires a plugin its slice
+// lacks adds one list of every plugin, and each consumer it adopts with
+// key-auth one list of that consumer's key-auth credentials.
 //
 // # Diff and drift
 //
@@ -171,7 +202,14 @@
 // the one k3sync created are deleted as drift. A record without a digest
 // (written by an earlier version, or a placeholder) checks no key until
 // the next Rotate. Credentials of consumers that no longer ask for
-// key-auth are deleted. Keys appear in no plan, no state, no log and no
+// key-auth are deleted. A consumer that is adopted (see Ownership) keeps
+// its key-auth credential when it has one: the oldest of those no tag
+// marks for another tenant is adopted (plan.Adopt, no field), its key
+// keeps working, no key is generated or delivered, the apply sets k3sync's
+// tags on it (the key is not sent), and its record holds the digest of
+// its key, so that a later change of the key outside k3sync is drift as
+// above; the consumer's other credentials are left as they are, noted on
+// the change. Only a consumer adopted without one gets a new key. Keys appear in no plan, no state, no log and no
 // error: Kong's messages are redacted (RedactedError) before they are
 // wrapped.
 //
@@ -186,5 +224,9 @@
 // the create of the same plugin fail with a 409, not blocked at plan time
 // (one with the tags but not in the inventory is blocked). An entity of the
 // tenant that hangs off one whose tags were removed out of band leaves
-// the desired state with it and is therefore deleted.
+// the desired state with it and is therefore deleted. Adoption takes no
+// ACL group and no upstream target: one that exists on an adopted
+// consumer or upstream makes the create of the same one fail (as Kong
+// refuses duplicates), and one tagged for the tenant but not in its
+// inventory stays blocked.
 package kong

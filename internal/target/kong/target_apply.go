@@ -142,7 +142,7 @@ func (t *Target) applyTenant(ctx context.Context, s *session, tp *tenantPlan, dr
 		case it.change.Action == plan.Blocked:
 		case it.cred == nil:
 			synced = append(synced, it)
-		case it.change.Action == plan.Create || it.change.Action == plan.Update:
+		case it.change.Action == plan.Create || it.change.Action == plan.Update || it.change.Action == plan.Adopt:
 			keyCreates = append(keyCreates, it)
 		default:
 			keyDeletes = append(keyDeletes, it)
@@ -173,6 +173,8 @@ func (t *Target) applyTenant(ctx context.Context, s *session, tp *tenantPlan, dr
 			it.err = fmt.Errorf("kong credential %s: %s: the change of consumer %s failed", it.change.Name, it.change.Action, it.cred.consumer)
 		case dry:
 			it.done = true
+		case it.change.Action == plan.Adopt:
+			t.adoptCredential(ctx, s, tp.tenant, str(tp.adoptKeys[it.cred.consumer].cred.Key), it)
 		case it.change.Action == plan.Update:
 			t.replaceCredential(ctx, s, tp.tenant, it)
 		default:
@@ -199,6 +201,7 @@ func (t *Target) sync(ctx context.Context, s *session, tp *tenantPlan, items []*
 	for _, it := range items {
 		byID[entityID(it.change.Kind, it.change.Name)] = it
 	}
+	acted := map[*item]bool{}
 	for _, a := range run.actions {
 		kind, name, ok := run.names.identify(entityOf(a))
 		if !ok {
@@ -208,6 +211,7 @@ func (t *Target) sync(ctx context.Context, s *session, tp *tenantPlan, items []*
 		if it == nil {
 			continue
 		}
+		acted[it] = true
 		if a.Error != nil {
 			it.err = itemError(it.change, a.Error)
 			continue
@@ -220,6 +224,12 @@ func (t *Target) sync(ctx context.Context, s *session, tp *tenantPlan, items []*
 	}
 	for _, it := range items {
 		if it.done || it.err != nil {
+			continue
+		}
+		if it.change.Action == plan.Adopt && len(it.change.Fields) == 0 && !acted[it] && !tagsDiffer(tp, it) {
+			// Adopted as it is: it matched Git, tags included, so the
+			// syncer had nothing to write; recording it adopts it.
+			it.done = true
 			continue
 		}
 		it.err = fmt.Errorf("kong %s %s: %w", it.change.Kind, it.change.Name, ErrNotAttempted)

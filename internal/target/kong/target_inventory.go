@@ -181,7 +181,8 @@ func deleteFunc[E any](es []E, del func(E) bool) []E {
 }
 
 // writeAhead saves the tenant's inventory with a placeholder record for
-// every entity the apply is about to create that it has no record of,
+// every entity the apply is about to create or adopt that it has no
+// record of,
 // before anything is created: a crash, or a create whose answer is lost,
 // can then never leave an entity k3sync made and does not own. A create
 // that fails keeps its placeholder (records keeps the record of a change
@@ -194,7 +195,7 @@ func (t *Target) writeAhead(ctx context.Context, tp *tenantPlan, revision string
 	e := tp.entry.Clone()
 	added := false
 	for _, it := range tp.items {
-		if it.change.Action != plan.Create {
+		if it.change.Action != plan.Create && it.change.Action != plan.Adopt {
 			continue
 		}
 		if id := entityID(it.change.Kind, it.change.Name); !e.Owns(id) {

@@ -212,6 +212,15 @@ func fingerprintOf(s *session, tp *tenantPlan) (fingerprint, error) {
 		byID(raw.Targets, func(e *gokong.Target) *string { return e.ID }),
 		byID(keyAuths, func(e *gokong.KeyAuth) *string { return e.ID }),
 	}
+	if len(tp.adopted) > 0 || len(tp.adoptKeys) > 0 {
+		// What the tenant adopts is part of its slice (live, above); the
+		// key-auth credentials it adopts enter by ID and digest.
+		keys := map[string][]any{}
+		for u, ak := range tp.adoptKeys {
+			keys[u] = []any{str(ak.cred.ID), keySum(str(ak.cred.Key)), ak.others}
+		}
+		parts = append(parts, "adopted", tp.adopted, keys)
+	}
 	for _, p := range parts {
 		if err := enc.Encode(p); err != nil {
 			return fingerprint{}, fmt.Errorf("fingerprint: %w", err)

@@ -14,8 +14,17 @@ import (
 )
 
 // holder is an entity on the gateway that holds a unique key a desired
-// entity wants: tenant is the tenant its tags name ("" for none).
-type holder struct{ tenant string }
+// entity wants: tenant is the tenant its tags name ("" for none), marks
+// every tenant a k3sync-tenant: tag of it names (with or without the
+// k3sync tag), id its Kong ID and entity the entity as listed (a
+// *gokong.Service, *gokong.Route, *gokong.Consumer, *gokong.Upstream or
+// *gokong.Plugin), which adoption takes into the tenant's slice.
+type holder struct {
+	tenant string
+	marks  []string
+	id     string
+	entity any
+}
 
 // found says, for plan.NotOwned, whose the holder is as seen by tenant: an
 // entity tagged for tenant itself holds the key only when the tenant's
@@ -34,6 +43,9 @@ func (h holder) found(tenant string) string {
 // and upstream names, consumer usernames and custom IDs.
 type taken struct {
 	services, routes, upstreams, usernames, customIDs map[string]holder
+	// plugins are every plugin on the gateway, read only when a tenant
+	// that adopts desires a plugin its slice lacks.
+	plugins []*gokong.Plugin
 }
 
 // blockNotOwned finds the desired entities whose unique key an entity
@@ -47,24 +59,32 @@ type taken struct {
 // desired entity is missing from the tenant's own slice: one paged list
 // per such kind, without the tag filter, all in flight at once; a plan
 // where every desired entity is the tenant's sends none.
-func (t *Target) blockNotOwned(ctx context.Context, s *session, tenants []*tenantPlan) error {
+//
+// A tenant that adopts (policies.adopt) takes such an entity instead,
+// when no other tenant's inventory (owners, every tenant's of the
+// gateway) holds it and no tag marks it for another tenant (see adopt).
+func (t *Target) blockNotOwned(ctx context.Context, s *session, tenants []*tenantPlan, owners map[string][]string) error {
 	need := map[string]bool{}
 	for _, tp := range tenants {
 		for kind := range missingKinds(tp) {
 			need[kind] = true
 		}
+		if tp.adopts && missingPlugins(tp) {
+			need[KindPlugin] = true
+		}
 	}
-	tk := &taken{map[string]holder{}, map[string]holder{}, map[string]holder{}, map[string]holder{}, map[string]holder{}}
+	tk := &taken{services: map[string]holder{}, routes: map[string]holder{}, upstreams: map[string]holder{}, usernames: map[string]holder{}, customIDs: map[string]holder{}}
 	if len(need) > 0 {
 		var err error
 		if tk, err = t.readTaken(ctx, s, need); err != nil {
 			return err
 		}
 	}
+	ad := &adoptions{owners: owners, claimed: map[string]string{}}
 	for _, tp := range tenants {
-		tp.blocked = t.notOwned(tp, tk)
+		tp.blocked = t.notOwned(tp, tk, ad)
 	}
-	return nil
+	return t.readAdoptedKeys(ctx, s, tenants)
 }
 
 // missingKinds lists the kinds of which tp desires an entity its own
@@ -124,7 +144,7 @@ func ownKeys(tl *tenantLive) keySet {
 
 // readTaken lists the kinds in need without the tag filter.
 func (t *Target) readTaken(ctx context.Context, s *session, need map[string]bool) (*taken, error) {
-	tk := &taken{map[string]holder{}, map[string]holder{}, map[string]holder{}, map[string]holder{}, map[string]holder{}}
+	tk := &taken{services: map[string]holder{}, routes: map[string]holder{}, upstreams: map[string]holder{}, usernames: map[string]holder{}, customIDs: map[string]holder{}}
 	var (
 		services  []*gokong.Service
 		routes    []*gokong.Route
@@ -147,37 +167,44 @@ func (t *Target) readTaken(ctx context.Context, s *session, need map[string]bool
 	list(KindRoute, func() (err error) { routes, err = dump.GetAllRoutes(gctx, s.client, nil); return })
 	list(KindConsumer, func() (err error) { consumers, err = dump.GetAllConsumers(gctx, s.client, nil); return })
 	list(KindUpstream, func() (err error) { upstreams, err = dump.GetAllUpstreams(gctx, s.client, nil); return })
+	list(KindPlugin, func() (err error) { tk.plugins, err = dump.GetAllPlugins(gctx, s.client, nil); return })
 	if err := g.Wait(); err != nil {
 		return nil, err //nolint:wrapcheck // wrapped per kind above
 	}
 	for _, e := range services {
-		tk.services[str(e.Name)] = holderOf(e.Tags)
+		tk.services[str(e.Name)] = holderOf(e.Tags, e.ID, e)
 	}
 	for _, e := range routes {
 		if e.Name != nil {
-			tk.routes[*e.Name] = holderOf(e.Tags)
+			tk.routes[*e.Name] = holderOf(e.Tags, e.ID, e)
 		}
 	}
 	for _, e := range consumers {
 		if e.Username != nil {
-			tk.usernames[*e.Username] = holderOf(e.Tags)
+			tk.usernames[*e.Username] = holderOf(e.Tags, e.ID, e)
 		}
 		if e.CustomID != nil {
-			tk.customIDs[*e.CustomID] = holderOf(e.Tags)
+			tk.customIDs[*e.CustomID] = holderOf(e.Tags, e.ID, e)
 		}
 	}
 	for _, e := range upstreams {
-		tk.upstreams[str(e.Name)] = holderOf(e.Tags)
+		tk.upstreams[str(e.Name)] = holderOf(e.Tags, e.ID, e)
 	}
 	return tk, nil
 }
 
-func holderOf(tags []*string) holder { return holder{tenant: tenantOf(tags)} }
+func holderOf(tags []*string, id *string, entity any) holder {
+	return holder{tenant: tenantOf(tags), marks: tenantMarks(tags), id: str(id), entity: entity}
+}
 
 // notOwned blocks the desired entities of tp whose unique key another
 // entity holds, and what hangs off them, and removes them from a copy of
-// tp's desired state. It returns the blocked changes.
-func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
+// tp's desired state. It returns the blocked changes. A tenant that adopts
+// takes such an entity instead when ad allows it (adoptions.refuse): the
+// entity joins the tenant's slice of the gateway, so that the diff
+// updates it (tags and the fields that differ from Git), and what hangs
+// off it is planned as usual.
+func (t *Target) notOwned(tp *tenantPlan, tk *taken, ad *adoptions) []*item {
 	d := tp.desired
 	if d == nil {
 		return nil
@@ -185,23 +212,42 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 	own := ownKeys(tp.live)
 	var out []*item
 	blocked := map[string]plan.Key{} // entityID → the key that blocks it
+	pend := newPending()
 	block := func(kind, name, found string) {
 		out = append(out, &item{change: plan.NotOwned(t.key(tp.tenant, kind, name), levels[kind], found)})
+		blocked[entityID(kind, name)] = t.key(tp.tenant, kind, name)
 	}
 	inside := func(kind, name string, parent plan.Key) {
 		out = append(out, &item{change: plan.InsideNotOwned(t.key(tp.tenant, kind, name), levels[kind], parent)})
+		blocked[entityID(kind, name)] = parent
 	}
 	// held says who holds key, of kind ("" for a custom_id), when the
-	// tenant does not own it.
-	held := func(kind string, m map[string]holder, ownSet map[string]bool, key string) (string, bool) {
+	// tenant does not own it, and returns the holder.
+	held := func(kind string, m map[string]holder, ownSet map[string]bool, key string) (string, holder, bool) {
 		if key == "" || ownSet[key] {
-			return "", false
-		}
-		if kind != "" && tp.unowned[entityID(kind, key)] {
-			return notInInventory, true
+			return "", holder{}, false
 		}
 		h, ok := m[key]
-		return h.found(tp.tenant), ok
+		if kind != "" && tp.unowned[entityID(kind, key)] {
+			return notInInventory, h, true
+		}
+		return h.found(tp.tenant), h, ok
+	}
+	// take adopts the held entity when the tenant adopts and nothing
+	// forbids it, else blocks it; it reports whether it adopted.
+	take := func(kind, name, found string, h holder, why string) bool {
+		if tp.adopts && h.entity != nil {
+			if why == "" {
+				why = ad.refuse(tp.tenant, kind, name, h)
+			}
+			if why == "" {
+				pend.add(kind, name, found, h)
+				return true
+			}
+			found = why
+		}
+		block(kind, name, found)
+		return false
 	}
 	// unowned blocks a desired entity of the tenant's slice that its
 	// inventory does not list (claim), unless its parent is blocked.
@@ -212,25 +258,28 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 		}
 		if _, done := blocked[id]; !done {
 			block(kind, name, notInInventory)
-			blocked[id] = t.key(tp.tenant, kind, name)
 		}
 		return true
 	}
+	// liveID is the Kong ID of an entity of the tenant's slice, or of one
+	// it adopts; "" for none.
+	liveID := func(kind, name string) string {
+		if id := pend.id(kind, name); id != "" {
+			return id
+		}
+		return ownID(tp.live, kind, name)
+	}
 
 	for _, e := range d.Services {
-		if found, ok := held(KindService, tk.services, own.services, e.Name); ok {
-			block(KindService, e.Name, found)
-			blocked[entityID(KindService, e.Name)] = t.key(tp.tenant, KindService, e.Name)
+		if found, h, ok := held(KindService, tk.services, own.services, e.Name); ok {
+			take(KindService, e.Name, found, h, "")
 		}
 	}
 	for _, e := range d.Upstreams {
-		if found, ok := held(KindUpstream, tk.upstreams, own.upstreams, e.Name); ok {
-			block(KindUpstream, e.Name, found)
+		if found, h, ok := held(KindUpstream, tk.upstreams, own.upstreams, e.Name); ok && !take(KindUpstream, e.Name, found, h, "") {
 			up := t.key(tp.tenant, KindUpstream, e.Name)
-			blocked[entityID(KindUpstream, e.Name)] = up
 			for _, tg := range e.Targets {
 				inside(KindTarget, e.Name+"/"+tg.Target, up)
-				blocked[entityID(KindTarget, e.Name+"/"+tg.Target)] = up
 			}
 			continue
 		}
@@ -242,51 +291,67 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 		// A new service sending traffic to someone else's upstream.
 		if up, ok := blocked[entityID(KindUpstream, e.Host)]; ok && !own.services[e.Name] {
 			if _, done := blocked[entityID(KindService, e.Name)]; !done {
+				pend.drop(KindService, e.Name)
 				inside(KindService, e.Name, up)
-				blocked[entityID(KindService, e.Name)] = up
 			}
 		}
 	}
 	for _, e := range d.Routes {
-		found, ok := held(KindRoute, tk.routes, own.routes, e.Name)
+		found, h, ok := held(KindRoute, tk.routes, own.routes, e.Name)
 		switch parent, inBlocked := blocked[entityID(KindService, e.Service)]; {
+		case ok && !inBlocked:
+			// A route is adopted only off a service of the tenant (or
+			// none): adopting it must not take it from another's.
+			why := ""
+			if r, isRoute := h.entity.(*gokong.Route); isRoute && r.Service != nil && !slices.Contains(tenantServiceIDs(tp, pend), str(r.Service.ID)) {
+				why = "on a service that is not the tenant's"
+			}
+			take(KindRoute, e.Name, found, h, why)
 		case ok:
 			block(KindRoute, e.Name, found)
-			blocked[entityID(KindRoute, e.Name)] = t.key(tp.tenant, KindRoute, e.Name)
 		case inBlocked:
 			inside(KindRoute, e.Name, parent)
-			blocked[entityID(KindRoute, e.Name)] = parent
 		}
 	}
 	for _, e := range d.Consumers {
-		found, ok := "", false
+		found, h, ok := "", holder{}, false
+		adopted := false
 		if !own.usernames[e.Username] { // the tenant's: a custom_id taken since fails its update
-			found, ok = held(KindConsumer, tk.usernames, own.usernames, e.Username)
-			if !ok {
-				found, ok = held("", tk.customIDs, own.customIDs, e.CustomID)
+			found, h, ok = held(KindConsumer, tk.usernames, own.usernames, e.Username)
+			switch {
+			case ok:
+				// Adopted only when no other consumer holds its custom_id.
+				why := ""
+				if c, taken := tk.customIDs[e.CustomID]; e.CustomID != "" && taken && c.id != h.id {
+					why = "another consumer holds its custom_id " + e.CustomID
+				}
+				adopted = take(KindConsumer, e.Username, found, h, why)
+			default:
+				// Held by custom_id only: another consumer, never adopted.
+				if found, _, ok = held("", tk.customIDs, own.customIDs, e.CustomID); ok {
+					block(KindConsumer, e.Username, found)
+				}
 			}
 		}
-		if !ok {
-			// The consumer is the tenant's, or is created: what hangs
-			// off it is blocked only when it is not the tenant's.
+		if !ok || adopted {
+			// The consumer is the tenant's, is adopted, or is created:
+			// what hangs off it is blocked only when it is not the
+			// tenant's. An adopted consumer's key-auth credential is
+			// adopted with it (readAdoptedKeys).
 			for _, g := range e.ACLGroups {
 				unowned(KindACLGroup, e.Username+"/"+g)
 			}
-			if e.KeyAuth {
+			if e.KeyAuth && !adopted {
 				unowned(KindCredential, e.Username+"/key-auth")
 			}
 			continue
 		}
-		block(KindConsumer, e.Username, found)
 		c := t.key(tp.tenant, KindConsumer, e.Username)
-		blocked[entityID(KindConsumer, e.Username)] = c
 		for _, g := range e.ACLGroups {
 			inside(KindACLGroup, e.Username+"/"+g, c)
-			blocked[entityID(KindACLGroup, e.Username+"/"+g)] = c
 		}
 		if e.KeyAuth {
 			inside(KindCredential, e.Username+"/key-auth", c)
-			blocked[entityID(KindCredential, e.Username+"/key-auth")] = c
 		}
 	}
 	for _, p := range d.Plugins {
@@ -303,11 +368,17 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken) []*item {
 		switch {
 		case ok:
 			inside(KindPlugin, pluginName(p), parent)
-			blocked[entityID(KindPlugin, pluginName(p))] = parent
+		case tp.adopts:
+			if h, found := livePlugin(tp, tk, p, liveID); h.entity != nil {
+				take(KindPlugin, pluginName(p), found, h, "")
+				continue
+			}
+			unowned(KindPlugin, pluginName(p))
 		default:
 			unowned(KindPlugin, pluginName(p))
 		}
 	}
+	pend.commit(tp, ad, blocked)
 	if len(out) == 0 {
 		return nil
 	}

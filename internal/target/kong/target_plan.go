@@ -47,6 +47,13 @@ type tenantPlan struct {
 	// blocked are the changes of desired entities that exist and that the
 	// tenant does not own (blockNotOwned); desired no longer has them.
 	blocked []*item
+	// adopts: the tenant adopts what exists (policies.adopt). adopted
+	// are the IDs of the entities it adopts, which blockNotOwned added to
+	// live, with what was found; adoptKeys the key-auth credential it
+	// adopts with a consumer, by username.
+	adopts    bool
+	adopted   map[string]string
+	adoptKeys map[string]adoptedKey
 	// stale: the apply found the tenant's fresh plan different from the
 	// checked one (plan.Request.Stale) and leaves it alone.
 	stale bool
@@ -121,9 +128,15 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	}
 	byEntry := make(map[string]state.Entry, len(entries))
 	owners := make([]string, 0, len(entries))
+	// holders: every tenant's inventory on the gateway, by entity ID; an
+	// adoption never takes what another tenant's holds.
+	holders := map[string][]string{}
 	for _, e := range entries {
 		byEntry[e.Tenant] = e
 		owners = append(owners, e.Tenant)
+		for id := range e.Resources {
+			holders[id] = append(holders[id], e.Tenant)
+		}
 	}
 	// The tenants the request covers (plan.Request.Scope), with something
 	// desired here or in the inventory here.
@@ -134,6 +147,7 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 			if k := tr.Desired.Kong; k != nil && k.Gateway == t.name {
 				tp.desired = k
 			}
+			tp.adopts = !tr.Removed && tr.Model != nil && tr.Model.Policies.Adopt
 		}
 		if e, ok := byEntry[sc.Name]; ok {
 			tp.entry = e.Clone()
@@ -169,7 +183,7 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	}
 	slices.SortFunc(gp.tenants, func(a, b *tenantPlan) int { return strings.Compare(a.tenant, b.tenant) })
 
-	if err := t.blockNotOwned(ctx, s, gp.tenants); err != nil {
+	if err := t.blockNotOwned(ctx, s, gp.tenants, holders); err != nil {
 		return nil, err
 	}
 	gp.gen = t.memo.check(ctx, s, t.concurrency)
@@ -284,6 +298,7 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 		return fmt.Errorf("diff: %w", errors.Join(run.errs...))
 	}
 	tp.target, tp.names = run.target, run.names
+	seen := map[string]bool{}
 	for _, a := range run.actions {
 		kind, name, ok := run.names.identify(entityOf(a))
 		if !ok {
@@ -293,7 +308,9 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 			return fmt.Errorf("kong %s %s: diff: %w", kind, name, a.Error)
 		}
 		id := entityID(kind, name)
+		seen[id] = true
 		c := plan.Change{Key: t.key(tp.tenant, kind, name), Level: levels[kind]}
+		found, adopting := tp.adopted[id]
 		switch a.Action {
 		case diff.CreateAction:
 			c = t.createChange(tp, kind, name)
@@ -314,6 +331,12 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 					last = flatten(doc)
 				}
 			}
+			if adopting {
+				// The update of an adopted entity sets k3sync's tags and
+				// the fields that differ from Git: those are listed.
+				c = plan.Adopted(c.Key, c.Level, found, adoptFields(fieldChanges(before, after, nil)))
+				break
+			}
 			c.Fields = fieldChanges(before, after, last)
 			c.Drift = slices.ContainsFunc(c.Fields, func(f plan.FieldChange) bool { return f.Drift })
 			if last == nil {
@@ -324,6 +347,15 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 			c.Notes = append(c.Notes, deleteNotes[kind]...)
 		}
 		tp.items = append(tp.items, &item{change: c})
+	}
+	// An adopted entity that already matches Git, tags included, is
+	// still adopted: recorded, with no field to write.
+	for _, id := range sortedKeys(tp.adopted) {
+		if seen[id] {
+			continue
+		}
+		kind, name, _ := strings.Cut(id, "/")
+		tp.items = append(tp.items, &item{change: plan.Adopted(t.key(tp.tenant, kind, name), levels[kind], tp.adopted[id], nil)})
 	}
 	t.planCredentials(tp)
 	return nil
@@ -455,6 +487,11 @@ func (t *Target) planCredentials(tp *tenantPlan) {
 			name := c.Username + "/key-auth"
 			if len(existing[c.Username]) > 0 {
 				t.planKeyDrift(tp, c.Username, existing[c.Username])
+				continue
+			}
+			if ak, ok := tp.adoptKeys[c.Username]; ok {
+				// An adopted consumer keeps its key.
+				tp.items = append(tp.items, t.adoptedKeyChange(tp, c.Username, ak))
 				continue
 			}
 			ch := plan.Change{
