@@ -105,6 +105,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra []se
 		return err //nolint:wrapcheck // says what failed
 	}
 	defer d.Close()
+	if d.Notifier != nil {
+		reg.MustRegister(d.Notifier) // k3sync_notifications_total and friends
+	}
 	tokens, err := server.ReadTokens(cfg.Server)
 	if err != nil {
 		return err //nolint:wrapcheck // says which token is wrong

@@ -48,6 +48,8 @@ type Config struct {
 	// Reconcile tunes the daemon's loop.
 	Reconcile Reconcile `json:"reconcile"`
 	Forge     Forge     `json:"forge"`
+	// Notifications sends events to webhooks, Slack and Teams (notify.go).
+	Notifications Notifications `json:"notifications"`
 }
 
 // Git says where the platform repo is.
@@ -367,6 +369,9 @@ func Parse(b []byte) (*Config, error) {
 		errs = append(errs, fmt.Errorf("state.backend: %q is not bolt or kubernetes", c.State.Backend))
 	}
 	if err := c.Forge.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notifications.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.State.Path == "" {

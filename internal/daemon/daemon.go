@@ -31,6 +31,7 @@ import (
 	"github.com/k3sync/k3sync/internal/leader"
 	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/notify"
 	"github.com/k3sync/k3sync/internal/reconcile"
 	"github.com/k3sync/k3sync/internal/review"
 	"github.com/k3sync/k3sync/internal/source"
@@ -59,6 +60,10 @@ type Daemon struct {
 	review     *review.Loop
 	targets    []apply.Target
 	closers    []func()
+
+	// Notifier sends the notifications section's events, nil when none is
+	// configured; it is a prometheus.Collector of their counts.
+	Notifier *notify.Notifier
 }
 
 // New builds the daemon from cfg.
@@ -99,11 +104,18 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	notifier, err := notify.FromConfig(cfg.Notifications, d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.Notifier = notifier
+	d.closers = append(d.closers, notifier.Close)
 	rec = reconcile.New(gitSource{d.source}, apply.New(set.Targets...), d.store, reconcile.Options{
 		Interval: cfg.Git.Interval.Duration, Logger: d.log, Metrics: opts.Metrics, Now: opts.Now,
 		// The forge's k3sync/apply status; d.review is set just below.
 		OnApplied: func(ctx context.Context, rev string, runs []state.Run) { d.ReportApplied(ctx, rev, runs) },
 		Loader:    loaderOpts,
+		Notifier:  notifier,
 	})
 	d.Reconciler = rec
 	if d.review, err = newReview(cfg, d.source, set.Targets, rec, loaderOpts, d.log); err != nil {

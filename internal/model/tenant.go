@@ -23,9 +23,20 @@ type TenantPolicies struct {
 	// Adopt: desired resources that exist and that no tenant owns are
 	// adopted instead of blocked.
 	Adopt bool `json:"adopt,omitempty"`
+	// Mode is ModeManage or ModeObserve.
+	Mode string `json:"mode,omitempty"`
 	Deletion      TenantDeletion `json:"deletion"`
 	SyncWindows   []SyncWindow   `json:"syncWindows"`
 }
+
+// Tenant modes (policies.mode).
+const (
+	// ModeManage: k3sync applies the tenant.
+	ModeManage = "manage"
+	// ModeObserve: k3sync plans the tenant and checks it for drift, and
+	// never writes anything of it.
+	ModeObserve = "observe"
+)
 
 // TenantDeletion overrides deletion protection for a whole kind.
 type TenantDeletion struct {

@@ -63,6 +63,9 @@ type Options struct {
 	// OnApplied is told the runs of every revision applied (and of every
 	// retry), for the forge's k3sync/apply commit status.
 	OnApplied func(ctx context.Context, revision string, runs []state.Run)
+	// Notifier is told of failed and blocked runs, drift first seen,
+	// invalid revisions and removed tenants (reconciler_notify.go).
+	Notifier Notifier
 	// Loader is what the loader needs from the configuration (k3sync's
 	// own namespaces, which no tenant may claim).
 	Loader loader.Options
@@ -91,6 +94,7 @@ type Reconciler struct {
 	cronSpecs map[string]cron.EntryID
 	// attempts counts consecutive failed applies per tenant.
 	attempts map[string]int
+	notes    notifyState
 }
 
 // snapshot is the state the API shows.

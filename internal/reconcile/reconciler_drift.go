@@ -119,6 +119,7 @@ func (r *Reconciler) saveDrift(ctx context.Context, l *loaded, byTenant map[stri
 			d.Items = append(d.Items, state.DriftItem{Change: c, FirstSeen: seen})
 			perSystem[c.System]++
 		}
+		r.notifyDrift(l, d, first)
 		if r.opts.Metrics != nil {
 			r.opts.Metrics.SetDrift(name, perSystem)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -190,4 +191,64 @@ func TestFinishedSyncsAreForgotten(t *testing.T) {
 	if _, err := r.Sync(t.Context(), fmt.Sprintf("%016x", maxSyncs+49)); err != nil {
 		t.Errorf("the newest finished sync was forgotten: %v", err)
 	}
+}
+
+// TestObserveOnlyTenantIsNeverWritten: a tenant in observe mode is
+// planned, and its run says why nothing was applied, but nothing of it
+// is ever applied: not for a new revision, not for an operator's sync.
+func TestObserveOnlyTenantIsNeverWritten(t *testing.T) {
+	repo := fstest.MapFS{
+		"platform.cue":         {Data: []byte("package k3sync\n\nclusters: x: {region: \"r\", capacity: {cpu: \"1\", memory: \"1Gi\", pods: 10}}\nkafka: {}\ngateways: {}\npolicy: {}\n")},
+		"tenants/a/tenant.cue": {Data: []byte("package k3sync\n\nowners: [\"a\"]\npolicies: mode: \"observe\"\n")},
+	}
+	eng := &flaky{done: make(chan struct{})}
+	journal := state.NewMemory()
+	r := New(oneCommit{repo}, eng, journal, Options{Interval: time.Hour})
+	r.PollOnce(t.Context())
+	s := manualSyncNow(t, r, view.TriggerRequest{Tenant: "a", Who: "operator"})
+	eng.mu.Lock()
+	applied := eng.applied
+	eng.mu.Unlock()
+	if applied != 0 {
+		t.Errorf("an observe-only tenant was applied %d times", applied)
+	}
+	if len(s.Runs) != 1 || s.Runs[0].Result != state.ResultBlocked || s.Runs[0].Message != observeMessage {
+		t.Errorf("operator's sync of an observe-only tenant: %+v", s.Runs)
+	}
+	runs, err := journal.Runs(t.Context(), "a", 0)
+	if err != nil || len(runs) == 0 || runs[len(runs)-1].Result != state.ResultBlocked {
+		t.Errorf("the first revision's run: %v %+v", err, runs)
+	}
+	o, err := r.Overview(t.Context())
+	if err != nil || len(o.Tenants) != 1 || !strings.HasPrefix(o.Tenants[0].Note, "observe only") {
+		t.Errorf("the overview does not say a is observe only: %v %+v", err, o.Tenants)
+	}
+}
+
+// manualSyncNow runs a manual sync through a worker started for it and
+// waits for it.
+func manualSyncNow(t *testing.T, r *Reconciler, req view.TriggerRequest) view.Sync {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Start(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	s, err := r.Trigger(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got, err := r.Sync(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Phase == view.Done {
+			return got
+		}
+	}
+	t.Fatal("the manual sync did not finish")
+	return view.Sync{}
 }

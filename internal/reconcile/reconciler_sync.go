@@ -63,6 +63,7 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 			}
 		}
 		log.ErrorContext(ctx, "revision is invalid, keeping the last valid one", "errors", len(msgs), "first", msgs[0])
+		r.notifyInvalid(commit, msgs)
 		r.mu.Lock()
 		r.snap.validationErrors = msgs
 		r.snap.firstSyncDone = true
@@ -228,6 +229,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	tenants = withRemoved(l, tenants, p)
 	byTenant := splitPlan(l, p, tenants)
 	r.rememberPlans(byTenant, p)
+	r.notifyRemoved(l, byTenant)
 	r.saveDrift(ctx, l, byTenant, p, started)
 	deletes := 0
 	hasDeletes := map[string]bool{}
@@ -238,7 +240,13 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 	}
 
+	// Operators' suspensions, as the journal has them now: another
+	// replica may have recorded them before this one took the Lease.
+	suspensions, suspensionsErr := r.suspensions(ctx)
 	blocked := map[string]string{}
+	// unchecked are tenants not applied because their suspension could not
+	// be read: they fail, and are retried.
+	unchecked := map[string]string{}
 	limit := l.repo.Platform.Policy.Deletion.MaxDeletesPerPlan
 	for _, name := range tenants {
 		if !byTenant[name].HasChanges() {
@@ -246,8 +254,12 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 		t := l.repo.Tenant(name)
 		switch {
-		case t != nil && r.isSuspended(t):
-			blocked[name] = "tenant is suspended: changes are planned, not applied"
+		case t != nil && t.Policies.Mode == model.ModeObserve:
+			blocked[name] = observeMessage
+		case t != nil && suspensionsErr != nil:
+			unchecked[name] = fmt.Sprintf("not applied: cannot tell whether an operator suspended the tenant: %v", suspensionsErr)
+		case t != nil && isSuspended(t, suspensions[name]):
+			blocked[name] = suspendedMessage(suspensions[name])
 		case !allowMass && deletes > limit:
 			blocked[name] = fmt.Sprintf("mass-deletion guard: the plan deletes %d resources, more than the platform's limit of %d; sync with the override to proceed", deletes, limit)
 		case !allowMass && hasDeletes[name] && len(p.Errors) > 0:
@@ -262,7 +274,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	}
 	var applyTenants []string
 	for _, name := range tenants {
-		if byTenant[name].HasChanges() && blocked[name] == "" {
+		if byTenant[name].HasChanges() && blocked[name] == "" && unchecked[name] == "" {
 			applyTenants = append(applyTenants, name)
 		}
 	}
@@ -311,6 +323,9 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			if l := last[name]; l != nil && l.Result == run.Result && l.Message == run.Message && l.Summary == run.Summary && trigger != state.TriggerManual {
 				continue // still blocked the same way: nothing new to record
 			}
+		case unchecked[name] != "":
+			run.Result, run.Message = state.ResultFailed, unchecked[name]
+			run.Changes = asResults(byTenant[name].Changes)
 		case len(results[name]) > 0 || len(targetErrs[name]) > 0:
 			run.Changes = results[name]
 			for _, res := range results[name] {
@@ -337,6 +352,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 		r.log.InfoContext(ctx, "sync", "tenant", name, "revision", short(l.commit.Hash), "trigger", trigger, "result", run.Result, "changes", len(run.Changes), "message", run.Message)
 		runs = append(runs, run)
+		r.notifyRun(l, run)
 		if run.Result == state.ResultSynced {
 			r.clearPlan(name)
 		}
@@ -417,13 +433,42 @@ func (r *Reconciler) lastRuns(ctx context.Context) map[string]*state.Run {
 	return out
 }
 
-func (r *Reconciler) isSuspended(t *model.Tenant) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s, ok := r.suspended[t.Name]; ok {
-		return s
+// suspensions returns the operators' suspensions by tenant, read from
+// the journal.
+func (r *Reconciler) suspensions(ctx context.Context) (map[string]*state.Suspension, error) {
+	st, err := r.journal.Statuses(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the journal: %w", err)
+	}
+	out := map[string]*state.Suspension{}
+	for _, s := range st {
+		if s.Suspension != nil {
+			out[s.Tenant] = s.Suspension
+		}
+	}
+	return out, nil
+}
+
+// isSuspended says whether t is suspended: the operator's latest suspend
+// or resume (s, nil when none) wins over policies.suspend in Git.
+// observeMessage is the message of a run of an observe-only tenant.
+const observeMessage = "observe-only tenant (policies.mode: observe): planned and checked for drift, never written; " +
+	"set policies.mode to manage in Git to let k3sync apply"
+
+func isSuspended(t *model.Tenant, s *state.Suspension) bool {
+	if s != nil {
+		return s.Suspended
 	}
 	return t.Policies.Suspend
+}
+
+// suspendedMessage is the message of a run blocked by a suspension,
+// naming the operator who suspended the tenant (s, nil when Git did).
+func suspendedMessage(s *state.Suspension) string {
+	if s != nil && s.Who != "" {
+		return "tenant is suspended by " + s.Who + ": changes are planned, not applied"
+	}
+	return "tenant is suspended: changes are planned, not applied"
 }
 
 // windowBlocks says why the tenant's sync windows block an apply now, or "".

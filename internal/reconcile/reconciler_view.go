@@ -114,11 +114,11 @@ func (r *Reconciler) summaryLocked(name string, st state.TenantStatus, drift sta
 			ts.SyncedAt = r.snap.appliedAt
 		}
 	}
-	suspended, ok := r.suspended[name]
-	if !ok {
-		suspended = t.Policies.Suspend
-	}
+	suspended := isSuspended(t, st.Suspension)
 	ts.Suspended = suspended
+	if t.Policies.Mode == model.ModeObserve {
+		ts.Note = "observe only (policies.mode: observe): planned and checked for drift, never written"
+	}
 	p := r.snap.plans[name]
 	driftSince := map[string]time.Time{}
 	for _, it := range drift.Items {
@@ -238,15 +238,21 @@ func (r *Reconciler) Tenant(ctx context.Context, name string) (view.Tenant, erro
 		if !known {
 			return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
 		}
-		runs, err := r.journal.Runs(ctx, name, 1)
+		runs, err := r.journal.Runs(ctx, name, 0)
 		if err != nil {
 			return view.Tenant{}, fmt.Errorf("tenant %s: %w", name, err)
 		}
 		if len(runs) == 0 {
 			return view.Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
 		}
+		// Its last sync's revision: an operator's suspend or resume in
+		// the history is not a sync.
+		last := runs[0]
+		if i := slices.IndexFunc(runs, func(run state.Run) bool { return run.Trigger != state.TriggerOperator }); i >= 0 {
+			last = runs[i]
+		}
 		out = view.Tenant{TenantSummary: view.TenantSummary{Name: name, Owners: []string{}, State: view.Removed,
-			Note: "removed from Git; nothing of it is left in k3sync's inventory", Synced: view.Commit{Hash: runs[0].Revision}}, Plan: &plan.Plan{}}
+			Note: "removed from Git; nothing of it is left in k3sync's inventory", Synced: view.Commit{Hash: last.Revision}}, Plan: &plan.Plan{}}
 	}
 	r.mu.Lock()
 	if p := r.snap.plans[name]; p != nil {
@@ -303,15 +309,24 @@ func (r *Reconciler) History(ctx context.Context, tenant string, limit int) ([]s
 	return runs, nil
 }
 
-// Suspend suspends or resumes a tenant until the process restarts; a
-// durable suspension is policies.suspend in Git.
+// Suspend suspends or resumes a tenant: the journal records the
+// operator's action, which wins over policies.suspend in Git until the
+// next one, across restarts and for every replica sharing the state, and
+// shows it in the tenant's history ("suspended by alice"). When the
+// journal cannot record it (a replica that lost the Lease, a store
+// error), nothing changes and Suspend fails.
 func (r *Reconciler) Suspend(ctx context.Context, tenant string, suspend bool, who string) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.snap.current == nil || r.snap.current.repo.Tenant(tenant) == nil {
+	cur := r.snap.current
+	r.mu.Unlock()
+	if cur == nil || cur.repo.Tenant(tenant) == nil {
 		return fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
 	}
-	r.suspended[tenant] = suspend
+	now := r.opts.Now().UTC()
+	s := state.Suspension{Tenant: tenant, Suspended: suspend, Who: who, At: now, ID: newID(now), Revision: cur.commit.Hash}
+	if err := r.journal.SetSuspension(ctx, s); err != nil {
+		return fmt.Errorf("tenant %s: %w", tenant, err)
+	}
 	r.log.InfoContext(ctx, "tenant suspension changed", "tenant", tenant, "suspended", suspend, "who", who)
 	return nil
 }

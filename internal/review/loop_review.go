@@ -40,6 +40,9 @@ type Review struct {
 	// change, left out of Plan (requests that cover every tenant).
 	Unrelated  int
 	Violations []Violation
+	// Observed are the planned tenants in observe mode at the head: what
+	// the plan shows is never applied for them.
+	Observed []string
 }
 
 // Scope is what a pull request changes.
@@ -163,6 +166,11 @@ func (l *Loop) plan(ctx context.Context, pr forge.PullRequest, head string, ps *
 		p, r.Unrelated = keepTenants(p, r.Scope)
 	}
 	r.Plan = p
+	for _, t := range repo.Tenants {
+		if t.Policies.Mode == model.ModeObserve && r.Scope.Has(t.Name) {
+			r.Observed = append(r.Observed, t.Name)
+		}
+	}
 	r.Violations = checkOwnership(p, r.Scope, func() *plan.Plan { return l.pendingPlan(ctx, ps) })
 	return r
 }

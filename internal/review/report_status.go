@@ -26,6 +26,8 @@ func (r *Review) Status(dashboardURL string) forge.Status {
 		st.State, st.Description = forge.Failure, fmt.Sprintf("Ownership: %s to other tenants' resources (%s of tenant %s)", count(len(r.Violations), "change"), v.Key.Resource(), v.Owner)
 	case r.Plan.Blocked():
 		st.State, st.Description = forge.Failure, fmt.Sprintf("%s blocked: %s", count(r.Plan.Summary().Blocked, "change"), ChangesText(r.Plan.Summary()))
+	case len(r.Observed) > 0:
+		st.State, st.Description = forge.Success, fmt.Sprintf("Observe only (%s, never applied): %s", strings.Join(r.Observed, ", "), ChangesText(r.Plan.Summary()))
 	default:
 		st.State, st.Description = forge.Success, ChangesText(r.Plan.Summary())
 	}

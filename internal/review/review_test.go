@@ -141,6 +141,8 @@ func TestStatus(t *testing.T) {
 			forge.Status{Context: "k3sync/plan", State: forge.Failure, Description: "Invalid (1 error): tenants/search/tenant.cue:3:9: owners: invalid value [] (does not satisfy list.MinItems(1))", TargetURL: pr.URL}},
 		{"ownership", Review{PR: pr, Scope: Scope{Tenants: []string{"payments"}}, Plan: ok, Violations: []Violation{{Key: ok.Changes[0].Key, Owner: "checkout"}}}, "",
 			forge.Status{Context: "k3sync/plan", State: forge.Failure, Description: "Ownership: 1 change to other tenants' resources (topic payments.refunds of tenant checkout)", TargetURL: pr.URL}},
+		{"observe only", Review{PR: pr, Scope: Scope{Tenants: []string{"payments"}}, Plan: ok, Observed: []string{"payments"}}, "",
+			forge.Status{Context: "k3sync/plan", State: forge.Success, Description: "Observe only (payments, never applied): 1 change: 1 to create, 0 to update, 0 to delete, 0 to orphan, 0 blocked", TargetURL: pr.URL}},
 		{"unreadable", Review{PR: pr, Err: errors.New("git source: commit abc: unknown revision")}, "",
 			forge.Status{Context: "k3sync/plan", State: forge.Error, Description: "k3sync could not read the head: git source: commit abc: unknown revision", TargetURL: pr.URL}},
 	} {

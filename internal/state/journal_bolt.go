@@ -20,45 +20,70 @@ func runKey(r Run) []byte { return []byte(r.Tenant + "\x00" + r.ID) }
 // AddRun implements Journal: the run, the trimmed history and the status
 // in one transaction.
 func (b *Bolt) AddRun(_ context.Context, r Run) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("state: run %s: encode: %w", r.ID, err)
-	}
-	err = b.db.Update(func(tx *bolt.Tx) error {
-		runs := tx.Bucket(runsBucket)
-		if err := runs.Put(runKey(r), v); err != nil {
-			return err //nolint:wrapcheck // wrapped below
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := putRun(tx, r); err != nil {
+			return err
 		}
-		// Trim the tenant's history to MaxRunsPerTenant.
-		prefix := []byte(r.Tenant + "\x00")
-		var keys [][]byte
-		c := runs.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for len(keys) > MaxRunsPerTenant {
-			if err := runs.Delete(keys[0]); err != nil {
-				return err //nolint:wrapcheck // wrapped below
-			}
-			keys = keys[1:]
-		}
-		st := tx.Bucket(statusBucket)
-		var s TenantStatus
-		if raw := st.Get([]byte(r.Tenant)); raw != nil {
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return err //nolint:wrapcheck // wrapped below
-			}
-		}
-		sv, err := json.Marshal(nextStatus(s, r))
-		if err != nil {
-			return err //nolint:wrapcheck // wrapped below
-		}
-		return st.Put([]byte(r.Tenant), sv) //nolint:wrapcheck // wrapped below
-	})
-	if err != nil {
+		return updateStatus(tx, r.Tenant, func(s TenantStatus) TenantStatus { return nextStatus(s, r) })
+	}); err != nil {
 		return fmt.Errorf("state: run %s: save: %w", r.ID, err)
 	}
 	return nil
+}
+
+// SetSuspension implements Journal: the history entry, the trimmed
+// history and the status in one transaction.
+func (b *Bolt) SetSuspension(_ context.Context, s Suspension) error {
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := putRun(tx, s.Entry()); err != nil {
+			return err
+		}
+		return updateStatus(tx, s.Tenant, func(st TenantStatus) TenantStatus { return withSuspension(st, s) })
+	}); err != nil {
+		return fmt.Errorf("state: suspension of %s: save: %w", s.Tenant, err)
+	}
+	return nil
+}
+
+// putRun adds r to its tenant's history, trimmed to MaxRunsPerTenant.
+func putRun(tx *bolt.Tx, r Run) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	runs := tx.Bucket(runsBucket)
+	if err := runs.Put(runKey(r), v); err != nil {
+		return err //nolint:wrapcheck // wrapped by the caller
+	}
+	prefix := []byte(r.Tenant + "\x00")
+	var keys [][]byte
+	c := runs.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for len(keys) > MaxRunsPerTenant {
+		if err := runs.Delete(keys[0]); err != nil {
+			return err //nolint:wrapcheck // wrapped by the caller
+		}
+		keys = keys[1:]
+	}
+	return nil
+}
+
+// updateStatus replaces the tenant's status with next(status).
+func updateStatus(tx *bolt.Tx, tenant string, next func(TenantStatus) TenantStatus) error {
+	st := tx.Bucket(statusBucket)
+	var s TenantStatus
+	if raw := st.Get([]byte(tenant)); raw != nil {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+	}
+	sv, err := json.Marshal(next(s))
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	return st.Put([]byte(tenant), sv) //nolint:wrapcheck // wrapped by the caller
 }
 
 func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }

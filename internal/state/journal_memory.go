@@ -25,12 +25,26 @@ func (m *Memory) AddRun(_ context.Context, r Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j := m.journal()
-	runs := append(j.runs[r.Tenant], r)
-	if len(runs) > MaxRunsPerTenant {
-		runs = runs[len(runs)-MaxRunsPerTenant:]
-	}
-	j.runs[r.Tenant] = runs
+	j.addRun(r)
 	j.status[r.Tenant] = nextStatus(j.status[r.Tenant], r)
+	return nil
+}
+
+// addRun adds r to its tenant's history, trimmed to MaxRunsPerTenant.
+func (j *memoryJournal) addRun(r Run) {
+	j.runs[r.Tenant] = append(j.runs[r.Tenant], r)
+	if runs := j.runs[r.Tenant]; len(runs) > MaxRunsPerTenant {
+		j.runs[r.Tenant] = runs[len(runs)-MaxRunsPerTenant:]
+	}
+}
+
+// SetSuspension implements Journal.
+func (m *Memory) SetSuspension(_ context.Context, s Suspension) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := m.journal()
+	j.addRun(s.Entry())
+	j.status[s.Tenant] = withSuspension(j.status[s.Tenant], s)
 	return nil
 }
 
@@ -44,6 +58,14 @@ func nextStatus(s TenantStatus, r Run) TenantStatus {
 		s.SyncedAt = r.Finished
 	}
 	return s
+}
+
+// withSuspension is the tenant's status after the operator's action s:
+// the same sync status, with s as its suspension.
+func withSuspension(st TenantStatus, s Suspension) TenantStatus {
+	st.Tenant = s.Tenant
+	st.Suspension = &s
+	return st
 }
 
 // Runs implements Journal.

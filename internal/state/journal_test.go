@@ -6,32 +6,53 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/k3sync/k3sync/internal/plan"
 )
 
-type journalStore interface {
-	Store
-	Journal
-}
+// reopener returns the journal on the same data again, as a restarted
+// process (or another replica) would open it.
+type reopener func(t *testing.T) Journal
 
-func journals(t *testing.T) map[string]journalStore {
-	b, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
+// journals are the local backends, each with its reopener: the memory
+// store is its own, a bolt file is closed and opened again.
+func journals(t *testing.T) map[string]reopener {
+	path := filepath.Join(t.TempDir(), "state.db")
+	var b *Bolt
+	openBolt := func(t *testing.T) Journal {
+		t.Helper()
+		if b != nil {
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if b, err = OpenBolt(path, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	t.Cleanup(func() { _ = b.Close() })
-	return map[string]journalStore{"memory": NewMemory(), "bolt": b}
+	t.Cleanup(func() {
+		if b != nil {
+			_ = b.Close()
+		}
+	})
+	m := NewMemory()
+	return map[string]reopener{"memory": func(*testing.T) Journal { return m }, "bolt": openBolt}
 }
 
 func TestJournal(t *testing.T) {
-	for name, j := range journals(t) {
-		t.Run(name, func(t *testing.T) { checkJournal(t, j, "") })
+	for name, open := range journals(t) {
+		t.Run(name, func(t *testing.T) { checkJournal(t, open(t), "", open) })
 	}
 }
 
 // checkJournal runs the journal contract on j with tenants whose names
-// start with prefix, on a journal that has no runs or drift yet.
-func checkJournal(t *testing.T, j Journal, prefix string) {
+// start with prefix, on a journal that has no runs or drift yet; reopen
+// returns the journal on the same data, as after a restart (j is not used
+// after it).
+func checkJournal(t *testing.T, j Journal, prefix string, reopen reopener) {
 	t.Helper()
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -78,5 +99,70 @@ func checkJournal(t *testing.T, j Journal, prefix string) {
 	ds, err := j.Drifts(ctx)
 	if err != nil || len(ds) != 1 || !ds[0].Items[0].FirstSeen.Equal(t0) {
 		t.Fatalf("drift: %+v %v", ds, err)
+	}
+
+	// An operator suspends payments, whose last run failed, and a tenant
+	// that never ran: each gets its suspension and a history entry, and
+	// keeps its sync status.
+	analytics := prefix + "analytics"
+	t1 := t0.Add(time.Hour)
+	for _, s := range []Suspension{
+		{Tenant: payments, Suspended: true, Who: "alice", At: t1, ID: "2001", Revision: "bbb"},
+		{Tenant: analytics, Suspended: true, Who: "alice", At: t1, ID: "2002", Revision: "bbb"},
+	} {
+		if err := j.SetSuspension(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j = reopen(t)
+	status := func(tenant string) TenantStatus {
+		t.Helper()
+		st, err := j.Statuses(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			if s.Tenant == tenant {
+				return s
+			}
+		}
+		t.Fatalf("no status of %s in %+v", tenant, st)
+		return TenantStatus{}
+	}
+	if s := status(payments); s.Suspension == nil || !s.Suspension.Suspended || s.Suspension.Who != "alice" || !s.Suspension.At.Equal(t1) ||
+		s.Revision != "aaa" || s.LastRun == nil || s.LastRun.ID != "0002" || s.LastRun.Result != ResultFailed {
+		t.Fatalf("payments after its suspension, reopened: %+v; want suspended by alice, still at aaa with the failed run 0002 as its last", s)
+	}
+	if s := status(analytics); s.Suspension == nil || !s.Suspension.Suspended || s.LastRun != nil || s.Revision != "" {
+		t.Fatalf("a tenant suspended before any run: %+v; want suspended, no run, no revision", s)
+	}
+	runs, err = j.Runs(ctx, payments, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Run{ID: "2001", Tenant: payments, Revision: "bbb", Trigger: TriggerOperator, Who: "alice", Started: t1, Finished: t1, Message: "suspended by alice"}
+	if diff := cmp.Diff([]Run{want}, runs); diff != "" {
+		t.Fatalf("payments history after the suspension (-want +got):\n%s", diff)
+	}
+
+	// Runs after it keep the suspension; bob resumes and it says so.
+	add("3001", payments, "ccc", ResultSynced, t1.Add(time.Minute))
+	if s := status(payments); s.Suspension == nil || !s.Suspension.Suspended || s.Revision != "ccc" {
+		t.Fatalf("a run after the suspension: %+v; want at ccc, still suspended", s)
+	}
+	if err := j.SetSuspension(ctx, Suspension{Tenant: payments, Who: "bob", At: t1.Add(2 * time.Minute), ID: "3002", Revision: "ccc"}); err != nil {
+		t.Fatal(err)
+	}
+	j = reopen(t)
+	if s := status(payments); s.Suspension == nil || s.Suspension.Suspended || s.Suspension.Who != "bob" || s.LastRun.ID != "3001" {
+		t.Fatalf("payments after bob's resume, reopened: %+v; want resumed by bob, last run 3001", s)
+	}
+	runs, _ = j.Runs(ctx, payments, 0)
+	var got []string
+	for _, r := range runs {
+		got = append(got, r.ID+" "+string(r.Trigger)+" "+r.Message)
+	}
+	if len(got) != 5 || got[0] != "3002 operator resumed by bob" || got[2] != "2001 operator suspended by alice" {
+		t.Fatalf("payments history, newest first: %q", got)
 	}
 }

@@ -32,6 +32,7 @@ import (
 //
 //	k3sync-state-<tenant>     entries.json.gz  its entries on every target (the inventory)
 //	k3sync-journal-<tenant>   journal.json.gz  its runs (trimmed), drift report and status
+//	                                           (with the operator's suspension)
 //
 // Secrets rather than ConfigMaps: the inventory holds last-applied
 // objects (never credentials), but tenants' quotas, groups and network
@@ -204,29 +205,57 @@ type kubeJournal struct {
 // AddRun implements Journal: the run, the trimmed history and the status
 // in one write.
 func (k *Kube) AddRun(ctx context.Context, r Run) error {
-	err := k.update(ctx, kindJournal, r.Tenant, func(old []byte) ([]byte, error) {
+	if err := k.updateJournal(ctx, r.Tenant, func(j *kubeJournal) {
+		j.addRun(r)
+		j.Status = ptr(nextStatus(deref(j.Status), r))
+	}); err != nil {
+		return fmt.Errorf("state: run %s: save: %w", r.ID, err)
+	}
+	return nil
+}
+
+// SetSuspension implements Journal: the history entry, the trimmed
+// history and the status in one write.
+func (k *Kube) SetSuspension(ctx context.Context, s Suspension) error {
+	if err := k.updateJournal(ctx, s.Tenant, func(j *kubeJournal) {
+		j.addRun(s.Entry())
+		j.Status = ptr(withSuspension(deref(j.Status), s))
+	}); err != nil {
+		return fmt.Errorf("state: suspension of %s: save: %w", s.Tenant, err)
+	}
+	return nil
+}
+
+// updateJournal rewrites tenant's journal with change applied.
+func (k *Kube) updateJournal(ctx context.Context, tenant string, change func(*kubeJournal)) error {
+	return k.update(ctx, kindJournal, tenant, func(old []byte) ([]byte, error) {
 		var j kubeJournal
 		if err := unmarshalPayload(old, &j); err != nil {
 			return nil, err
 		}
-		j.Runs = slices.DeleteFunc(j.Runs, func(x Run) bool { return x.ID == r.ID })
-		j.Runs = append(j.Runs, r)
-		slices.SortStableFunc(j.Runs, func(a, b Run) int { return cmp.Compare(a.ID, b.ID) })
-		if len(j.Runs) > MaxRunsPerTenant {
-			j.Runs = j.Runs[len(j.Runs)-MaxRunsPerTenant:]
-		}
-		s := TenantStatus{}
-		if j.Status != nil {
-			s = *j.Status
-		}
-		s = nextStatus(s, r)
-		j.Status = &s
+		change(&j)
 		return k.encodeJournal(&j)
 	})
-	if err != nil {
-		return fmt.Errorf("state: run %s: save: %w", r.ID, err)
+}
+
+// addRun adds r to the history, oldest first, trimmed to MaxRunsPerTenant.
+func (j *kubeJournal) addRun(r Run) {
+	j.Runs = slices.DeleteFunc(j.Runs, func(x Run) bool { return x.ID == r.ID })
+	j.Runs = append(j.Runs, r)
+	slices.SortStableFunc(j.Runs, func(a, b Run) int { return cmp.Compare(a.ID, b.ID) })
+	if len(j.Runs) > MaxRunsPerTenant {
+		j.Runs = j.Runs[len(j.Runs)-MaxRunsPerTenant:]
 	}
-	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
 }
 
 // Runs implements Journal.
@@ -246,15 +275,7 @@ func (k *Kube) Runs(ctx context.Context, tenant string, limit int) ([]Run, error
 
 // SaveDrift implements Journal.
 func (k *Kube) SaveDrift(ctx context.Context, d Drift) error {
-	err := k.update(ctx, kindJournal, d.Tenant, func(old []byte) ([]byte, error) {
-		var j kubeJournal
-		if err := unmarshalPayload(old, &j); err != nil {
-			return nil, err
-		}
-		j.Drift = &d
-		return k.encodeJournal(&j)
-	})
-	if err != nil {
+	if err := k.updateJournal(ctx, d.Tenant, func(j *kubeJournal) { j.Drift = &d }); err != nil {
 		return fmt.Errorf("state: drift of %s: save: %w", d.Tenant, err)
 	}
 	return nil
@@ -290,7 +311,8 @@ func (k *Kube) Statuses(ctx context.Context) ([]TenantStatus, error) {
 
 // encodeJournal encodes j, dropping history until it fits: first the
 // oldest runs (a quarter at a time, keeping the newest), then the change
-// lists of those kept; the status and drift report are never dropped.
+// lists of those kept; the status (with the operator's suspension) and
+// the drift report are never dropped.
 func (k *Kube) encodeJournal(j *kubeJournal) ([]byte, error) {
 	for {
 		b, err := k.encode(j)

@@ -55,6 +55,12 @@ func TestKubeFence(t *testing.T) {
 	if err := old.SaveDrift(ctx, Drift{Tenant: "payments", CheckedAt: time.Unix(1, 0)}); !errors.Is(err, ErrNotLeader) {
 		t.Errorf("a deposed replica's drift report: %v, want ErrNotLeader", err)
 	}
+	if err := old.SetSuspension(ctx, Suspension{Tenant: "payments", Suspended: true, Who: "alice", At: time.Unix(1, 0), ID: "op"}); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("a deposed replica's suspension: %v, want ErrNotLeader", err)
+	}
+	if st, err := next.Statuses(ctx); err != nil || len(st) != 0 {
+		t.Errorf("statuses after refused writes: %+v %v, want none", st, err)
+	}
 	if runs, err := next.Runs(ctx, "payments", 0); err != nil || len(runs) != 0 {
 		t.Errorf("journal after refused writes: %v %v, want none", runs, err)
 	}

@@ -137,10 +137,11 @@ func TestKube(t *testing.T) {
 
 	t.Run("journal", func(t *testing.T) {
 		j := env.newStore(t)
-		checkJournal(t, j, "j-")
+		// Reopened: another replica's store, its own client.
+		checkJournal(t, j, "j-", func(t *testing.T) Journal { return env.newStore(t) })
 		// The drift report and the runs share a Secret: neither write
 		// loses the other.
-		if runs, _ := j.Runs(ctx, "j-search", 0); len(runs) != 1 {
+		if runs, _ := env.newStore(t).Runs(ctx, "j-search", 0); len(runs) != 1 {
 			t.Fatalf("saving drift lost the runs of j-search: %+v", runs)
 		}
 	})

@@ -19,6 +19,9 @@ const (
 	TriggerStartup Trigger = "startup"
 	// TriggerRetry: a retry after a failed apply, with backoff.
 	TriggerRetry Trigger = "retry"
+	// TriggerOperator: an operator's action on a tenant (suspend,
+	// resume), recorded in its history; not a sync, so it has no Result.
+	TriggerOperator Trigger = "operator"
 )
 
 // Result is how a run ended for a tenant.
@@ -46,8 +49,11 @@ type Run struct {
 	Who      string    `json:"who,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	Result   Result    `json:"result"`
-	// Message explains a blocked or invalid run.
+	// Result is how the sync ended; none for an operator's action
+	// (TriggerOperator), which syncs nothing.
+	Result Result `json:"result,omitempty"`
+	// Message explains a blocked or invalid run, or says what an
+	// operator did ("suspended by alice").
 	Message string `json:"message,omitempty"`
 	// Changes made or attempted, each with its error if it failed.
 	Changes []plan.Result `json:"changes,omitempty"`
@@ -77,12 +83,47 @@ type TenantStatus struct {
 	// Revision is the last revision applied successfully.
 	Revision string    `json:"revision,omitempty"`
 	SyncedAt time.Time `json:"syncedAt,omitempty"`
-	// LastRun is the latest run, whatever its result.
+	// LastRun is the latest run, whatever its result; operators' actions
+	// are not runs and never replace it.
 	LastRun *Run `json:"lastRun,omitempty"`
+	// Suspension is the operator's latest suspend or resume of the
+	// tenant, nil if none: it wins over policies.suspend in Git.
+	Suspension *Suspension `json:"suspension,omitempty"`
 }
 
-// Journal records runs, drift and status. The bbolt and memory stores
-// implement it next to Store.
+// Suspension is an operator's suspend or resume of a tenant. It lasts
+// (across restarts, and for every replica sharing the state) until the
+// next one, and overrides the tenant's policies.suspend in Git both ways:
+// a resume lets a tenant that Git suspends apply.
+type Suspension struct {
+	Tenant    string    `json:"tenant"`
+	Suspended bool      `json:"suspended"`
+	Who       string    `json:"who,omitempty"`
+	At        time.Time `json:"at"`
+	// ID is the ID of its history entry, time-ordered as run IDs are.
+	ID string `json:"id"`
+	// Revision is the revision current when the operator acted, shown in
+	// the history entry.
+	Revision string `json:"revision,omitempty"`
+}
+
+// Entry is the suspension's entry in the tenant's history: a Run with
+// TriggerOperator, no Result, no changes, and a message saying who did
+// what ("suspended by alice").
+func (s Suspension) Entry() Run {
+	msg := "resumed"
+	if s.Suspended {
+		msg = "suspended"
+	}
+	if s.Who != "" {
+		msg += " by " + s.Who
+	}
+	return Run{ID: s.ID, Tenant: s.Tenant, Revision: s.Revision, Trigger: TriggerOperator, Who: s.Who,
+		Started: s.At, Finished: s.At, Message: msg}
+}
+
+// Journal records runs, drift, status and operators' suspensions. The
+// bbolt, Kubernetes and memory stores implement it next to Store.
 type Journal interface {
 	// AddRun records a run and updates the tenant's status: a synced run
 	// moves the tenant's revision.
@@ -96,7 +137,19 @@ type Journal interface {
 	Drifts(ctx context.Context) ([]Drift, error)
 	// Statuses returns every tenant's status, sorted by tenant.
 	Statuses(ctx context.Context) ([]TenantStatus, error)
+	// SetSuspension records an operator's suspend or resume as the
+	// tenant's Suspension (in its status) and adds s.Entry() to its
+	// history, in one write. The status's revision and last run stay:
+	// the action is not a sync.
+	SetSuspension(ctx context.Context, s Suspension) error
 }
 
 // MaxRunsPerTenant bounds the history kept per tenant.
 const MaxRunsPerTenant = 100
+
+// Every backend is a Journal.
+var (
+	_ Journal = (*Bolt)(nil)
+	_ Journal = (*Kube)(nil)
+	_ Journal = (*Memory)(nil)
+)
