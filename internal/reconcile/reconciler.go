@@ -87,8 +87,6 @@ type Reconciler struct {
 	snap snapshot
 	// syncs are triggered syncs by ID.
 	syncs map[string]*view.Sync
-	// suspended are operator overrides (true: suspended, false: resumed).
-	suspended map[string]bool
 
 	cron      *cron.Cron
 	cronSpecs map[string]cron.EntryID
@@ -156,7 +154,6 @@ func New(src Source, engine Engine, journal state.Journal, opts Options) *Reconc
 		work:      make(chan job, 64),
 		trigger:   make(chan struct{}, 1),
 		syncs:     map[string]*view.Sync{},
-		suspended: map[string]bool{},
 		snap:      snapshot{plans: map[string]*plan.Plan{}},
 		cronSpecs: map[string]cron.EntryID{},
 	}
