@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,7 +113,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra []se
 	if err != nil {
 		return err //nolint:wrapcheck // says which token is wrong
 	}
-	dash := dashboard.New(backend{Backend: d.Reconciler, d: d}, tokens, dashboard.WithLogger(log))
+	dashOpts, err := dashboardOptions(cfg.Server, log)
+	if err != nil {
+		return err
+	}
+	dash := dashboard.New(backend{Backend: d.Reconciler, d: d}, tokens, dashOpts...)
 	opts := append([]server.Option{server.WithMetrics(reg), server.WithLogger(log), server.WithHandler("/", dash)}, extra...)
 	srv, err := server.New(cfg.Server, backend{Backend: d.Reconciler, d: d}, d.Hooks(), opts...)
 	if err != nil {
@@ -123,4 +128,39 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra []se
 	g.Go(func() error { return srv.Start(gctx) })
 	log.InfoContext(ctx, "k3sync serving", "listen", cfg.Server.Listen, "git", cfg.Git.URL, "branch", cfg.Git.Branch)
 	return g.Wait() //nolint:wrapcheck // the parts' own errors
+}
+
+// dashboardOptions reads the dashboard's session keys and SSO client
+// secret from their files or environment variables.
+func dashboardOptions(cfg config.Server, log *slog.Logger) ([]dashboard.Option, error) {
+	opts := []dashboard.Option{dashboard.WithLogger(log)}
+	if cfg.SessionTTL.Duration > 0 { // else the dashboard's default
+		opts = append(opts, dashboard.WithSessionTTL(cfg.SessionTTL.Duration))
+	}
+	keys, err := cfg.ReadSessionKeys()
+	if err != nil {
+		return nil, err //nolint:wrapcheck // names the key
+	}
+	if len(keys) > 0 {
+		opts = append(opts, dashboard.WithSessionKeys(keys...))
+	} else {
+		log.Warn("server.sessionKeys not set: dashboard sessions end when this process does and work on this replica only")
+	}
+	if o := cfg.SSO; o != nil {
+		secret, err := o.ClientSecret.Value()
+		if err != nil {
+			return nil, fmt.Errorf("server.sso.clientSecret: %w", err)
+		}
+		if secret == "" {
+			return nil, errors.New("server.sso.clientSecret: empty")
+		}
+		opts = append(opts, dashboard.WithSSO(dashboard.SSO{
+			Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
+			Scopes: o.Scopes, GroupsClaim: o.GroupsClaim, OperatorGroups: o.OperatorGroups, ViewerGroups: o.ViewerGroups,
+		}))
+		if o.DisableTokenLogin {
+			opts = append(opts, dashboard.WithoutTokenLogin())
+		}
+	}
+	return opts, nil
 }

@@ -79,6 +79,13 @@ type Server struct {
 	// Pprof serves Go's runtime profiles at /debug/pprof/ to operator
 	// tokens (off by default).
 	Pprof bool `json:"pprof,omitempty"`
+	// SessionKeys encrypt the dashboard's session cookies (sso.go): the
+	// first encrypts, all decrypt, so a key can be rotated.
+	SessionKeys []Secret `json:"sessionKeys,omitempty"`
+	// SessionTTL is how long a dashboard login lasts (default 8h).
+	SessionTTL Duration `json:"sessionTTL,omitempty"`
+	// SSO signs in to the dashboard with an OpenID Connect provider.
+	SSO *SSO `json:"sso,omitempty"`
 }
 
 // Token is an API bearer token with a role: viewer (read) or operator
@@ -369,6 +376,9 @@ func Parse(b []byte) (*Config, error) {
 		errs = append(errs, fmt.Errorf("state.backend: %q is not bolt or kubernetes", c.State.Backend))
 	}
 	if err := c.Forge.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Server.validateSessions(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Notifications.Validate(); err != nil {

@@ -47,8 +47,22 @@ func WithLogger(l *slog.Logger) Option { return func(h *handler) { h.log = l } }
 // whether its page changed (default 1s).
 func WithPollInterval(d time.Duration) Option { return func(h *handler) { h.poll = d } }
 
-// WithSessionTTL sets how long a login lasts (default 12h).
+// WithSessionTTL sets how long a login lasts (default 8h).
 func WithSessionTTL(d time.Duration) Option { return func(h *handler) { h.ttl = d } }
+
+// WithSessionKeys sets the secrets that seal session cookies (cookie.go):
+// the first seals, all open, so a key rotates by putting the new one
+// first. Replicas given the same keys share sessions, which also survive
+// a restart. Without keys a random one is made at start: sessions then
+// last as long as the process, on that process only. New panics on an
+// empty key (config.Server.ReadSessionKeys refuses short ones).
+func WithSessionKeys(keys ...[]byte) Option {
+	return func(h *handler) { h.sessionKeys = keys }
+}
+
+// WithoutTokenLogin hides the API token form: with SSO, people sign in
+// through the identity provider only. The API keeps its tokens.
+func WithoutTokenLogin() Option { return func(h *handler) { h.noTokenLogin = true } }
 
 // WithClock sets the clock for session expiry and relative times (default
 // time.Now).
@@ -57,7 +71,7 @@ func WithClock(now func() time.Time) Option { return func(h *handler) { h.now = 
 // Defaults.
 const (
 	defaultPoll = time.Second
-	defaultTTL  = 12 * time.Hour
+	defaultTTL  = 8 * time.Hour
 	// maxFormBody bounds login and button posts: a token and a CSRF token.
 	maxFormBody = 64 << 10
 )
@@ -77,9 +91,13 @@ type handler struct {
 	poll    time.Duration
 	ttl     time.Duration
 
-	sessions *sessions
-	pages    map[string]*template.Template
-	assets   map[string]string
+	sessions    *sessions
+	sessionKeys [][]byte
+	// sso signs in with an OpenID Connect provider (sso.go); nil without.
+	sso          *ssoClient
+	noTokenLogin bool
+	pages        map[string]*template.Template
+	assets       map[string]string
 	// versionKey keys the HMAC that versions a page's data, so a version
 	// says nothing about the values behind it (see events.go).
 	versionKey []byte
@@ -94,14 +112,25 @@ type handler struct {
 func New(backend Backend, auth Authenticator, opts ...Option) http.Handler {
 	h := &handler{
 		backend: backend, auth: auth, log: slog.Default(), now: time.Now,
-		poll: defaultPoll, ttl: defaultTTL, sessions: newSessions(),
+		poll: defaultPoll, ttl: defaultTTL,
 		versionKey: make([]byte, 32),
 	}
 	for _, o := range opts {
 		o(h)
 	}
 	_, _ = rand.Read(h.versionKey)
-	var err error
+	if len(h.sessionKeys) == 0 {
+		h.sessionKeys = [][]byte{make([]byte, 32)}
+		_, _ = rand.Read(h.sessionKeys[0])
+	}
+	codec, err := newCookieCodec(h.sessionKeys)
+	if err != nil {
+		panic(err) // configuration checks keys first
+	}
+	h.sessions = newSessions(codec)
+	if h.sso != nil {
+		h.sso.codec = codec
+	}
 	if h.assets, err = assetVersions(); err != nil {
 		panic(err) // embedded files: cannot fail once it compiles
 	}
@@ -121,6 +150,10 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET /login", h.loginForm)
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("POST /logout", h.logout)
+	if h.sso != nil {
+		mux.HandleFunc("GET /login/sso", h.ssoStart)
+		mux.HandleFunc("GET "+h.sso.callbackPath, h.ssoCallback)
+	}
 	for _, p := range pageKinds {
 		mux.Handle("GET "+p.route, h.page(p))
 		mux.Handle("GET /fragments"+p.liveRoute, h.fragment(p))

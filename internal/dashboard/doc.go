@@ -15,6 +15,8 @@
 //	                                for operators
 //	GET  /drift                     every drifted resource, oldest first, linking to its tenant
 //	GET  /login, POST /login        sign in with an API token; POST /logout signs out
+//	GET  /login/sso                 sign in with SSO (OpenID Connect), when configured; the
+//	                                provider sends the browser back to the redirect URL's path
 //	POST /tenants/{tenant}/sync     operator: queue a sync (Who is the token's name), then show
 //	                                the tenant page following that sync (?sync=ID)
 //	POST /tenants/{tenant}/suspend  operator; .../resume resumes
@@ -46,14 +48,31 @@
 // # Sessions and CSRF
 //
 // The login form takes an API token and checks it with the Authenticator,
-// the API's own token set (server.ReadTokens). The token is not kept: the
-// session, in memory, holds the token's name and role, a CSRF token and an
-// expiry (12h by default). The cookie holds a random session ID
-// (crypto/rand.Text, 130 bits; the map is keyed by its SHA-256); it is a
-// browser-session cookie, HttpOnly, SameSite=Strict, and Secure when the
-// request came over TLS. A new login gets a new ID; a
-// restart signs everybody out; replicas do not share sessions, so a load
-// balancer in front of several needs sticky sessions.
+// the API's own token set (server.ReadTokens); the token is not kept.
+// With WithSSO it also offers "Sign in with SSO" (sso.go): the
+// authorization code flow with PKCE (S256), state and nonce, which travel
+// in a sealed, HttpOnly, SameSite=Lax cookie for 10 minutes (the
+// provider's redirect back is cross-site); the ID token is verified
+// (signature, issuer, audience, expiry) with go-oidc and its nonce
+// matched; the groups claim (the ID token's, else UserInfo's) maps to
+// operator or viewer, and a user in no mapped group gets a 403 page and
+// no session. Neither the ID token nor the access token is kept.
+// WithoutTokenLogin leaves SSO alone on the form.
+//
+// A session is its cookie: name, role, subject (SSO), a CSRF token, a
+// random ID and the expiry (8h by default), sealed with AES-256-GCM
+// (cookie.go) under a key derived with HKDF-SHA256 from the configured
+// session keys: the first seals, all open, so keys rotate. Any replica
+// with the keys, and the same one after a restart, knows the session;
+// without keys a random one is made at start. The cookie is a
+// browser-session cookie, HttpOnly, SameSite=Strict, and Secure over TLS
+// (or with an https redirect URL). A new login gets a new ID. Signing out
+// clears the cookie, and this process refuses that session's ID until it
+// expires; another replica, or this one after a restart, would still
+// accept a copy of the cookie until its expiry: keep the TTL short. After
+// an SSO sign-in a small page continues to where the user was going (a
+// redirect chain that began at the provider would not carry a Strict
+// cookie).
 //
 // Every page needs a session (else a redirect to /login?next=…, a local
 // path only); fragments and event streams answer 401. Buttons are POST
