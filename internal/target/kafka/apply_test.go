@@ -15,6 +15,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
+	tkafka "github.com/k3sync/k3sync/internal/testenv/kafka"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -41,12 +42,23 @@ func golden(t *testing.T, name, got string) {
 // topic, ACL, quota and user of the three Kafka tenants is created, and
 // the next plan and apply find nothing to do and write nothing.
 func TestApplyExample(t *testing.T) {
-	e := newEnv(t)
+	for _, p := range peers {
+		t.Run(p.name, func(t *testing.T) { testApplyExample(t, p) })
+	}
+}
+
+func testApplyExample(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	req := d.Request()
 
 	changes := e.plan(t, req)
-	golden(t, "example-plan.txt", planText(t, changes))
+	if !p.isBroker() {
+		// The golden plan has the example's replication factors; the
+		// one-node broker gets 1 (fitBroker).
+		golden(t, "example-plan.txt", planText(t, changes))
+	}
 	if got := e.wire.writes(); len(got) != 0 {
 		t.Fatalf("plan wrote to Kafka: %v", got)
 	}
@@ -114,6 +126,8 @@ func TestApplyExample(t *testing.T) {
 	for _, u := range users {
 		gotUsers[u.User] = u.CredInfos[0].Mechanism
 	}
+	// The broker's super user, k3sync's own login there, is no tenant's.
+	delete(gotUsers, tkafka.AdminUser)
 	if diff := cmp.Diff(map[string]kadm.ScramMechanism{
 		"analytics.etl": kadm.ScramSha512, "checkout.service": kadm.ScramSha512,
 		"payments.api": kadm.ScramSha512, "payments.settlement": kadm.ScramSha256,
@@ -150,16 +164,22 @@ func TestApplyExample(t *testing.T) {
 
 // TestWritesBatched: whatever the number of tenants and resources, an
 // apply sends one request per kind of write.
-func TestWritesBatched(t *testing.T) {
-	e, d := applied(t)
+func TestWritesBatched(t *testing.T) { onPeers(t, testWritesBatched) }
+
+func testWritesBatched(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
+	replicas := int16(3)
+	if p.isBroker() {
+		replicas = 1 // one node
+	}
 	for _, tenant := range []string{"payments", "checkout", "analytics"} {
 		k := d.kafka(t, tenant)
 		for i := range k.Topics {
 			k.Topics[i].Configs["segment.ms"] = "3600000"
 			k.Topics[i].Partitions += 2
 		}
-		k.Topics = append(k.Topics, render.KafkaTopic{Name: tenant + ".new", Partitions: 3, ReplicationFactor: 3})
-		k.Topics = append(k.Topics, render.KafkaTopic{Name: tenant + ".new2", Partitions: 3, ReplicationFactor: 3})
+		k.Topics = append(k.Topics, render.KafkaTopic{Name: tenant + ".new", Partitions: 3, ReplicationFactor: replicas})
+		k.Topics = append(k.Topics, render.KafkaTopic{Name: tenant + ".new2", Partitions: 3, ReplicationFactor: replicas})
 		u := k.Users[0].Name
 		k.ACLs = append(k.ACLs, render.KafkaACL{Principal: "User:" + u, Host: "*", ResourceType: "topic", ResourceName: tenant + ".new", PatternType: "literal", Operation: "read", Permission: "allow"})
 		k.ACLs = append(k.ACLs, render.KafkaACL{Principal: "User:" + u, Host: "*", ResourceType: "topic", ResourceName: tenant + ".new2", PatternType: "literal", Operation: "read", Permission: "allow"})
@@ -246,9 +266,12 @@ func (g *testGate) Done(tenant string) {
 // TestApplyRoundsFollowGate: with a gate, Kafka applies the tenants whose
 // turn has come in a round of batched requests, and those tenants are
 // made and recorded before the others' turn comes.
-func TestApplyRoundsFollowGate(t *testing.T) {
-	e := newEnv(t)
+func TestApplyRoundsFollowGate(t *testing.T) { onPeers(t, testApplyRoundsFollowGate) }
+
+func testApplyRoundsFollowGate(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	g := &testGate{open: map[string]chan struct{}{}}
 	g.done = func(tenant string) {
 		if tenant != "analytics" {

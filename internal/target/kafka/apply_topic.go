@@ -53,6 +53,15 @@ func (w *writer) createTopics(ctx context.Context, items []*item) {
 		seen[it] = true
 		if err := brokerError(rt.ErrorCode, rt.ErrorMessage); err != nil {
 			it.fail(verb, err)
+			if errors.Is(err, kerr.TopicAlreadyExists) && !w.dry {
+				// The plan just saw no such topic, and franz-go sends a
+				// request again when the connection to the broker broke
+				// after it was sent: the topic is most likely the one
+				// the first send created, whose answer was lost. The
+				// outcome is unknown, not a refusal: the topic stays
+				// owned and pending, as after a timeout.
+				it.definitive = false
+			}
 		}
 	}
 	unanswered(items, seen, verb)

@@ -3,6 +3,8 @@ package kafka
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
@@ -31,6 +34,8 @@ type contractPeer struct {
 	// admin are the options of the out-of-band client (seed brokers,
 	// SASL, TLS).
 	admin []kgo.Opt
+	// target are options added to the target's client (a dialer).
+	target []kgo.Opt
 	// failNextCreate makes the cluster fail the next CreateTopics with
 	// UNKNOWN_SERVER_ERROR, before it creates anything.
 	failNextCreate func(t *testing.T)
@@ -45,6 +50,7 @@ var contractPeers = []struct {
 	start func(t *testing.T) contractPeer
 }{
 	{"kfake", kfakeContractPeer},
+	{"broker", brokerContractPeer},
 }
 
 func kfakeContractPeer(t *testing.T) contractPeer {
@@ -54,6 +60,38 @@ func kfakeContractPeer(t *testing.T) contractPeer {
 		admin: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
 		failNextCreate: func(*testing.T) {
 			c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.CreateTopics}, Err: kerr.UnknownServerError})
+		},
+	}
+}
+
+// brokerContractPeer is the shared real broker; the suite's tenants, hence
+// topics, have names of their own, so it is not emptied. k3sync logs in
+// with SCRAM-SHA-512 as the super user. The next create fails the way it
+// does on a real network: the CreateTopics reaches the broker, which
+// creates the topics, and the answer is lost with the connection (see
+// cutter); franz-go then retries on a new connection and the broker
+// answers TOPIC_ALREADY_EXISTS.
+func brokerContractPeer(t *testing.T) contractPeer {
+	c := sharedBroker(t)
+	user, pass := c.AdminUser()
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte(pass), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cut := &cutter{}
+	return contractPeer{
+		cfg: config.Kafka{Brokers: c.Bootstrap(), SASL: &config.SASL{
+			Mechanism: c.Mechanism(), Username: user, Secret: config.Secret{PasswordFile: file},
+		}},
+		admin:  []kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...), kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism())},
+		target: []kgo.Opt{kgo.Dialer(cut.dial)},
+		failNextCreate: func(t *testing.T) {
+			cut.armed.Store(true)
+			t.Cleanup(func() {
+				if cut.cuts.Load() == 0 {
+					t.Error(errNoCut)
+				}
+			})
 		},
 	}
 }
@@ -74,7 +112,7 @@ const contractCluster = "main"
 func (h kafkaHarness) Start(t *testing.T) contracttest.Env {
 	p := h.start(t)
 	e := &kafkaEnv{peer: p, store: state.NewMemory(), writes: &writeCounter{}}
-	tg, err := New(contractCluster, p.cfg, e.store, nil, WithClientOptions(kgo.WithHooks(e.writes)))
+	tg, err := New(contractCluster, p.cfg, e.store, nil, WithClientOptions(append([]kgo.Opt{kgo.WithHooks(e.writes)}, p.target...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +286,12 @@ func (e *kafkaEnv) Drift(t *testing.T, tr plan.TenantRequest, i int) plan.Key {
 			t.Fatalf("drift of %s: %v", topic, r.Err)
 		}
 	}
-	return e.topicKey(tr.Name(), topic)
+	k := e.topicKey(tr.Name(), topic)
+	eventually(t, "the drift of "+topic+" shows", func() bool {
+		got, _ := e.Read(t, k)
+		return strings.Contains(got, " retention.ms=1000")
+	})
+	return k
 }
 
 // createTopic creates a topic out of band.
@@ -261,6 +304,11 @@ func (e *kafkaEnv) createTopic(t *testing.T, topic string, partitions int32, con
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
+	// A broker lists a topic a moment after it answered its creation.
+	eventually(t, "topic "+topic+" shows", func() bool {
+		_, ok := e.Read(t, e.topicKey("", topic))
+		return ok
+	})
 }
 
 // Foreign is a topic named with the tenant's prefix. Kafka topics carry no

@@ -15,8 +15,10 @@ import (
 
 // TestTopicRemovedIsOrphaned: a protected topic removed from Git keeps its
 // data and leaves the inventory.
-func TestTopicRemovedIsOrphaned(t *testing.T) {
-	e, d := applied(t)
+func TestTopicRemovedIsOrphaned(t *testing.T) { onPeers(t, testTopicRemovedIsOrphaned) }
+
+func testTopicRemovedIsOrphaned(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	d.removeTopic(t, "checkout", "checkout.orders")
 	changes := e.plan(t, d.Request())
 	want := []plan.Change{{
@@ -53,27 +55,31 @@ func TestTopicRemovedIsDeleted(t *testing.T) {
 		{name: "platform allows it", tenant: "checkout", topic: "checkout.carts", platform: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, d := applied(t)
-			d.removeTopic(t, tc.tenant, tc.topic)
-			d.Platform.Policy.Deletion.AllowTopicDeletion = tc.platform
-			if diff := cmp.Diff([]string{"delete topic " + tc.topic}, summary(e.plan(t, d.Request()))); diff != "" {
-				t.Fatalf("plan (-want +got):\n%s", diff)
-			}
-			e.apply(t, d.Request())
-			if _, ok := e.topics(t)[tc.topic]; ok {
-				t.Fatal("topic not deleted")
-			}
-			if slices.Contains(e.owned(t, tc.tenant), "topic/"+tc.topic) {
-				t.Error("deleted topic is still in the inventory")
-			}
+			onPeers(t, func(t *testing.T, p peer) {
+				e, d := appliedOn(t, p)
+				d.removeTopic(t, tc.tenant, tc.topic)
+				d.Platform.Policy.Deletion.AllowTopicDeletion = tc.platform
+				if diff := cmp.Diff([]string{"delete topic " + tc.topic}, summary(e.plan(t, d.Request()))); diff != "" {
+					t.Fatalf("plan (-want +got):\n%s", diff)
+				}
+				e.apply(t, d.Request())
+				if _, ok := e.topics(t)[tc.topic]; ok {
+					t.Fatal("topic not deleted")
+				}
+				if slices.Contains(e.owned(t, tc.tenant), "topic/"+tc.topic) {
+					t.Error("deleted topic is still in the inventory")
+				}
+			})
 		})
 	}
 }
 
 // TestDeleteCap: more deletes than the platform allows per plan are all
 // blocked, unless mass deletion is allowed.
-func TestDeleteCap(t *testing.T) {
-	e, d := applied(t)
+func TestDeleteCap(t *testing.T) { onPeers(t, testDeleteCap) }
+
+func testDeleteCap(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	d.RemoveTenant("analytics") // 2 deletable topics, 4 ACLs, a quota, a user
 	d.Platform.Policy.Deletion.MaxDeletesPerPlan = 5
 	req := d.Request()
@@ -121,11 +127,18 @@ func TestDeleteCap(t *testing.T) {
 // TestForeignUntouched: topics, ACLs, quotas and users k3sync never owned
 // are never touched, even with the tenant's prefix and even when the
 // tenant is removed with every deletion allowed.
-func TestForeignUntouched(t *testing.T) {
-	e := newEnv(t)
+func TestForeignUntouched(t *testing.T) { onPeers(t, testForeignUntouched) }
+
+func testForeignUntouched(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	ctx := t.Context()
-	if _, err := e.admin.CreateTopic(ctx, 2, 3, nil, "payments.foreign"); err != nil {
+	replicas := int16(3)
+	if p.isBroker() {
+		replicas = 1 // one node
+	}
+	if _, err := e.admin.CreateTopic(ctx, 2, replicas, nil, "payments.foreign"); err != nil {
 		t.Fatal(err)
 	}
 	foreignACL := kadm.NewACLs().Topics("payments.foreign").ResourcePatternType(kadm.ACLPatternLiteral).
@@ -142,6 +155,12 @@ func TestForeignUntouched(t *testing.T) {
 	if _, err := e.admin.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "payments.batch", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "not-ours"}}); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the foreign topic, ACL, quota and user show", func() bool {
+		users, err := e.admin.DescribeUserSCRAMs(ctx, "payments.batch")
+		quotas, qerr := e.admin.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchName: kmsg.StringPtr("payments.batch")}})
+		return e.topics(t)["payments.foreign"] == 2 && len(e.acls(t)) == 1 &&
+			err == nil && users["payments.batch"].Err == nil && qerr == nil && len(quotas) == 1
+	})
 	before := e.acls(t)
 
 	for _, c := range e.plan(t, d.Request()) {
@@ -185,8 +204,10 @@ func TestForeignUntouched(t *testing.T) {
 
 // TestIncompleteRequest: a request narrowed to some tenants leaves the
 // others alone, even those it does not name.
-func TestIncompleteRequest(t *testing.T) {
-	e, d := applied(t)
+func TestIncompleteRequest(t *testing.T) { onPeers(t, testIncompleteRequest) }
+
+func testIncompleteRequest(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	d.RemoveTenant("analytics")
 	req := d.Request()
 	req.Complete = false
@@ -197,8 +218,10 @@ func TestIncompleteRequest(t *testing.T) {
 
 // TestTenantMovedToAnotherCluster: what a tenant owned here was removed
 // from Git once its Kafka lives on another cluster.
-func TestTenantMovedToAnotherCluster(t *testing.T) {
-	e, d := applied(t)
+func TestTenantMovedToAnotherCluster(t *testing.T) { onPeers(t, testTenantMovedToAnotherCluster) }
+
+func testTenantMovedToAnotherCluster(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	d.kafka(t, "checkout").Cluster = "other"
 	want := []string{
 		"delete acl User:checkout.service allow all topic prefixed:checkout. from *",
@@ -220,8 +243,10 @@ func TestTenantMovedToAnotherCluster(t *testing.T) {
 // is not handed over: the other tenant's claim is blocked (it does not own
 // it) and the tenant that owns it keeps it, unchanged, never deleted, even
 // when it is deletable.
-func TestMovedBetweenTenants(t *testing.T) {
-	e, d := applied(t)
+func TestMovedBetweenTenants(t *testing.T) { onPeers(t, testMovedBetweenTenants) }
+
+func testMovedBetweenTenants(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	dlq := *d.topic(t, "payments", "payments.dlq") // deletable
 	d.removeTopic(t, "payments", "payments.dlq")
 	checkout := d.kafka(t, "checkout")

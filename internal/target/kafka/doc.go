@@ -96,6 +96,18 @@
 // its own result; a partial failure is an *ApplyError. A no-op apply
 // writes nothing, to Kafka or to the state store.
 //
+// A broker answers a write once the controller committed it, and shows it
+// in its answers to reads a moment later (each broker on its own, up to a
+// second or more when busy): a topic just created is missing from
+// Metadata, a topic just deleted still listed, an ACL, quota or
+// credential just set not yet described. So before a round's tenants are
+// done, an apply plans them again until the changes it made are gone from
+// the plan and what it deleted is no longer listed (10 s at most; reads
+// only). An apply is thus read-your-writes: the plan after it is empty,
+// and a second apply writes nothing. A plan whose Metadata and
+// DescribeConfigs disagree on a topic (it was being created or deleted)
+// reads again rather than failing.
+//
 // # Crash safety
 //
 // Before writing, an apply saves the inventory with everything it is
@@ -103,7 +115,10 @@
 // after, it saves what actually exists. A create whose outcome is unknown
 // (a timeout, a lost connection) stays owned and pending: found live
 // later, it is simply owned; found missing, it is created again, and
-// that is not drift. A create the broker rejected for good leaves the
+// that is not drift. franz-go sends a request again on a new connection
+// when the first one broke after it was sent, so a CreateTopics whose
+// answer was lost is answered TOPIC_ALREADY_EXISTS: a create answered so
+// is an unknown outcome too, not a refusal. A create the broker rejected for good leaves the
 // inventory; a failed delete stays in it. A dry run uses ValidateOnly
 // where Kafka has it, sends nothing where it has not, and saves nothing.
 package kafka

@@ -18,10 +18,13 @@ import (
 // TestDryRun goes through the apply's code path with ValidateOnly: the
 // controller checks topic creates and quotas, nothing is made, no password
 // is generated and no state is written.
-func TestDryRun(t *testing.T) {
-	e := newEnv(t)
+func TestDryRun(t *testing.T) { onPeers(t, testDryRun) }
+
+func testDryRun(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
-	d.topic(t, "checkout", "checkout.carts").ReplicationFactor = 5 // more than the three brokers
+	fitBroker(p, d)
+	d.topic(t, "checkout", "checkout.carts").ReplicationFactor = 5 // more than the brokers
 	results, err := e.target.Apply(t.Context(), d.Request(), plan.ApplyOptions{DryRun: true})
 	var ae *ApplyError
 	if !errors.As(err, &ae) || len(ae.Failed) != 1 || ae.Failed[0].Name != "checkout.carts" || !errors.Is(ae.Failed[0].Err, kerr.InvalidReplicationFactor) {
@@ -49,9 +52,12 @@ func TestDryRun(t *testing.T) {
 // TestInventorySavedBeforeCreating: while an apply is creating, the
 // inventory already has everything it is about to create, so that a crash
 // cannot leave something k3sync made and does not know it owns.
-func TestInventorySavedBeforeCreating(t *testing.T) {
-	e := newEnv(t)
+func TestInventorySavedBeforeCreating(t *testing.T) { onPeers(t, testInventorySavedBeforeCreating) }
+
+func testInventorySavedBeforeCreating(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	var during, pending []string
 	e.target.sink = sinkFunc(func(ctx context.Context, tenant, user, mechanism, password string) error {
 		if tenant == "checkout" {

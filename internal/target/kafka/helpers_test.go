@@ -21,6 +21,7 @@ import (
 	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/testenv/fixture"
+	tkafka "github.com/k3sync/k3sync/internal/testenv/kafka"
 )
 
 // desired is the example repo rendered, as a deep copy the test may edit.
@@ -195,9 +196,11 @@ func (w *wire) writes() map[string]int {
 	return out
 }
 
-// env is a target on a kfake cluster, with a counted client.
+// env is a target on a kfake cluster or on the real broker, with a
+// counted client.
 type env struct {
-	cluster *kfake.Cluster
+	cluster *kfake.Cluster  // nil on the broker
+	broker  *tkafka.Cluster // nil on kfake
 	target  *Target
 	store   *state.Memory
 	sink    *sink

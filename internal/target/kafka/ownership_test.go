@@ -49,13 +49,17 @@ func checkResults(t *testing.T, results []plan.Result, blocked ...plan.Key) {
 // Git wants is never altered, configured or recorded, so removing it from
 // Git, even with deletion allowed, deletes nothing; the tenant's other
 // resources are made.
-func TestTopicNotOwnedIsBlocked(t *testing.T) {
-	e := newEnv(t)
+func TestTopicNotOwnedIsBlocked(t *testing.T) { onPeers(t, testTopicNotOwnedIsBlocked) }
+
+func testTopicNotOwnedIsBlocked(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	theirs := map[string]*string{"retention.ms": kadm.StringPtr("1000"), "compression.type": kadm.StringPtr("gzip")}
 	if _, err := e.admin.CreateTopic(t.Context(), 3, 1, theirs, "payments.transactions"); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the foreign topic shows", func() bool { return len(e.dynamicConfigs(t, "payments.transactions")) == 2 })
 	k := key("payments", "topic", "payments.transactions")
 	changes := e.plan(t, d.Request())
 	if diff := cmp.Diff(plan.NotOwned(k, levelTopics, ""), changeOf(t, changes, k)); diff != "" {
@@ -103,16 +107,33 @@ func TestTopicNotOwnedIsBlocked(t *testing.T) {
 // a new password (that would take over their login), nor the tenant's ACLs
 // and quota; the login still works afterwards.
 func TestUserNotOwnedIsBlocked(t *testing.T) {
-	c := cluster(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "k3sync", "admin-secret"))
-	t.Setenv("K3SYNC_TEST_KAFKA_PASSWORD", "admin-secret")
-	e := envOn(t, c, config.Kafka{
-		Brokers: c.ListenAddrs(),
-		SASL:    &config.SASL{Mechanism: "SCRAM-SHA-512", Username: "k3sync", Secret: config.Secret{PasswordEnv: "K3SYNC_TEST_KAFKA_PASSWORD"}},
-	}, kgo.SASL(scram.Auth{User: "k3sync", Pass: "admin-secret"}.AsSha512Mechanism()))
+	onPeers(t, func(t *testing.T, p peer) {
+		if p.isBroker() {
+			testUserNotOwnedIsBlocked(t, p, p.env(t))
+			return
+		}
+		// kfake, with SCRAM logins; k3sync's password from the
+		// environment.
+		c := cluster(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "k3sync", "admin-secret"))
+		t.Setenv("K3SYNC_TEST_KAFKA_PASSWORD", "admin-secret")
+		e := envOn(t, c, config.Kafka{
+			Brokers: c.ListenAddrs(),
+			SASL:    &config.SASL{Mechanism: "SCRAM-SHA-512", Username: "k3sync", Secret: config.Secret{PasswordEnv: "K3SYNC_TEST_KAFKA_PASSWORD"}},
+		}, kgo.SASL(scram.Auth{User: "k3sync", Pass: "admin-secret"}.AsSha512Mechanism()))
+		testUserNotOwnedIsBlocked(t, p, e)
+	})
+}
+
+func testUserNotOwnedIsBlocked(t *testing.T, p peer, e *env) {
 	d := example(t)
+	fitBroker(p, d)
 	if _, err := e.admin.AlterUserSCRAMs(t.Context(), nil, []kadm.UpsertSCRAM{{User: "checkout.service", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "theirs"}}); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the foreign user shows", func() bool {
+		users, err := e.admin.DescribeUserSCRAMs(t.Context(), "checkout.service")
+		return err == nil && users["checkout.service"].Err == nil
+	})
 	user := key("checkout", "user", "checkout.service")
 	changes := e.plan(t, d.Request())
 	if diff := cmp.Diff(plan.NotOwned(user, levelAccess, "SCRAM credentials SCRAM-SHA-256 set outside k3sync"), changeOf(t, changes, user)); diff != "" {
@@ -162,12 +183,7 @@ func TestUserNotOwnedIsBlocked(t *testing.T) {
 		}
 	}
 	// Their login still works with their password.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(scram.Auth{User: "checkout.service", Pass: "theirs"}.AsSha256Mechanism()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.Ping(t.Context()); err != nil {
+	if err := e.login(t, "checkout.service", "theirs", "SCRAM-SHA-256", true); err != nil {
 		t.Errorf("the foreign user can no longer log in: %v", err)
 	}
 }
@@ -188,9 +204,12 @@ func quotasOf(qs []kadm.DescribedClientQuota, user string) map[string]float64 {
 // TestACLAndQuotaNotOwnedAreBlocked: a binding identical to one Git wants,
 // made by someone else, is not recorded (k3sync would delete it once Git
 // drops it); a quota entity someone else set is not changed.
-func TestACLAndQuotaNotOwnedAreBlocked(t *testing.T) {
-	e := newEnv(t)
+func TestACLAndQuotaNotOwnedAreBlocked(t *testing.T) { onPeers(t, testACLAndQuotaNotOwnedAreBlocked) }
+
+func testACLAndQuotaNotOwnedAreBlocked(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	theirs := kadm.NewACLs().Allow("User:checkout.service").AllowHosts("*").Topics("checkout.").
 		ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpAll)
 	if _, err := e.admin.CreateACLs(t.Context(), theirs); err != nil {
@@ -205,6 +224,10 @@ func TestACLAndQuotaNotOwnedAreBlocked(t *testing.T) {
 	}
 	acl := key("checkout", "acl", "User:checkout.service allow all topic prefixed:checkout. from *")
 	quota := key("checkout", "quota", "checkout.service")
+	eventually(t, "the foreign ACL and quota show", func() bool {
+		q, err := e.admin.DescribeClientQuotas(t.Context(), false, nil)
+		return err == nil && len(quotasOf(q, "checkout.service")) == 1 && slices.Contains(e.acls(t), acl.Name)
+	})
 	changes := e.plan(t, d.Request())
 	if diff := cmp.Diff(plan.NotOwned(acl, levelAccess, "an identical binding made outside k3sync"), changeOf(t, changes, acl)); diff != "" {
 		t.Errorf("foreign ACL (-want +got):\n%s", diff)

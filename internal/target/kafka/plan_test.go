@@ -13,11 +13,18 @@ import (
 	"github.com/k3sync/k3sync/internal/render"
 )
 
-// applied is an env with the example repo applied.
+// applied is an env on kfake with the example repo applied.
 func applied(t *testing.T) (*env, *desired) {
 	t.Helper()
-	e := newEnv(t)
+	return appliedOn(t, peers[0])
+}
+
+// appliedOn is an env on p with the example repo applied.
+func appliedOn(t *testing.T, p peer) (*env, *desired) {
+	t.Helper()
+	e := p.env(t)
 	d := example(t)
+	fitBroker(p, d)
 	e.apply(t, d.Request())
 	e.wire.reset()
 	return e, d
@@ -26,7 +33,9 @@ func applied(t *testing.T) (*env, *desired) {
 // TestPlanNoopReads counts what a no-op plan asks Kafka: one request per
 // kind, all in flight at once, so one round trip. The broker holds the
 // first read for a while: reads sent one after another would take one
-// round trip each.
+// round trip each. kfake only: holding a request is kfake's (Control);
+// the requests a plan sends are counted on both peers by
+// TestPlanReadsOnlyWhatIsManaged.
 func TestPlanNoopReads(t *testing.T) {
 	e, d := applied(t)
 	e.warm(t)
@@ -45,8 +54,10 @@ func TestPlanNoopReads(t *testing.T) {
 
 // TestPlanReadsOnlyWhatIsManaged: a tenant with topics only costs topic
 // reads.
-func TestPlanReadsOnlyWhatIsManaged(t *testing.T) {
-	e := newEnv(t)
+func TestPlanReadsOnlyWhatIsManaged(t *testing.T) { onPeers(t, testPlanReadsOnlyWhatIsManaged) }
+
+func testPlanReadsOnlyWhatIsManaged(t *testing.T, p peer) {
+	e := p.env(t)
 	d := example(t)
 	k := d.kafka(t, "checkout")
 	k.ACLs, k.Quotas, k.Users = nil, nil, nil
@@ -145,19 +156,25 @@ func TestDrift(t *testing.T) {
 		}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, d := applied(t)
-			tc.change(t, e)
-			got := e.plan(t, d.Request())
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("plan (-want +got):\n%s", diff)
-			}
-			if got[0].Action == plan.Blocked {
-				return
-			}
-			e.apply(t, d.Request())
-			if again := e.plan(t, d.Request()); len(again) != 0 {
-				t.Errorf("drift not reverted:\n%s", planText(t, again))
-			}
+			onPeers(t, func(t *testing.T, p peer) {
+				e, d := appliedOn(t, p)
+				tc.change(t, e)
+				var got []plan.Change
+				eventually(t, "the plan shows the drift", func() bool {
+					got = e.plan(t, d.Request())
+					return len(got) > 0
+				})
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("plan (-want +got):\n%s", diff)
+				}
+				if got[0].Action == plan.Blocked {
+					return
+				}
+				e.apply(t, d.Request())
+				if again := e.plan(t, d.Request()); len(again) != 0 {
+					t.Errorf("drift not reverted:\n%s", planText(t, again))
+				}
+			})
 		})
 	}
 }
@@ -259,30 +276,34 @@ func TestGitChanges(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, d := applied(t)
-			tc.edit(t, d)
-			got := e.plan(t, d.Request())
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Fatalf("plan (-want +got):\n%s", diff)
-			}
-			results := e.apply(t, d.Request())
-			if len(results) != len(tc.want) {
-				t.Errorf("apply: %d results, want %d", len(results), len(tc.want))
-			}
-			if tc.check != nil {
-				tc.check(t, e)
-			}
-			if again := e.plan(t, d.Request()); len(again) != 0 {
-				t.Errorf("not converged:\n%s", planText(t, again))
-			}
+			onPeers(t, func(t *testing.T, p peer) {
+				e, d := appliedOn(t, p)
+				tc.edit(t, d)
+				got := e.plan(t, d.Request())
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Fatalf("plan (-want +got):\n%s", diff)
+				}
+				results := e.apply(t, d.Request())
+				if len(results) != len(tc.want) {
+					t.Errorf("apply: %d results, want %d", len(results), len(tc.want))
+				}
+				if tc.check != nil {
+					tc.check(t, e)
+				}
+				if again := e.plan(t, d.Request()); len(again) != 0 {
+					t.Errorf("not converged:\n%s", planText(t, again))
+				}
+			})
 		})
 	}
 }
 
 // TestBlocked: what Kafka cannot do is blocked with the way forward, and
 // nothing of that topic is changed.
-func TestBlocked(t *testing.T) {
-	e, d := applied(t)
+func TestBlocked(t *testing.T) { onPeers(t, testBlocked) }
+
+func testBlocked(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	tt := d.topic(t, "checkout", "checkout.orders")
 	tt.Partitions = 12
 	tt.Configs["retention.ms"] = "1"
@@ -324,9 +345,14 @@ func TestBlocked(t *testing.T) {
 
 // TestForeignConfig: a config set on an owned topic by someone else is
 // never erased; it is noted on the topic's change.
-func TestForeignConfig(t *testing.T) {
-	e, d := applied(t)
+func TestForeignConfig(t *testing.T) { onPeers(t, testForeignConfig) }
+
+func testForeignConfig(t *testing.T, p peer) {
+	e, d := appliedOn(t, p)
 	alter(t, e, "payments.ledger", kadm.AlterConfig{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kmsg.StringPtr("2097152")})
+	eventually(t, "max.message.bytes shows on payments.ledger", func() bool {
+		return e.dynamicConfigs(t, "payments.ledger")["max.message.bytes"] == "2097152"
+	})
 	if changes := e.plan(t, d.Request()); len(changes) != 0 {
 		t.Fatalf("a foreign config made a change:\n%s", planText(t, changes))
 	}

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/state"
 )
 
@@ -96,6 +99,8 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		}
 		if !opts.DryRun {
 			t.saveAfter(saveCtx, &planned{tenants: round}, req.Revision, saveErrs)
+			// A tenant is done once what it was given shows.
+			t.settle(ctx, req, &planned{tenants: round, items: itemsOf(p.items, round)})
 		}
 		for _, tp := range round {
 			opts.Done(tp.name)
@@ -293,4 +298,157 @@ var null = json.RawMessage("null")
 
 func sameResources(a, b map[string]json.RawMessage) bool {
 	return maps.EqualFunc(a, b, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
+}
+
+// settleTimeout bounds how long an apply waits for the brokers to show
+// its writes.
+const settleTimeout = 10 * time.Second
+
+// settle waits, for up to settleTimeout, until a fresh plan of req no
+// longer has the changes the apply made to the tenants of p (a round)
+// and the brokers no longer show what it deleted. A broker answers a
+// write once the controller committed it, and applies it to the metadata
+// it answers reads from a little later (milliseconds, up to a second on a
+// loaded broker, each broker on its own). Without the wait, a plan right
+// after the apply would see its creates missing and plan them again (as
+// drift: "deleted outside k3sync"; a second apply would send them all
+// again, with new passwords for the users), its partitions not yet added
+// (CreatePartitions again: INVALID_PARTITIONS), and the topics it deleted
+// still there (a topic put back in Git would be blocked as not owned).
+// Waiting makes an apply read-your-writes. Nothing is written while
+// waiting, and a broker that does not catch up in time is no error: the
+// next plan sees it.
+func (t *Target) settle(ctx context.Context, req plan.Request, p *planned) {
+	made := map[plan.Key]bool{}
+	for _, it := range p.items {
+		wrote := it.topic != nil || it.acl != nil || it.quota != nil || it.user != nil
+		if wrote && len(it.errs) == 0 && it.change.Action != plan.Blocked && it.change.Action != plan.Orphan && it.change.Action != plan.Delete {
+			made[it.change.Key] = true
+		}
+	}
+	g := goneOf(p)
+	if len(made) == 0 && g.none() {
+		return
+	}
+	req = narrowed(req, p.tenants)
+	deadline := time.Now().Add(settleTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		if t.settled(ctx, req, made, g) {
+			return
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// narrowed is req for the tenants only: what settle plans again is the
+// round's, not every tenant's of the request.
+func narrowed(req plan.Request, tenants []*tenantPlan) plan.Request {
+	in := make(map[string]bool, len(tenants))
+	for _, tp := range tenants {
+		in[tp.name] = true
+	}
+	out := req
+	out.Tenants, out.Complete, out.Checked = nil, false, nil
+	for _, tr := range req.Tenants {
+		if in[tr.Name()] {
+			out.Tenants = append(out.Tenants, tr)
+			delete(in, tr.Name())
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		// Removed from Git, found by a Complete request.
+		out.Tenants = append(out.Tenants, plan.RemovedTenant(name))
+	}
+	return out
+}
+
+// settled reports whether the brokers show the writes of an apply.
+func (t *Target) settled(ctx context.Context, req plan.Request, made map[plan.Key]bool, g gone) bool {
+	if len(made) > 0 {
+		p, err := t.plan(ctx, req)
+		if err != nil || slices.ContainsFunc(p.items, func(it *item) bool { return made[it.change.Key] }) {
+			return false
+		}
+	}
+	if g.none() {
+		return true
+	}
+	snap, err := t.read(ctx, g.sc)
+	return err == nil && !g.shown(snap)
+}
+
+// gone is what an apply deleted: the plan no longer looks at it (it left
+// the inventory), so settle reads it on its own.
+type gone struct {
+	sc     scope
+	acls   []render.KafkaACL
+	quotas map[string][]string // user -> keys removed
+	users  map[string][]string // user -> mechanisms removed
+}
+
+func goneOf(p *planned) gone {
+	g := gone{quotas: map[string][]string{}, users: map[string][]string{}}
+	entries := map[string]state.Entry{}
+	for _, tp := range p.tenants {
+		entries[tp.name] = tp.entry
+	}
+	for _, it := range p.items {
+		if it.change.Action != plan.Delete || len(it.errs) > 0 {
+			continue
+		}
+		switch {
+		case it.topic != nil && it.topic.delete:
+			g.sc.topics = append(g.sc.topics, it.change.Name)
+		case it.acl != nil:
+			if a := decode[render.KafkaACL](entries[it.change.Tenant].Resources[it.id]); a != nil {
+				g.acls = append(g.acls, normalACL(*a))
+				g.sc.acls = true
+			}
+		case it.quota != nil:
+			g.quotas[it.quota.user] = it.quota.remove
+			g.sc.quotas = true
+		case it.user != nil:
+			g.users[it.user.name] = it.user.remove
+			g.sc.users = true
+		}
+	}
+	return g
+}
+
+func (g gone) none() bool {
+	return len(g.sc.topics) == 0 && !g.sc.acls && !g.sc.quotas && !g.sc.users
+}
+
+// shown reports whether snap still has something that was deleted.
+func (g gone) shown(snap *snapshot) bool {
+	if len(snap.topics) > 0 {
+		return true
+	}
+	for _, a := range g.acls {
+		if snap.acls[a] {
+			return true
+		}
+	}
+	for user, keys := range g.quotas {
+		for _, k := range keys {
+			if _, ok := snap.quotas[user][k]; ok {
+				return true
+			}
+		}
+	}
+	for user, mechs := range g.users {
+		for _, m := range mechs {
+			if _, ok := snap.users[user][m]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }

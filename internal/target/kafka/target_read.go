@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -51,7 +52,32 @@ type scope struct {
 // client-side metadata cache) and all of them are in flight at once, one
 // request per kind, so a plan costs one round trip of latency whatever
 // the number of tenants and resources.
+//
+// A topic being created or deleted may show in one of Metadata and
+// DescribeConfigs and not in the other (a broker applies the change to
+// the metadata it answers from between the two): the reads are then made
+// again, a few times, rather than failing the plan.
 func (t *Target) read(ctx context.Context, sc scope) (*snapshot, error) {
+	for attempt := 1; ; attempt++ {
+		snap, err := t.readOnce(ctx, sc)
+		if !errors.Is(err, errRaced) || attempt == readAttempts || ctx.Err() != nil {
+			return snap, err
+		}
+		select {
+		case <-ctx.Done():
+			return snap, err
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
+}
+
+// readAttempts is how often read tries when topics change while it reads.
+const readAttempts = 4
+
+// errRaced: Metadata and DescribeConfigs did not see the same topics.
+var errRaced = errors.New("topic changed while reading, plan again")
+
+func (t *Target) readOnce(ctx context.Context, sc scope) (*snapshot, error) {
 	snap := &snapshot{}
 	var (
 		meta    map[string]*liveTopic
@@ -80,7 +106,7 @@ func (t *Target) read(ctx context.Context, sc scope) (*snapshot, error) {
 		c, ok := configs[name]
 		if !ok {
 			// Metadata and DescribeConfigs raced a create or delete.
-			errs = append(errs, fmt.Errorf("kafka topic %s: describe configs: topic changed while reading, plan again", name))
+			errs = append(errs, fmt.Errorf("kafka topic %s: describe configs: %w", name, errRaced))
 			continue
 		}
 		lt.configs = c

@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -38,7 +40,9 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 // serverProperties renders the broker configuration of n in a cluster of
 // nodes (see the package documentation for the choices).
-func serverProperties(n *node, nodes []*node, admin string) string {
+// extra are Options.ServerProperties: each replaces the harness's entry of
+// the same key, or is added after them.
+func serverProperties(n *node, nodes []*node, admin string, extra map[string]string) string {
 	voters := make([]string, len(nodes))
 	for i, o := range nodes {
 		voters[i] = fmt.Sprintf("%d@127.0.0.1:%d", o.id, o.controllerPort)
@@ -102,6 +106,16 @@ func serverProperties(n *node, nodes []*node, admin string) string {
 		{"log.cleaner.dedupe.buffer.size", "8388608"},
 		{"controlled.shutdown.enable", "false"},
 	}
+	for i, kv := range props {
+		if v, ok := extra[kv[0]]; ok {
+			props[i][1] = v
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		if !slices.ContainsFunc(props, func(kv [2]string) bool { return kv[0] == k }) {
+			props = append(props, [2]string{k, extra[k]})
+		}
+	}
 	var b strings.Builder
 	b.WriteString("# Written by k3sync's internal/testenv/kafka.\n")
 	for _, kv := range props {
@@ -150,11 +164,11 @@ logger.clients.level = WARN
 }
 
 // writeNodeFiles creates the node's directory with its configuration.
-func writeNodeFiles(n *node, nodes []*node, admin string, console bool) error {
+func writeNodeFiles(n *node, nodes []*node, admin string, console bool, extra map[string]string) error {
 	if err := os.MkdirAll(n.dataDir(), 0o700); err != nil {
 		return fmt.Errorf("%s directory: %w", n.name(), err)
 	}
-	if err := os.WriteFile(n.configPath(), []byte(serverProperties(n, nodes, admin)), 0o600); err != nil {
+	if err := os.WriteFile(n.configPath(), []byte(serverProperties(n, nodes, admin, extra)), 0o600); err != nil {
 		return fmt.Errorf("%s config: %w", n.name(), err)
 	}
 	if err := os.WriteFile(n.log4jPath(), []byte(log4jProperties(n, console)), 0o600); err != nil {

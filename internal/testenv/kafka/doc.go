@@ -61,7 +61,8 @@
 // The settings are sized for tests: no topic auto-creation, one partition
 // by default, internal topics (offsets, transactions, share groups) with
 // one partition replicated on up to three brokers, no initial rebalance
-// delay, few threads, no controlled shutdown. Each JVM runs with a
+// delay, few threads, no controlled shutdown. [Options.ServerProperties]
+// changes or adds settings of a test's own. Each JVM runs with a
 // 384 MiB heap at most ([Options.HeapMB]), the serial collector and the
 // C1 compiler only, which starts faster.
 //

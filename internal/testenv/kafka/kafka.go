@@ -75,6 +75,16 @@ type Options struct {
 	// means 2 minutes.
 	StartTimeout time.Duration
 
+	// ServerProperties are broker settings of the test's own, written
+	// to every node's server.properties: each replaces the harness's
+	// setting of the same key (see the package documentation), or is
+	// added. For what a test needs of the broker, such as another SASL
+	// mechanism on the client listener, or a topic config's default set
+	// in the file (STATIC_BROKER_CONFIG). Settings the harness depends
+	// on (listeners, ports, directories, the quorum, the super users) are
+	// the test's to keep working.
+	ServerProperties map[string]string
+
 	// Logs, if not nil, also receives the broker logs of all nodes, each
 	// line prefixed with the node's name (they are always written to
 	// <LogDir>/node-<id>/server.log). It is no longer written to once
@@ -184,7 +194,7 @@ func (c *Cluster) tryStart(ctx context.Context, opts Options, clusterID string) 
 		if err := os.RemoveAll(n.dir); err != nil {
 			return fmt.Errorf("%s directory: %w", n.name(), err)
 		}
-		if err := writeNodeFiles(n, nodes, AdminUser, opts.Logs != nil); err != nil {
+		if err := writeNodeFiles(n, nodes, AdminUser, opts.Logs != nil, opts.ServerProperties); err != nil {
 			return err
 		}
 	}
