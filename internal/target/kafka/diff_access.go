@@ -29,6 +29,14 @@ func (t *Target) diffACLs(tp *tenantPlan, snap *snapshot) error {
 			continue // in sync: the common case, kept cheap
 		}
 		if !owned && snap.acls[a] {
+			if ok, _ := tp.adopts(id); ok {
+				// Nothing to write: the binding is recorded as the tenant's.
+				it := t.newItem(tp, kindACL, name, levelAccess)
+				it.record = record(a)
+				adopted(it, "an identical binding made outside k3sync")
+				tp.add(it)
+				continue
+			}
 			// Creating it would change nothing on Kafka, but recording it
 			// would let k3sync delete someone else's binding later.
 			t.notOwned(tp, kindACL, name, levelAccess, "an identical binding made outside k3sync")
@@ -101,11 +109,16 @@ func (t *Target) diffQuotas(tp *tenantPlan, snap *snapshot) {
 		q := want[user]
 		it := t.newItem(tp, kindQuota, user, levelAccess)
 		live, exists := snap.quotas[user]
+		adopt := "" // what was found, when the tenant adopts it
 		switch {
 		case exists && !it.owned:
 			keys := make([]string, 0, len(live))
 			for _, k := range slices.Sorted(maps.Keys(live)) {
 				keys = append(keys, fmt.Sprintf("%s=%v", k, live[k]))
+			}
+			if ok, _ := tp.adopts(it.id); ok {
+				adopt = "set outside k3sync: " + strings.Join(keys, ", ")
+				break
 			}
 			t.notOwned(tp, kindQuota, user, levelAccess, "set outside k3sync: "+strings.Join(keys, ", "))
 			continue
@@ -149,6 +162,11 @@ func (t *Target) diffQuotas(tp *tenantPlan, snap *snapshot) {
 			}
 		}
 		switch {
+		case adopt != "":
+			if len(it.change.Fields) > 0 {
+				it.quota = work
+			}
+			adopted(it, adopt)
 		case len(it.change.Fields) > 0 && !exists:
 			it.change.Action = plan.Create
 			switch {
@@ -231,6 +249,24 @@ func (t *Target) diffUsers(tp *tenantPlan, snap *snapshot) {
 		}
 		it := t.newItem(tp, kindUser, name, levelAccess)
 		it.record = record(u)
+		if !it.owned && len(mechs) > 0 {
+			// Adopted (foreignUsers let it through): its credential keeps
+			// working; no new password is set or delivered.
+			found := "SCRAM credentials " + strings.Join(slices.Sorted(maps.Keys(mechs)), ", ") + " set outside k3sync"
+			adopted(it, found)
+			it.change.Notes = append(it.change.Notes, "the existing password keeps working: k3sync sets none and delivers none (rotate to have one delivered)")
+			// The record's zero iterations say the credential is not one
+			// k3sync set: its iterations are not compared (no new
+			// password) until a rotation sets one of k3sync's.
+			mech := u.Mechanism
+			if _, ok := mechs[mech]; !ok {
+				mech = slices.Sorted(maps.Keys(mechs))[0]
+				it.change.Notes = append(it.change.Notes, fmt.Sprintf("Git asks for %s, which the user has no credential for: the next apply sets one, with a new password", u.Mechanism))
+			}
+			it.record = record(render.KafkaUser{Name: u.Name, Mechanism: mech})
+			tp.add(it)
+			continue
+		}
 		var base *render.KafkaUser
 		if it.owned {
 			base = decode[render.KafkaUser](tp.entry.Resources[it.id])
@@ -276,7 +312,7 @@ func (t *Target) diffUsers(tp *tenantPlan, snap *snapshot) {
 				}
 			}
 			it.user = &userWork{name: name, mechanism: u.Mechanism, iterations: u.Iterations, upsert: true, remove: stale}
-		case mechs[u.Mechanism] != u.Iterations:
+		case mechs[u.Mechanism] != u.Iterations && (base == nil || base.Iterations != 0):
 			// Iterations are all Kafka shows of a credential: when they
 			// are not what k3sync set, the credential was set again out
 			// of band (drift); when Git changed them, it is a change.

@@ -15,8 +15,37 @@ func (t *Target) notOwned(tp *tenantPlan, kind, name string, level int, found st
 	if owner, ok := tp.owners()[it.id]; ok && owner != tp.name {
 		found = strings.TrimSuffix("owned by tenant "+owner+"; "+found, "; ")
 	}
+	if _, why := tp.adopts(it.id); why != "" {
+		found = strings.TrimSuffix(found+"; "+why, "; ")
+		found = strings.TrimPrefix(found, "; ")
+	}
 	it.change = plan.NotOwned(it.change.Key, level, found)
 	tp.add(it)
+}
+
+// adopts reports whether tp adopts the existing resource of inventory ID
+// id that it does not own, and if not, why not when it would ("" when
+// the tenant does not adopt at all): no tenant's inventory on the
+// cluster may hold it, and no other tenant may claim it in this plan.
+func (tp *tenantPlan) adopts(id string) (bool, string) {
+	if !tp.adopt {
+		return false, ""
+	}
+	if owner, ok := tp.holders[id]; ok && owner != tp.name {
+		return false, "not adopted: tenant " + owner + "'s inventory holds it"
+	}
+	if other, ok := tp.claims()[id]; ok && other != tp.name {
+		return false, "not adopted: tenant " + other + " claims it"
+	}
+	return true, ""
+}
+
+// adopted turns it, a desired resource that exists and that tp adopts,
+// into an adopt change: the fields and work of the update diff found, if
+// any, are kept; found says what was found.
+func adopted(it *item, found string) {
+	it.change = plan.Adopted(it.change.Key, it.change.Level, found, it.change.Fields)
+	it.owned = true
 }
 
 // insideForeignUser plans a resource of user, a desired user blocked by
@@ -35,8 +64,11 @@ func foreignUsers(tp *tenantPlan, snap *snapshot) map[string]bool {
 		return out
 	}
 	for _, u := range tp.desired.Users {
-		if _, owned := tp.entry.Resources[inventoryID(kindUser, u.Name)]; !owned && len(snap.users[u.Name]) > 0 {
-			out[u.Name] = true
+		id := inventoryID(kindUser, u.Name)
+		if _, owned := tp.entry.Resources[id]; !owned && len(snap.users[u.Name]) > 0 {
+			if ok, _ := tp.adopts(id); !ok {
+				out[u.Name] = true
+			}
 		}
 	}
 	return out

@@ -21,6 +21,17 @@ func (t *Target) diffTopics(tp *tenantPlan, snap *snapshot, allowDelete bool) {
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		it := t.newItem(tp, kindTopic, name, levelTopics)
 		if !it.owned && snap.topics[name] != nil {
+			if ok, _ := tp.adopts(it.id); ok {
+				// Diffed as a topic whose last applied state is unknown:
+				// Git's configs are set, others left as they are.
+				diffTopic(it, want[name], nil, snap.topics[name])
+				if it.change.Action != plan.Blocked {
+					adopted(it, "")
+					it.record = record(want[name])
+				}
+				tp.add(it)
+				continue
+			}
 			t.notOwned(tp, kindTopic, name, levelTopics, "")
 			continue
 		}

@@ -263,7 +263,7 @@ func (t *Target) saveAfter(ctx context.Context, p *planned, revision string, fai
 					res[it.id] = it.record
 					res[pendingID(it.id)] = null
 				}
-			case plan.Update:
+			case plan.Update, plan.Adopt:
 				if ok {
 					res[it.id] = it.record
 				}

@@ -94,6 +94,11 @@ type tenantPlan struct {
 	// foreignUsers are the desired users whose credentials exist and
 	// that the tenant does not own: blocked, with their ACLs and quota.
 	foreignUsers map[string]bool
+	// adopt: the tenant adopts what exists and no tenant owns
+	// (policies.adopt); holders maps what every tenant's inventory on
+	// the cluster holds to the tenant.
+	adopt   bool
+	holders map[string]string
 }
 
 // planned is a whole plan of this target.
@@ -161,9 +166,13 @@ func (t *Target) tenants(ctx context.Context, req plan.Request) ([]*tenantPlan, 
 	}
 	byTenant := make(map[string]state.Entry, len(entries))
 	owners := make([]string, 0, len(entries))
+	holders := map[string]string{}
 	for _, e := range entries {
 		byTenant[e.Tenant] = e
 		owners = append(owners, e.Tenant)
+		for id := range e.Resources {
+			holders[id] = e.Tenant
+		}
 	}
 	var out []*tenantPlan
 	for _, sc := range req.Scope(owners) {
@@ -176,7 +185,10 @@ func (t *Target) tenants(ctx context.Context, req plan.Request) ([]*tenantPlan, 
 		if desired == nil && len(byTenant[sc.Name].Resources) == 0 {
 			continue
 		}
-		out = append(out, t.tenantPlan(sc.Name, byTenant[sc.Name], desired))
+		tp := t.tenantPlan(sc.Name, byTenant[sc.Name], desired)
+		tp.adopt = sc.Request != nil && sc.Request.Model != nil && sc.Request.Model.Policies.Adopt
+		tp.holders = holders
+		out = append(out, tp)
 	}
 	return out, nil
 }
