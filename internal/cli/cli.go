@@ -178,7 +178,7 @@ Every flag can also be set as an environment variable K3SYNC_<FLAG>
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidate(), newRender(), newPlan(), newApply(), NewSyncCommand(), newServe(), newDev(), newSchema(), newVersion())
+	root.AddCommand(newValidate(), newRender(), newPlan(), newApply(), NewSyncCommand(), newServe(), newDev(), newImport(), newSchema(), newVersion())
 	return root
 }
 
