@@ -545,3 +545,51 @@ func testTenantRemoval(t *testing.T, s *suite) {
 		})
 	}
 }
+
+// testAdopt: a tenant that adopts what exists (policies.adopt) plans the
+// object made out of band as adopt, not blocked; the apply takes it into
+// the inventory without recreating it, and the next plan is empty. Once
+// adopted it is the tenant's: removing it from Git deletes it.
+func testAdopt(t *testing.T, s *suite) {
+	tr := adopting(s.Tenant("adopts", 2))
+	tk := s.Taken(t, tr, 0)
+	if !s.exists(t, tk) {
+		t.Fatalf("Taken did not make %s", tk)
+	}
+	req := s.request(false, tr)
+	changes := s.plan(t, req)
+	c, ok := changeOf(changes, tk)
+	switch {
+	case !ok:
+		t.Fatalf("plan has no change of %s, made out of band:\n%s", tk, describe(changes))
+	case c.Action != plan.Adopt:
+		t.Errorf("plan: %s %s %q, want adopt", c.Action, c.Key, c.Notes)
+	}
+	for _, c := range changes {
+		if c.Action == plan.Blocked {
+			t.Errorf("plan: %s blocked although the tenant adopts: %q", c.Key, c.Notes)
+		}
+	}
+	s.mustApply(t, req)
+	if !s.exists(t, tk) || !s.owns(t, tk) {
+		t.Fatalf("after the apply %s exists %v, owned %v: want both", tk, s.exists(t, tk), s.owns(t, tk))
+	}
+	if again := s.plan(t, req); len(again) != 0 {
+		t.Errorf("plan after adopting:\n%s", describe(again))
+	}
+	// Adopted, it is the tenant's like anything it created.
+	without := s.request(false, adopting(s.Without(tr, 0)))
+	if c, ok := changeOf(s.plan(t, without), tk); !ok || c.Action != plan.Delete {
+		t.Errorf("once the adopted %s left Git: %s, want delete", tk, c.Action)
+	}
+}
+
+// adopting is tr with policies.adopt set, on a copy of its model.
+func adopting(tr plan.TenantRequest) plan.TenantRequest {
+	if tr.Model != nil {
+		m := *tr.Model
+		m.Policies.Adopt = true
+		tr.Model = &m
+	}
+	return tr
+}

@@ -38,6 +38,7 @@ var rules = []struct {
 	{"stale", testStale},
 	{"crash_after_write_ahead", testCrashAfterWriteAhead},
 	{"tenant_removal", testTenantRemoval},
+	{"adopt", testAdopt},
 }
 
 // suite is an Env with the suite's helpers.
