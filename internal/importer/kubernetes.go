@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/render"
 )
 
@@ -303,7 +304,7 @@ func (im *importer) keyed(o *obj, kind, ns string, m map[string]string, allowed 
 			im.skip(o, "%s %s=%s of namespace %s: the key is reserved for k3sync", kind, q(k), qShort(v), q(ns))
 			continue
 		}
-		if prefix, ok := kubernetesKey(k); ok && !allowedKey(allowed, k) {
+		if prefix, ok := loader.KubernetesKey(k); ok && !loader.AllowedKey(allowed, k) {
 			im.skip(o, "%s %s=%s of namespace %s: the prefix %s is reserved and the platform does not allow this key", kind, q(k), qShort(v), q(ns), q(prefix))
 			continue
 		}
@@ -317,28 +318,6 @@ func (im *importer) keyed(o *obj, kind, ns string, m map[string]string, allowed 
 func k3syncKey(key string) bool {
 	prefix, _, ok := strings.Cut(strings.ToLower(key), "/")
 	return key == render.LabelManagedBy || ok && (prefix == "k3sync.io" || strings.HasSuffix(prefix, ".k3sync.io"))
-}
-
-func kubernetesKey(key string) (string, bool) {
-	prefix, _, ok := strings.Cut(strings.ToLower(key), "/")
-	if !ok {
-		return "", false
-	}
-	for _, d := range []string{"kubernetes.io", "k8s.io"} {
-		if prefix == d || strings.HasSuffix(prefix, "."+d) {
-			return prefix, true
-		}
-	}
-	return "", false
-}
-
-func allowedKey(allowed []string, key string) bool {
-	for _, a := range allowed {
-		if a == key || strings.HasSuffix(a, "/") && strings.HasPrefix(key, a) {
-			return true
-		}
-	}
-	return false
 }
 
 // quota maps one ResourceQuota (k3sync's by name, else the first) to the

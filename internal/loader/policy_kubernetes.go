@@ -230,10 +230,10 @@ func k3syncKey(key string) bool {
 	return key == "app.kubernetes.io/managed-by" || ok && (prefix == "k3sync.io" || strings.HasSuffix(prefix, ".k3sync.io"))
 }
 
-// kubernetesKey returns the prefix of keys in Kubernetes' own domains
-// (pod-security.kubernetes.io/enforce, node-role.kubernetes.io/...), which
-// components act on.
-func kubernetesKey(key string) (string, bool) {
+// KubernetesKey returns the prefix of a label or annotation key in
+// Kubernetes' own domains (pod-security.kubernetes.io/enforce,
+// node-role.kubernetes.io/...), which components act on.
+func KubernetesKey(key string) (string, bool) {
 	prefix, _, ok := strings.Cut(strings.ToLower(key), "/")
 	if !ok {
 		return "", false
@@ -246,9 +246,9 @@ func kubernetesKey(key string) (string, bool) {
 	return "", false
 }
 
-// allowedKey reports whether the platform's list allows key: an entry
+// AllowedKey reports whether the platform's list allows key: an entry
 // ending in "/" allows its prefix, any other entry one key.
-func allowedKey(allowed []string, key string) bool {
+func AllowedKey(allowed []string, key string) bool {
 	for _, a := range allowed {
 		if a == key || strings.HasSuffix(a, "/") && strings.HasPrefix(key, a) {
 			return true
@@ -299,7 +299,7 @@ func (c *tenantCheck) reservedKey(at []string, kind, setting string, allowed []s
 		c.errorf(at, "%s %q is reserved for k3sync", kind, key)
 		return
 	}
-	if prefix, ok := kubernetesKey(key); ok && !allowedKey(allowed, key) {
+	if prefix, ok := KubernetesKey(key); ok && !AllowedKey(allowed, key) {
 		c.errorf(at, "%s %q has the reserved prefix %q: only keys the platform allows (policy.guardrails.kubernetes.%s)", kind, key, prefix, setting)
 	}
 }
