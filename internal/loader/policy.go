@@ -71,6 +71,9 @@ func p(elems ...string) []string { return elems }
 
 func (c *tenantCheck) policies() {
 	pol := c.t.Policies
+	if pol.Adopt && !c.p.Policy.Adoption {
+		c.errorf(p("policies", "adopt"), "the platform does not let tenants adopt existing resources (policy.adoption in platform.cue)")
+	}
 	if pol.DriftSchedule != "" {
 		if _, err := CronParser.Parse(pol.DriftSchedule); err != nil {
 			c.errorf(p("policies", "driftSchedule"), "invalid cron schedule %q: %v", pol.DriftSchedule, err)

@@ -314,6 +314,20 @@ tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: requestPercentage is requ
 tenants/a/tenant.cue:12:32: kafka.topics."a.archive".configs."remote.storage.enable": remote.storage.enable=true needs brokers with tiered storage (remote.log.storage.system.enable); the platform says the cluster has none (tieredStorage)`,
 		},
 		{
+			name:   "adoption the platform does not allow",
+			tenant: "a",
+			body: namespaceA + `policies: adopt: true
+`,
+			want: "tenants/a/tenant.cue:9:11: policies.adopt: the platform does not let tenants adopt existing resources (policy.adoption in platform.cue)",
+		},
+		{
+			name:     "adoption the platform allows",
+			platform: "policy: adoption: true\n",
+			tenant:   "a",
+			body: namespaceA + `policies: adopt: true
+`,
+		},
+		{
 			name: "Kafka: tiered storage on a cluster that has it",
 			platform: `kafka: main: {tieredStorage: true, limits: allowedConfigKeys: ["remote.storage.enable"]}
 `,

@@ -69,6 +69,9 @@ type Policy struct {
 	Defaults PolicyDefaults `json:"defaults"`
 	Limits   PolicyLimits   `json:"limits"`
 	Deletion PolicyDeletion `json:"deletion"`
+	// Adoption lets tenants adopt what exists and no tenant owns
+	// (policies.adopt).
+	Adoption bool `json:"adoption"`
 	// Guardrails bound what tenants may ask of each system.
 	Guardrails Guardrails `json:"guardrails"`
 	// Input bounds the tenant folders k3sync reads and evaluates.

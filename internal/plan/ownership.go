@@ -12,7 +12,7 @@ func NotOwnedNote(found string) string {
 		note += " (" + found + ")"
 	}
 	return note + ": k3sync neither changes nor deletes it and does not record it as its own; " +
-		"way forward: delete it so that k3sync creates it, or adopt it explicitly once adoption exists"
+		"way forward: delete it so that k3sync creates it, or let the tenant adopt it (policies: adopt: true)"
 }
 
 // NotOwned is the blocked change of a desired resource that exists and

@@ -12,7 +12,7 @@ func TestNotOwned(t *testing.T) {
 	rb := Key{Tenant: "payments", System: Kubernetes, Target: "eu-west", Kind: "RoleBinding", Namespace: "payments", Name: "k3sync:edit:devs"}
 	c := NotOwned(ns, 0, "made outside k3sync")
 	want := "exists, not owned by k3sync (made outside k3sync): k3sync neither changes nor deletes it and does not record it as its own; " +
-		"way forward: delete it so that k3sync creates it, or adopt it explicitly once adoption exists"
+		"way forward: delete it so that k3sync creates it, or let the tenant adopt it (policies: adopt: true)"
 	if c.Action != Blocked || c.Key != ns || len(c.Notes) != 1 || c.Notes[0] != want {
 		t.Errorf("NotOwned = %+v", c)
 	}
