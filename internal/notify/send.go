@@ -181,7 +181,7 @@ func (w *worker) post(ctx context.Context, body []byte, ctype string) (time.Dura
 		}
 		return 0, true, fmt.Errorf("post: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:

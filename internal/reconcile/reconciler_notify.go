@@ -66,7 +66,7 @@ func (r *Reconciler) notifyRun(l *loaded, run state.Run) {
 			}
 			ev.Count++
 			if ev.Message == "" {
-				ev.Message = c.Key.String() + ": " + msg
+				ev.Message = c.String() + ": " + msg
 			}
 		}
 	case state.ResultBlocked:

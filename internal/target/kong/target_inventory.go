@@ -143,7 +143,7 @@ func claim(tp *tenantPlan) {
 			c, cID = name(e.Consumer.ID), e.Consumer.ID
 		}
 		n := c + "/" + str(e.Group)
-		return !(owns(KindACLGroup, n) && parentKept(cID)) && drop(KindACLGroup, n)
+		return (!owns(KindACLGroup, n) || !parentKept(cID)) && drop(KindACLGroup, n)
 	})
 	raw.Plugins = deleteFunc(raw.Plugins, func(e *gokong.Plugin) bool {
 		var parent *string
@@ -156,7 +156,7 @@ func claim(tp *tenantPlan) {
 		case e.Consumer != nil:
 			parent, n = e.Consumer.ID, "consumer/"+name(e.Consumer.ID)+"/"+str(e.Name)
 		}
-		return !(owns(KindPlugin, n) && (parent == nil || parentKept(parent))) && drop(KindPlugin, n)
+		return (!owns(KindPlugin, n) || parent != nil && !parentKept(parent)) && drop(KindPlugin, n)
 	})
 	tp.live.keyAuths = deleteFunc(tp.live.keyAuths, func(k *gokong.KeyAuth) bool {
 		if k.Consumer == nil {
@@ -164,7 +164,7 @@ func claim(tp *tenantPlan) {
 		}
 		n := name(k.Consumer.ID) + "/key-auth"
 		_, known := names[str(k.Consumer.ID)]
-		return !(known && kept[str(k.Consumer.ID)] && owns(KindCredential, n)) && drop(KindCredential, n)
+		return (!known || !kept[str(k.Consumer.ID)] || !owns(KindCredential, n)) && drop(KindCredential, n)
 	})
 	tp.unowned = unowned
 }

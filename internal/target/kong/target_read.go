@@ -151,7 +151,7 @@ func (t *Target) readLive(ctx context.Context, s *session, only string, inScope 
 	list("key-auths", func() error {
 		var err error
 		keyAuths, err = dump.GetAllKeyAuths(gctx, s.client, tags)
-		return err
+		return err //nolint:wrapcheck // list names the kind
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err //nolint:wrapcheck // wrapped per kind above
