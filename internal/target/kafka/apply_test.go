@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
 	tkafka "github.com/k3sync/k3sync/internal/testenv/kafka"
@@ -318,5 +320,36 @@ func testApplyRoundsFollowGate(t *testing.T, p peer) {
 	}
 	if again := e.plan(t, d.Request()); len(again) != 0 {
 		t.Errorf("not converged:\n%s", planText(t, again))
+	}
+}
+
+// TestLargeApplyIsCutIntoRequests: a first apply of 1,600 topics with 3
+// partitions and 2 configs each (about 9,600 metadata records) goes out
+// as several CreateTopics requests of at most maxRecordsPerRequest
+// records: a Kafka controller refuses one operation of more than 10,000
+// records ("excessively large batch"), which refused such an apply whole.
+func TestLargeApplyIsCutIntoRequests(t *testing.T) { onPeers(t, testLargeApplyIsCutIntoRequests) }
+
+func testLargeApplyIsCutIntoRequests(t *testing.T, p peer) {
+	e := p.env(t)
+	replicas := int16(3)
+	if p.isBroker() {
+		replicas = 1 // one node
+	}
+	k := &render.KafkaResources{Cluster: "main"}
+	for i := range 1600 {
+		k.Topics = append(k.Topics, render.KafkaTopic{
+			Name: fmt.Sprintf("bulk.t%04d", i), Partitions: 3, ReplicationFactor: replicas,
+			Configs: map[string]string{"retention.ms": "86400000", "segment.ms": "3600000"},
+		})
+	}
+	req := plan.Request{Revision: "bulk", Platform: &model.Platform{}, Tenants: []plan.TenantRequest{{Desired: &render.Tenant{Name: "bulk", Kafka: k}}}}
+	req.Platform.Policy.Deletion.MaxDeletesPerPlan = 20
+	checkResults(t, e.apply(t, req))
+	if n := e.wire.writes()["CreateTopics"]; n < 2 {
+		t.Errorf("%d CreateTopics requests for about 9,600 records, want them cut at %d records each", n, maxRecordsPerRequest)
+	}
+	if got := len(e.topics(t)); got < 1600 {
+		t.Errorf("%d topics after the apply, want 1,600", got)
 	}
 }

@@ -159,7 +159,11 @@ func (w *writer) phase(ctx context.Context, items []*item, level int, down bool)
 	var wg sync.WaitGroup
 	run := func(items []*item, fn func(context.Context, []*item)) {
 		if len(items) > 0 {
-			wg.Go(func() { fn(ctx, items) })
+			wg.Go(func() {
+				for _, c := range chunks(items) {
+					fn(ctx, c)
+				}
+			})
 		}
 	}
 	run(b.createTopics, w.createTopics)
@@ -172,6 +176,48 @@ func (w *writer) phase(ctx context.Context, items []*item, level int, down bool)
 	run(b.upsertUsers, w.upsertUsers)
 	run(b.removeUsers, w.removeUsers)
 	wg.Wait()
+}
+
+// maxRecordsPerRequest bounds the metadata records one write request
+// makes. A Kafka controller refuses an operation of more than 10,000
+// records ("excessively large batch"): a first apply of a thousand
+// tenants' topics in one CreateTopics was refused whole.
+const maxRecordsPerRequest = 5000
+
+// chunks cuts the items of one kind of write into requests of at most
+// maxRecordsPerRequest records each (an item larger than that goes alone).
+func chunks(items []*item) [][]*item {
+	var out [][]*item
+	start, n := 0, 0
+	for i, it := range items {
+		r := records(it)
+		if i > start && n+r > maxRecordsPerRequest {
+			out = append(out, items[start:i])
+			start, n = i, 0
+		}
+		n += r
+	}
+	return append(out, items[start:])
+}
+
+// records estimates the metadata records a write of it makes: a topic
+// and a record per partition and config; one per binding, key or
+// credential.
+func records(it *item) int {
+	n := 1
+	if tw := it.topic; tw != nil {
+		if tw.create != nil {
+			n += int(tw.create.Partitions) + len(tw.create.Configs)
+		}
+		n += int(tw.partitions) + len(tw.set) + len(tw.reset)
+	}
+	if q := it.quota; q != nil {
+		n += len(q.set) + len(q.remove)
+	}
+	if u := it.user; u != nil {
+		n += len(u.remove)
+	}
+	return n
 }
 
 // batches sorts the items of one phase by the request they go in.
