@@ -17,16 +17,16 @@ type Tenant struct {
 
 // TenantPolicies are a tenant's overrides of the platform policy.
 type TenantPolicies struct {
-	Drift         DriftPolicy    `json:"drift,omitempty"`
-	DriftSchedule string         `json:"driftSchedule,omitempty"`
-	Suspend       bool           `json:"suspend"`
+	Drift         DriftPolicy `json:"drift,omitempty"`
+	DriftSchedule string      `json:"driftSchedule,omitempty"`
+	Suspend       bool        `json:"suspend"`
 	// Adopt: desired resources that exist and that no tenant owns are
 	// adopted instead of blocked.
 	Adopt bool `json:"adopt,omitempty"`
 	// Mode is ModeManage or ModeObserve.
-	Mode string `json:"mode,omitempty"`
-	Deletion      TenantDeletion `json:"deletion"`
-	SyncWindows   []SyncWindow   `json:"syncWindows"`
+	Mode        string         `json:"mode,omitempty"`
+	Deletion    TenantDeletion `json:"deletion"`
+	SyncWindows []SyncWindow   `json:"syncWindows"`
 }
 
 // Tenant modes (policies.mode).
