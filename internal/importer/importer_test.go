@@ -312,6 +312,21 @@ func TestImport(t *testing.T) {
 		t.Fatalf("the imported tenant does not fit the example platform: %v %v", err, errs)
 	}
 	golden(t, "payments.cue", res.File)
+	// A second import of the same live state writes the same file: lists
+	// are sorted, maps are ordered, nothing depends on read order.
+	again, err := Import(ctx, src, Options{
+		Tenant: "payments", Owners: []string{"team-payments@example.com"}, Namespaces: []string{"payments", "payments-batch", "other"},
+		Platform: platform,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Fit(os.DirFS(repo)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.File, res.File) {
+		t.Errorf("a second import of the same state differs:\n%s\n---\n%s", again.File, res.File)
+	}
 	t.Logf("not importable:\n%s", strings.Join(res.NotImportable, "\n"))
 	if errs, err := Validate(os.DirFS(repo), "payments", res.File); err != nil || len(errs) > 0 {
 		t.Fatalf("the imported tenant does not validate against the example platform: %v %v", err, errs)
