@@ -182,6 +182,40 @@ func (b Broker) ValidateTopicConfigs(configs map[string]string) error {
 	return nil
 }
 
+// SameValue reports whether a broker reads a and b, two values of the
+// topic config key, as one value: trimmed as String.trim does, numbers
+// parsed as Integer.parseInt and Double.parseDouble do (so "0100", "+100"
+// and "١٠٠" are 100, "0.5d" is 0.5), booleans without case, list items
+// around their commas. Values of an unknown key, and values of a string
+// key, must be equal once trimmed; values that do not parse are never the
+// same as another.
+func SameValue(key, a, b string) bool {
+	if a == b {
+		return true
+	}
+	a, b = javaTrim(a), javaTrim(b)
+	k, ok := TopicConfigs[key]
+	if !ok {
+		return a == b
+	}
+	switch k.Type {
+	case Boolean:
+		return strings.EqualFold(a, b)
+	case Int, Long:
+		x, err1 := parseJavaInt(a, 64)
+		y, err2 := parseJavaInt(b, 64)
+		return err1 == nil && err2 == nil && x == y
+	case Double:
+		x, err1 := parseJavaDouble(a)
+		y, err2 := parseJavaDouble(b)
+		return err1 == nil && err2 == nil && (x == y || math.Abs(x-y) < 1e-12)
+	case List:
+		return slices.Equal(javaList(a), javaList(b))
+	case String:
+	}
+	return a == b
+}
+
 // longConfig is the value of a valid long config key, or its default.
 func longConfig(configs map[string]string, key string) int64 {
 	v, ok := configs[key]

@@ -167,6 +167,12 @@ func TestSameConfig(t *testing.T) {
 		{"min.cleanable.dirty.ratio", "0.50", "0.5", true},
 		{"compression.type", "zstd", "ZSTD", false},
 		{"unknown.key", "a", "a ", true},
+		// Java's syntax, which the broker accepts and kafkaspec validates:
+		// the same value, not a change planned on every apply.
+		{"retention.ms", "+100", "100", true},
+		{"min.insync.replicas", "\u0662", "2", true},
+		{"min.cleanable.dirty.ratio", "0.5d", "0.5", true},
+		{"retention.ms", "1e3", "1000", false},
 	} {
 		if got := sameConfig(tc.key, tc.a, tc.b); got != tc.same {
 			t.Errorf("sameConfig(%s, %q, %q) = %v", tc.key, tc.a, tc.b, got)

@@ -3,9 +3,7 @@ package kafka
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -202,40 +200,6 @@ func configDefault(key string, live liveConfig) string {
 	return live.def
 }
 
-// sameConfig compares two config values the way the broker parses them:
-// "compact, delete" is "compact,delete", "TRUE" is "true", "0.50" is "0.5".
-func sameConfig(key, a, b string) bool {
-	if a == b {
-		return true
-	}
-	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	k, ok := kafkaspec.TopicConfigs[key]
-	if !ok {
-		return a == b
-	}
-	switch k.Type {
-	case kafkaspec.Boolean:
-		return strings.EqualFold(a, b)
-	case kafkaspec.Int, kafkaspec.Long:
-		x, err1 := strconv.ParseInt(a, 10, 64)
-		y, err2 := strconv.ParseInt(b, 10, 64)
-		return err1 == nil && err2 == nil && x == y
-	case kafkaspec.Double:
-		x, err1 := strconv.ParseFloat(a, 64)
-		y, err2 := strconv.ParseFloat(b, 64)
-		return err1 == nil && err2 == nil && (x == y || math.Abs(x-y) < 1e-12)
-	case kafkaspec.List:
-		return listValue(a) == listValue(b)
-	case kafkaspec.String:
-		return a == b
-	}
-	return a == b
-}
-
-func listValue(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		parts[i] = strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ",")
-}
+// sameConfig reports whether the broker reads a and b, two values of
+// config key, as one value (kafkaspec.SameValue).
+func sameConfig(key, a, b string) bool { return kafkaspec.SameValue(key, a, b) }
