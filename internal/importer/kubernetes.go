@@ -328,15 +328,7 @@ func (im *importer) quota(nso *obj, ns string, quotas []corev1.ResourceQuota) {
 		im.notes = append(im.notes, fmt.Sprintf("namespace %s has no ResourceQuota: the tenant file needs a quota", q(ns)))
 		return
 	}
-	slices.SortFunc(quotas, func(a, b corev1.ResourceQuota) int {
-		switch {
-		case a.Name == render.QuotaName:
-			return -1
-		case b.Name == render.QuotaName:
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	sortNamedFirst(quotas, func(o corev1.ResourceQuota) string { return o.Name }, render.QuotaName)
 	rq := quotas[0]
 	if rq.Name != render.QuotaName {
 		im.rename(nso, "ResourceQuota", ns, rq.Name, render.QuotaName)
@@ -395,21 +387,28 @@ func (im *importer) quota(nso *obj, ns string, quotas []corev1.ResourceQuota) {
 	nso.set("quota", qo)
 }
 
+// sortNamedFirst sorts objects by name, the one named first (k3sync's
+// name for it) ahead of the others.
+func sortNamedFirst[T any](objs []T, name func(T) string, first string) {
+	slices.SortFunc(objs, func(a, b T) int {
+		switch x, y := name(a), name(b); {
+		case x == first:
+			return -1
+		case y == first:
+			return 1
+		default:
+			return strings.Compare(x, y)
+		}
+	})
+}
+
 // limitRange maps the Container item of one LimitRange (k3sync's by name,
 // else the first).
 func (im *importer) limitRange(nso *obj, ns string, limits []corev1.LimitRange) {
 	if len(limits) == 0 {
 		return
 	}
-	slices.SortFunc(limits, func(a, b corev1.LimitRange) int {
-		switch {
-		case a.Name == render.LimitRangeName:
-			return -1
-		case b.Name == render.LimitRangeName:
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	sortNamedFirst(limits, func(o corev1.LimitRange) string { return o.Name }, render.LimitRangeName)
 	lr := limits[0]
 	if lr.Name != render.LimitRangeName {
 		im.rename(nso, "LimitRange", ns, lr.Name, render.LimitRangeName)
