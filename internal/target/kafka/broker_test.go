@@ -111,6 +111,22 @@ func brokerEnv(t *testing.T) *env {
 	t.Helper()
 	c := sharedBroker(t)
 	resetBroker(t, c)
+	return brokerEnvOn(t, c)
+}
+
+// ownBrokerEnv is an env on a broker of the test's own, stopped when it
+// ends: for a test whose load (thousands of partitions to create, then
+// to delete) would still occupy the shared broker in the tests after it.
+// A broker applies created and deleted partitions to its log directory
+// after it answered the write, so that work outlives the test.
+func ownBrokerEnv(t *testing.T) *env {
+	t.Helper()
+	return brokerEnvOn(t, tkafka.StartT(t, tkafka.Options{}))
+}
+
+// brokerEnvOn is an env on c, as it is.
+func brokerEnvOn(t *testing.T, c *tkafka.Cluster) *env {
+	t.Helper()
 	e := &env{broker: c, store: state.NewMemory(), sink: newSink(), wire: &wire{}}
 	user, pass := c.AdminUser()
 	file := filepath.Join(t.TempDir(), "password")
@@ -344,13 +360,21 @@ func onPeers(t *testing.T, f func(t *testing.T, p peer)) {
 // little after the answer to the write; kfake has it at once.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	if !within(10*time.Second, cond) {
+		t.Fatalf("after 10 s: %s", what)
+	}
+}
+
+// within reports whether cond holds within d, trying every 50 ms.
+func within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return true
 }
 
 // login reports whether user logs in to e's cluster with password over
