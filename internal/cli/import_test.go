@@ -125,3 +125,112 @@ func TestImportCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestREADMEBringingAnExistingTeam runs the three commands of the
+// README's "Bringing an existing team", as written, in a platform repo
+// that does not have the team yet, against Kafka (kfake) and the Kong
+// emulator holding the team's topic, service and route: import writes
+// the tenant, validate passes, and plan adopts what exists and creates
+// nothing.
+func TestREADMEBringingAnExistingTeam(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Bringing an existing team\n")
+	if !ok {
+		t.Fatal(`README.md has no "### Bringing an existing team" section`)
+	}
+	_, block, ok := strings.Cut(section, "```sh\n")
+	if !ok {
+		t.Fatal("the section has no ```sh block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	var commands [][]string
+	for line := range strings.Lines(block) {
+		line, _, _ = strings.Cut(line, "#")
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if fields[0] != "k3sync" {
+			t.Fatalf("README command %q does not run k3sync", line)
+		}
+		commands = append(commands, fields[1:])
+	}
+	if len(commands) != 3 || commands[0][0] != "import" || commands[1][0] != "validate" || commands[2][0] != "plan" {
+		t.Fatalf("README commands %q, want import, validate, plan", commands)
+	}
+
+	ctx := t.Context()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	kongURL, err := kongemu.New(kongemu.Options{}).Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if r, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, "payments.ledger"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	kong, err := gokong.NewClient(gokong.String(kongURL), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := kong.Services.Create(ctx, &gokong.Service{Name: gokong.String("payments-api"), URL: gokong.String("https://payments.example.com/v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kong.Routes.Create(ctx, &gokong.Route{Name: gokong.String("payments-public"), Service: &gokong.Service{ID: svc.ID}, Paths: gokong.StringSlice("/payments")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The platform repo, without the team: the README's working folder.
+	repo := t.TempDir()
+	if err := os.CopyFS(repo, os.DirFS(filepath.Join("..", "..", "examples", "platform-repo"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(repo, "tenants", "payments")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "kafka:\n  main:\n    brokers: [" + strings.Join(kc.ListenAddrs(), ", ") + "]\ngateways:\n  edge:\n    adminURL: " + kongURL + "\n" +
+		"state:\n  path: " + filepath.Join(t.TempDir(), "state.db") + "\n"
+	if err := os.WriteFile(filepath.Join(repo, "k3sync.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(repo)
+
+	if _, stderr, code := run(t, commands[0]...); code != ExitOK {
+		t.Fatalf("k3sync %s: exit %d\n%s", strings.Join(commands[0], " "), code, stderr)
+	}
+	file, err := os.ReadFile(filepath.Join("tenants", "payments", "tenant.cue"))
+	if err != nil {
+		t.Fatalf("import wrote no tenants/payments/tenant.cue: %v", err)
+	}
+	if !strings.Contains(string(file), "adopt: true") {
+		t.Errorf("the imported tenant does not adopt:\n%s", file)
+	}
+	if stdout, stderr, code := run(t, commands[1]...); code != ExitOK {
+		t.Fatalf("k3sync %s: exit %d\n%s%s", strings.Join(commands[1], " "), code, stdout, stderr)
+	}
+	// Exit 2: the plan has changes (the adoptions).
+	stdout, stderr, code := run(t, commands[2]...)
+	if code != ExitChanges {
+		t.Fatalf("k3sync %s: exit %d\n%s%s", strings.Join(commands[2], " "), code, stdout, stderr)
+	}
+	for _, want := range []string{"adopt topic payments.ledger", "adopt service payments-api", "adopt route payments-public"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, stdout)
+		}
+	}
+	if want := "Plan: 0 to create, 0 to update, 0 to delete, 0 to orphan, 0 blocked, 3 to adopt."; !strings.Contains(stdout, want) {
+		t.Errorf("plan lacks %q:\n%s", want, stdout)
+	}
+}

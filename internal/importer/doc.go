@@ -10,7 +10,10 @@
 // policies: adopt: true, so that the first plan adopts what exists
 // instead of blocking on it. Secrets are never read: SCRAM users are
 // written with their mechanism only, key-auth consumers as keyAuth: true;
-// k3sync adopts the existing credentials.
+// k3sync adopts the existing credentials. A ResourceQuota or LimitRange
+// keeps its name (quota.name, limitRange.name) and is adopted, not
+// duplicated; k3sync's deployer binding, with or without k3sync's labels,
+// is k3sync's own and no access grant.
 //
 // # Nothing is dropped silently
 //

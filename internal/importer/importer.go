@@ -45,8 +45,9 @@ type Result struct {
 	// each (live values quoted as CUE strings).
 	NotImportable []string
 	// Renamed lists live objects imported under another name: k3sync
-	// creates its own beside them (a quota, a limit range, a role
-	// binding), to delete by hand once the first apply is done.
+	// creates its own beside them (a role binding not named
+	// k3sync:<role>:<group>), to delete by hand once the first apply is
+	// done. A quota or limit range keeps its name (quota.name).
 	Renamed []string
 	// Counts of what was imported, by kind ("namespaces", "topics", ...).
 	Counts map[string]int

@@ -172,7 +172,7 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 				once("NetworkPolicy %s in namespace %s: the tenant schema has no NetworkPolicies; k3sync leaves it as it is", q(p), q(n))
 			}
 			for _, rb := range ln.bindings {
-				if rb.Name == "k3sync:deployer" && rb.Labels[render.LabelManagedBy] == render.ManagedBy {
+				if rb.Name == "k3sync:deployer" && (rb.Labels[render.LabelManagedBy] == render.ManagedBy || deployerBinding(rb, n)) {
 					continue // k3sync's own, rendered for every namespace
 				}
 				where := fmt.Sprintf("RoleBinding %s in namespace %s", q(rb.Name), q(n))
@@ -320,8 +320,19 @@ func k3syncKey(key string) bool {
 	return key == render.LabelManagedBy || ok && (prefix == "k3sync.io" || strings.HasSuffix(prefix, ".k3sync.io"))
 }
 
+// deployerBinding reports whether rb is the binding k3sync renders for
+// its deployer ServiceAccount in namespace ns, with or without k3sync's
+// labels: then it is k3sync's own, adopted with the namespace, and no
+// access grant.
+func deployerBinding(rb rbacv1.RoleBinding, ns string) bool {
+	return rb.RoleRef.Kind == "ClusterRole" && rb.RoleRef.Name == "edit" && len(rb.Subjects) == 1 &&
+		rb.Subjects[0].Kind == rbacv1.ServiceAccountKind && rb.Subjects[0].Name == render.ServiceAccountName &&
+		rb.Subjects[0].Namespace == ns
+}
+
 // quota maps one ResourceQuota (k3sync's by name, else the first) to the
-// namespace's quota.
+// namespace's quota. A quota of another name keeps it (quota.name), so
+// that the first plan adopts it instead of creating k3sync's beside it.
 func (im *importer) quota(nso *obj, ns string, quotas []corev1.ResourceQuota) {
 	if len(quotas) == 0 {
 		nso.comment("No ResourceQuota in the namespace: the platform requires one; set quota before committing.")
@@ -330,9 +341,6 @@ func (im *importer) quota(nso *obj, ns string, quotas []corev1.ResourceQuota) {
 	}
 	sortNamedFirst(quotas, func(o corev1.ResourceQuota) string { return o.Name }, render.QuotaName)
 	rq := quotas[0]
-	if rq.Name != render.QuotaName {
-		im.rename(nso, "ResourceQuota", ns, rq.Name, render.QuotaName)
-	}
 	for _, other := range quotas[1:] {
 		im.skip(nso, "ResourceQuota %s in namespace %s: a tenant namespace has one quota (%s imported)", q(other.Name), q(ns), q(rq.Name))
 	}
@@ -346,6 +354,10 @@ func (im *importer) quota(nso *obj, ns string, quotas []corev1.ResourceQuota) {
 		return "", false
 	}
 	qo := &obj{}
+	if rq.Name != render.QuotaName {
+		// The quota keeps its name: adopted, not duplicated by k3sync's.
+		qo.set("name", lit(quote(rq.Name)))
+	}
 	req := &obj{}
 	for _, r := range []struct {
 		field string
@@ -410,9 +422,6 @@ func (im *importer) limitRange(nso *obj, ns string, limits []corev1.LimitRange) 
 	}
 	sortNamedFirst(limits, func(o corev1.LimitRange) string { return o.Name }, render.LimitRangeName)
 	lr := limits[0]
-	if lr.Name != render.LimitRangeName {
-		im.rename(nso, "LimitRange", ns, lr.Name, render.LimitRangeName)
-	}
 	for _, other := range limits[1:] {
 		im.skip(nso, "LimitRange %s in namespace %s: a tenant namespace has one (%s imported)", q(other.Name), q(ns), q(lr.Name))
 	}
@@ -444,6 +453,10 @@ func (im *importer) limitRange(nso *obj, ns string, limits []corev1.LimitRange) 
 		}
 	}
 	if !lro.empty() {
+		if lr.Name != render.LimitRangeName {
+			// The limit range keeps its name, as the quota does.
+			lro.fields = append([]*field{{label: "name", value: lit(quote(lr.Name))}}, lro.fields...)
+		}
 		nso.set("limitRange", lro)
 	}
 }

@@ -72,6 +72,8 @@ type Namespace struct {
 
 // Quota becomes a ResourceQuota.
 type Quota struct {
+	// Name is the ResourceQuota's name; "" for render.QuotaName.
+	Name     string     `json:"name,omitempty"`
 	Requests Resources  `json:"requests"`
 	Limits   *Resources `json:"limits,omitempty"`
 	Pods     int64      `json:"pods"`
@@ -85,6 +87,8 @@ type Resources struct {
 
 // LimitRange becomes a LimitRange for containers.
 type LimitRange struct {
+	// Name is the LimitRange's name; "" for render.LimitRangeName.
+	Name           string     `json:"name,omitempty"`
 	DefaultRequest *Resources `json:"defaultRequest,omitempty"`
 	Default        *Resources `json:"default,omitempty"`
 	Max            *Resources `json:"max,omitempty"`

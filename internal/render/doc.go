@@ -32,7 +32,8 @@ const (
 	TagTenantPref  = "k3sync-tenant:"
 )
 
-// Names of the per-namespace objects k3sync renders.
+// Names of the per-namespace objects k3sync renders (a tenant's quota and
+// limit range may name theirs: quota.name, limitRange.name).
 const (
 	QuotaName          = "tenant-quota"
 	LimitRangeName     = "tenant-limits"

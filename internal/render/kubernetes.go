@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -130,7 +131,7 @@ func resourceQuota(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructu
 			hard["limits.memory"] = quantity(q.Limits.Memory)
 		}
 	}
-	return object("v1", "ResourceQuota", meta(t, QuotaName, ns.Name), map[string]any{"spec": map[string]any{"hard": hard}})
+	return object("v1", "ResourceQuota", meta(t, cmp.Or(q.Name, QuotaName), ns.Name), map[string]any{"spec": map[string]any{"hard": hard}})
 }
 
 func limitRange(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured {
@@ -155,7 +156,7 @@ func limitRange(t *model.Tenant, ns *model.Namespace) *unstructured.Unstructured
 			item[field] = r
 		}
 	}
-	return object("v1", "LimitRange", meta(t, LimitRangeName, ns.Name), map[string]any{"spec": map[string]any{"limits": []any{item}}})
+	return object("v1", "LimitRange", meta(t, cmp.Or(lr.Name, LimitRangeName), ns.Name), map[string]any{"spec": map[string]any{"limits": []any{item}}})
 }
 
 // RoleBindingName is the name of the binding of group to role.

@@ -57,7 +57,18 @@
 // only; one that already matches, tags included, is written not at all,
 // only recorded. The apply writes a placeholder ahead of an adoption as
 // of a create, and save records it. What hangs off an adopted entity is
-// planned as usual: created, or adopted when it exists too. A consumer
+// planned as usual: created, or adopted when it exists too. So are ACL
+// groups and upstream targets, unique on their parent (a consumer's group,
+// an upstream's host:port) rather than by name: one that exists, on a
+// consumer or upstream of the tenant's slice (its own or adopted), without
+// being the tenant's is adopted as the other kinds are (never one tagged
+// for another tenant or in another's inventory), and blocked
+// (plan.NotOwned) for a tenant that does not adopt, instead of a create
+// Kong refuses with a 409. The syncer updates a target by replacing it
+// (delete, then create): an adopted target whose tags alone differ is
+// patched by the apply instead, keeping its ID in the upstream's
+// balancer; one whose weight differs is replaced, as noted on the
+// change. A consumer
 // adopted with key-auth keeps its key (see Key-auth credentials). Once
 // recorded, an adopted entity is the tenant's like any other: removed
 // from Git, it is deleted.
@@ -96,7 +107,10 @@
 // (services, routes, consumers, upstreams), all in flight at once. A plan
 // sends no write. A tenant that adopts and desires a plugin its slice
 // lacks adds one list of every plugin, and each consumer it adopts with
-// key-auth one list of that consumer's key-auth credentials.
+// key-auth one list of that consumer's key-auth credentials. A desired ACL
+// group or target that the slice lacks, on a consumer or upstream the
+// slice has, adds one list of that parent's ACL groups or targets,
+// without the tag filter (see Adoption).
 //
 // # Diff and drift
 //
@@ -224,9 +238,5 @@
 // the create of the same plugin fail with a 409, not blocked at plan time
 // (one with the tags but not in the inventory is blocked). An entity of the
 // tenant that hangs off one whose tags were removed out of band leaves
-// the desired state with it and is therefore deleted. Adoption takes no
-// ACL group and no upstream target: one that exists on an adopted
-// consumer or upstream makes the create of the same one fail (as Kong
-// refuses duplicates), and one tagged for the tenant but not in its
-// inventory stays blocked.
+// the desired state with it and is therefore deleted.
 package kong

@@ -393,6 +393,26 @@ func tagsDiffer(tp *tenantPlan, it *item) bool {
 				tags = e.Tags
 			}
 		}
+	case KindACLGroup:
+		users := map[string]string{}
+		for _, e := range raw.Consumers {
+			users[str(e.ID)] = str(e.Username)
+		}
+		for _, e := range raw.ACLGroups {
+			if e.Consumer != nil && users[str(e.Consumer.ID)]+"/"+str(e.Group) == name {
+				tags = e.Tags
+			}
+		}
+	case KindTarget:
+		ups := map[string]string{}
+		for _, e := range raw.Upstreams {
+			ups[str(e.ID)] = str(e.Name)
+		}
+		for _, e := range raw.Targets {
+			if e.Upstream != nil && ups[str(e.Upstream.ID)]+"/"+str(e.Target) == name {
+				tags = e.Tags
+			}
+		}
 	case KindPlugin:
 		n := &namer{names: map[string]string{}}
 		for _, e := range raw.Services {

@@ -228,7 +228,12 @@ func (t *Target) sync(ctx context.Context, s *session, tp *tenantPlan, items []*
 		}
 		if it.change.Action == plan.Adopt && len(it.change.Fields) == 0 && !acted[it] && !tagsDiffer(tp, it) {
 			// Adopted as it is: it matched Git, tags included, so the
-			// syncer had nothing to write; recording it adopts it.
+			// syncer had nothing to write; recording it adopts it. A
+			// target whose tags alone differ gets them here.
+			if rt, ok := tp.retag[entityID(it.change.Kind, it.change.Name)]; ok && !dry {
+				retag(ctx, s, tp.tenant, rt, it)
+				continue
+			}
 			it.done = true
 			continue
 		}

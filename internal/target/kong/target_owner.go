@@ -84,6 +84,9 @@ func (t *Target) blockNotOwned(ctx context.Context, s *session, tenants []*tenan
 	for _, tp := range tenants {
 		tp.blocked = t.notOwned(tp, tk, ad)
 	}
+	if err := t.blockChildren(ctx, s, tenants, ad); err != nil {
+		return err
+	}
 	return t.readAdoptedKeys(ctx, s, tenants)
 }
 
@@ -283,8 +286,10 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken, ad *adoptions) []*item {
 			}
 			continue
 		}
-		for _, tg := range e.Targets {
-			unowned(KindTarget, e.Name+"/"+tg.Target)
+		if !tp.adopts { // else blockChildren adopts them
+			for _, tg := range e.Targets {
+				unowned(KindTarget, e.Name+"/"+tg.Target)
+			}
 		}
 	}
 	for _, e := range d.Services {
@@ -339,7 +344,9 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken, ad *adoptions) []*item {
 			// tenant's. An adopted consumer's key-auth credential is
 			// adopted with it (readAdoptedKeys).
 			for _, g := range e.ACLGroups {
-				unowned(KindACLGroup, e.Username+"/"+g)
+				if !tp.adopts { // else blockChildren adopts them
+					unowned(KindACLGroup, e.Username+"/"+g)
+				}
 			}
 			if e.KeyAuth && !adopted {
 				unowned(KindCredential, e.Username+"/key-auth")

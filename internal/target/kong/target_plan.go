@@ -54,6 +54,11 @@ type tenantPlan struct {
 	adopts    bool
 	adopted   map[string]string
 	adoptKeys map[string]adoptedKey
+	// retag are the adopted targets whose tags the apply sets itself
+	// (retagTarget), by entity ID: live has them with k3sync's tags
+	// already, so that the syncer, which replaces a target to update
+	// it, leaves them alone.
+	retag map[string]retagTarget
 	// stale: the apply found the tenant's fresh plan different from the
 	// checked one (plan.Request.Stale) and leaves it alone.
 	stale bool
@@ -335,6 +340,9 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 				// The update of an adopted entity sets k3sync's tags and
 				// the fields that differ from Git: those are listed.
 				c = plan.Adopted(c.Key, c.Level, found, adoptFields(fieldChanges(before, after, nil)))
+				if kind == KindTarget {
+					c.Notes = append(c.Notes, targetAdoptNote)
+				}
 				break
 			}
 			c.Fields = fieldChanges(before, after, last)
@@ -360,6 +368,12 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 	t.planCredentials(tp)
 	return nil
 }
+
+// targetAdoptNote is the note of an adopted target whose fields differ:
+// go-database-reconciler updates a target by deleting it and creating it
+// again (one whose tags alone differ is patched, see adoptChild).
+const targetAdoptNote = "the apply replaces the target (delete, then create with Git's fields and k3sync's tags, " +
+	"a new ID), as decK updates targets: the upstream lacks it for that moment"
 
 // createChange is the change that creates an entity of the tenant: drift
 // when k3sync applied it before.
