@@ -54,6 +54,23 @@ fuzz:
 bench: kube-bins
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
 
+# make bench-compare: generated tenants, iterations of each benchmark, and
+# where the raw output, the CPU profiles and the table go.
+BENCH_COMPARE_TENANTS ?= 1000
+BENCH_COMPARE_TIME ?= 3x
+BENCH_COMPARE_DIR := $(BIN_DIR)/bench-compare
+BENCH_COMPARE_RUN := $(GO) test -p 1 -count=1 -run '^$$' -benchtime $(BENCH_COMPARE_TIME) -timeout 60m
+
+.PHONY: bench-compare
+## bench-compare: k3sync's plans vs kubectl diff --server-side and decK diff on the same state (1,000 tenants), as a table (docs/performance.md)
+bench-compare: kube-bins kafka-bin
+	@mkdir -p $(BENCH_COMPARE_DIR)
+	$(BENCH_COMPARE_RUN) -bench '^BenchmarkKubernetesNoopPlan$$' -o $(BENCH_COMPARE_DIR)/benchcompare.test -cpuprofile $(BENCH_COMPARE_DIR)/kubernetes.pprof ./internal/benchcompare -args -benchcompare.tenants=$(BENCH_COMPARE_TENANTS) | tee $(BENCH_COMPARE_DIR)/kubernetes.txt; exit $${PIPESTATUS[0]}
+	$(BENCH_COMPARE_RUN) -bench '^BenchmarkKongNoopPlan$$' -o $(BENCH_COMPARE_DIR)/benchcompare.test -cpuprofile $(BENCH_COMPARE_DIR)/kong.pprof ./internal/benchcompare -args -benchcompare.tenants=$(BENCH_COMPARE_TENANTS) | tee $(BENCH_COMPARE_DIR)/kong.txt; exit $${PIPESTATUS[0]}
+	$(BENCH_COMPARE_RUN) -bench '^BenchmarkPlanNoop1000Tenants$$' ./internal/target/kafka | tee $(BENCH_COMPARE_DIR)/kafka.txt; exit $${PIPESTATUS[0]}
+	@$(GO) run ./hack/benchcompare $(BENCH_COMPARE_DIR)/kubernetes.txt $(BENCH_COMPARE_DIR)/kong.txt $(BENCH_COMPARE_DIR)/kafka.txt | tee $(BENCH_COMPARE_DIR)/table.md; exit $${PIPESTATUS[0]}
+	@echo ">> table in $(BENCH_COMPARE_DIR)/table.md; CPU profiles: go tool pprof -top $(BENCH_COMPARE_DIR)/benchcompare.test $(BENCH_COMPARE_DIR)/kong.pprof (or kubernetes.pprof)"
+
 IMAGE ?= ghcr.io/k3sync/k3sync:$(VERSION)
 
 .PHONY: image

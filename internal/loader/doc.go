@@ -40,6 +40,15 @@
 // flight are blamed, each alone if need be (ADR 0006). Load, without a
 // sandbox, is for tests and fuzzing.
 //
+// # Cache
+//
+// With Options.Cache, a tenant folder is evaluated only when the SHA-256 of
+// its exact bytes, platform.cue, the schema, k3sync's version or the
+// options changed; otherwise its model and its own diagnostics are taken
+// from the cache (kept in the parent when sandboxed). Policy checks, per
+// tenant and across tenants, run over every tenant on every load, so a load
+// with a cache returns what a load without one returns (ADR 0008).
+//
 // # Source
 //
 // The fs.FS is a folder today and a Git tree in the daemon; nothing here

@@ -89,8 +89,23 @@ func posOf(p token.Pos) diag.Position {
 }
 
 // locate finds the position of path, or of its closest ancestor, in the
-// files of u. The unit's first file, line 1, is the last resort.
+// files of u. The unit's first file, line 1, is the last resort. A unit
+// with a cache entry asks it first: the same bytes put a path at the same
+// place.
 func (u *unit) locate(path []string) diag.Position {
+	if u.entry == nil {
+		return u.locateOwn(path)
+	}
+	if pos, ok := u.entry.position(path); ok {
+		return pos
+	}
+	pos := u.locateOwn(path)
+	u.entry.setPosition(path, pos)
+	return pos
+}
+
+// locateOwn is locate, evaluating the unit's files alone.
+func (u *unit) locateOwn(path []string) diag.Position {
 	for n := len(path); n >= 0; n-- {
 		sel := make([]cue.Selector, 0, n)
 		for _, s := range path[:n] {

@@ -50,6 +50,10 @@ type Options struct {
 	// election, the one it runs in): no tenant may claim them on any
 	// cluster.
 	ReservedNamespaces []string
+	// Cache, when set, keeps each tenant folder's evaluation between
+	// loads: a folder whose bytes did not change is not evaluated again
+	// (ADR 0008). The result is the same with or without it.
+	Cache *Cache
 }
 
 // Load reads and validates the repo in fsys with the zero Options, in this
@@ -66,9 +70,13 @@ func LoadWith(ctx context.Context, fsys fs.FS, opts Options) (*model.Repo, error
 		return opts.Sandbox.load(ctx, fsys, opts)
 	}
 	l := &loader{fsys: fsys, opts: opts, tenants: map[string]*unit{}, stop: ctx.Done()}
+	cl := l.useCache()
 	repo := l.load()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load repo: %w", err)
+	}
+	if cl != nil {
+		cl.end()
 	}
 	if err := l.errs.Err(); err != nil {
 		return nil, err
@@ -99,6 +107,12 @@ type loader struct {
 	// stop, once closed, ends the load before the next tenant folder
 	// (LoadWith's ctx; in process, one evaluation cannot be interrupted).
 	stop <-chan struct{}
+	// reuse, when set, returns the kept evaluation of a tenant unit whose
+	// files were read (u.src), or nil when the unit is to be evaluated.
+	reuse func(u *unit) *cacheEntry
+	// kept, when set, is given each tenant unit evaluated and its model
+	// (nil when it did not evaluate).
+	kept func(u *unit, t *model.Tenant)
 }
 
 // stopped reports whether stop is closed.
@@ -137,6 +151,15 @@ type unit struct {
 	// progress is the loader's progress hook, for locating errors later.
 	progress func(dir string, done bool)
 
+	// src and srcErr are the files' contents read ahead, when a cache
+	// needs them for the unit's key; nil otherwise.
+	src    [][]byte
+	srcErr []error
+	// key is the unit's cache key, once computed; entry is its cache
+	// entry, reused or kept, which memoizes located positions.
+	key   *cacheKey
+	entry *cacheEntry
+
 	ownOnce sync.Once
 	// own are the values of each file alone, without the schema; built
 	// only when an error has to be located.
@@ -171,6 +194,16 @@ func (l *loader) load() *model.Repo {
 			var wev *evaluator
 			n := 0
 			for i := range next {
+				u := units[i]
+				u.progress = l.progress
+				if l.reuse != nil && u.read(l.fsys) {
+					if e := l.reuse(u); e != nil {
+						u.entry = e
+						u.errs = slices.Clone(e.errs)
+						tenants[i] = e.tenant
+						continue
+					}
+				}
 				if n%contextBatch == 0 {
 					var err error
 					if wev, err = newEvaluator(); err != nil {
@@ -178,8 +211,7 @@ func (l *loader) load() *model.Repo {
 					}
 				}
 				n++
-				u := units[i]
-				u.ev, u.progress = wev, l.progress
+				u.ev = wev
 				if l.progress != nil {
 					l.progress(u.dir, false)
 				}
@@ -187,6 +219,9 @@ func (l *loader) load() *model.Repo {
 					tenants[i] = u.loadTenant()
 				}
 				u.release()
+				if l.kept != nil {
+					l.kept(u, tenants[i])
+				}
 				if l.progress != nil {
 					l.progress(u.dir, true)
 				}
@@ -296,7 +331,7 @@ func (u *unit) parse(fsys fs.FS, platform bool) bool {
 	}
 	ok := true
 	for i, name := range u.files {
-		src, err := readFile(fsys, name, u.sizes[i])
+		src, err := u.readAt(fsys, i)
 		if err != nil {
 			u.errs.Add(fileError(name, "cannot read: "+errorText(err)))
 			ok = false
@@ -409,7 +444,7 @@ func (u *unit) ownValues() []cue.Value {
 		asts := u.asts
 		if asts == nil {
 			for i, name := range u.files {
-				src, err := readFile(u.fs, name, u.sizes[i])
+				src, err := u.readAt(u.fs, i)
 				if err != nil {
 					continue
 				}

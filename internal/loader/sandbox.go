@@ -101,6 +101,28 @@ type childRequest struct {
 	Options Options
 	// MemoryLimit is the heap the child may use, in bytes.
 	MemoryLimit int64
+	// Cached says the parent keeps evaluations (ADR 0008): the child
+	// answers with the ones it made (childResponse.Units). Reuse are the
+	// tenant folders the parent's cache has evaluated already: the child
+	// uses their models and diagnostics as they are and runs only the
+	// policy checks on them.
+	Cached bool
+	Reuse  []reusedUnit
+}
+
+// reusedUnit is a tenant folder's kept evaluation, sent to the child.
+type reusedUnit struct {
+	Dir string
+	// Model is the tenant's JSON, nil when the folder did not evaluate.
+	Model []byte
+	Errs  diag.List
+}
+
+// childUnit is a tenant folder the child evaluated, for the parent's cache.
+type childUnit struct {
+	Dir   string          `json:"dir"`
+	Model json.RawMessage `json:"model,omitempty"`
+	Errs  diag.List       `json:"errs"`
 }
 
 // childResponse is what the child writes on its standard output.
@@ -112,6 +134,9 @@ type childResponse struct {
 	Dirs   []string   `json:"dirs"`
 	Files  [][]string `json:"files"`
 	Errors diag.List  `json:"errors"`
+	// Units are the tenant folders the child evaluated (not those it
+	// reused), each with its own diagnostics, for the parent's cache.
+	Units []childUnit `json:"units,omitempty"`
 }
 
 // serveChild evaluates the request read from in and writes the response to
@@ -138,31 +163,97 @@ func serveChild(in io.Reader, out io.Writer, progress *os.File) int {
 			report('B', dir)
 		}
 	}
+	reuse := map[string]*reusedUnit{}
+	for i := range req.Reuse {
+		reuse[req.Reuse[i].Dir] = &req.Reuse[i]
+	}
+	reused := map[string]bool{}
+	evaluated := map[string]diag.List{}
+	if req.Cached {
+		l.reuse = func(u *unit) *cacheEntry {
+			r := reuse[u.dir]
+			if r == nil {
+				return nil
+			}
+			e := &cacheEntry{errs: r.Errs}
+			if r.Model != nil {
+				t, err := decodeTenant(r.Model)
+				if err != nil {
+					return nil // evaluate it instead
+				}
+				t.Dir, t.Files = u.dir, u.files
+				e.tenant = t
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			reused[u.dir] = true
+			return e
+		}
+		l.kept = func(u *unit, _ *model.Tenant) {
+			mu.Lock()
+			defer mu.Unlock()
+			evaluated[u.dir] = slices.Clone(u.errs)
+		}
+	}
 	repo := l.load()
 	resp := childResponse{Errors: l.errs}
+	models := map[string]json.RawMessage{}
 	if repo != nil {
 		resp.Platform = repo.Platform
 		for _, t := range repo.Tenants {
-			if b, err := json.Marshal(t); err == nil && len(b) > maxTenantModel {
-				resp.Errors.Add(diag.Error{File: t.Files[0], Line: 1, Column: 1, Message: fmt.Sprintf(
-					"tenant %s evaluates to %d bytes of definitions, more than the %d k3sync holds per tenant", t.Name, len(b), maxTenantModel)})
-				continue
+			if !reused[t.Dir] {
+				// A reused tenant was within the bound when it was kept.
+				b, err := json.Marshal(t)
+				if err == nil && len(b) > maxTenantModel {
+					resp.Errors.Add(diag.Error{File: t.Files[0], Line: 1, Column: 1, Message: fmt.Sprintf(
+						"tenant %s evaluates to %d bytes of definitions, more than the %d k3sync holds per tenant", t.Name, len(b), maxTenantModel)})
+					delete(evaluated, t.Dir) // not kept: evaluated again next time
+					continue
+				}
+				if err == nil {
+					models[t.Dir] = b
+				} else {
+					delete(evaluated, t.Dir)
+				}
 			}
 			resp.Tenants = append(resp.Tenants, t)
 			resp.Dirs = append(resp.Dirs, t.Dir)
 			resp.Files = append(resp.Files, t.Files)
 		}
-	}
-	for i := range resp.Errors {
-		if m := resp.Errors[i].Message; len(m) > maxMessage {
-			resp.Errors[i].Message = m[:maxMessage] + "… (cut)"
+		for _, dir := range sortedKeys(evaluated) {
+			cutMessages(evaluated[dir])
+			resp.Units = append(resp.Units, childUnit{Dir: dir, Model: models[dir], Errs: evaluated[dir]})
 		}
 	}
+	cutMessages(resp.Errors)
 	if err := json.NewEncoder(out).Encode(resp); err != nil {
 		fmt.Fprintf(os.Stderr, "k3sync evaluation sandbox: write response: %v\n", err)
 		return childBadRequest
 	}
 	return childOK
+}
+
+// cutMessages cuts each message of errs longer than maxMessage, in place.
+// A cut message stays as it is when cut again.
+func cutMessages(errs diag.List) {
+	for i := range errs {
+		if m := errs[i].Message; len(m) > maxMessage {
+			errs[i].Message = m[:maxMessage] + "… (cut)"
+		}
+	}
+}
+
+// decodeTenant decodes a tenant's JSON as the parent decodes the child's
+// answer: CUE's integers stay integers.
+func decodeTenant(b []byte) (*model.Tenant, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var t model.Tenant
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("decode tenant: %w", err)
+	}
+	t.EachPlugin(func(p *model.KongPlugin) { p.Config = numbers(p.Config).(map[string]any) })
+	return &t, nil
 }
 
 // load evaluates the repo in fsys in child processes.
@@ -171,14 +262,16 @@ func (s *Sandbox) load(ctx context.Context, fsys fs.FS, opts Options) (*model.Re
 	if err != nil {
 		return nil, err
 	}
-	opts.Sandbox = nil
+	cache := snap.useCache(opts)
+	opts.Sandbox, opts.Cache = nil, nil
 	culprits := readErrs
 	for blamedSoFar := 0; ; {
-		resp, fail, err := s.run(ctx, snap, opts, limits)
+		resp, fail, err := s.run(ctx, snap, opts, limits, cache)
 		if err != nil {
 			return nil, err
 		}
 		if fail == nil {
+			cache.keep(resp)
 			return s.result(resp, culprits)
 		}
 		// Find which of the tenants in flight is to blame: each alone.
@@ -269,7 +362,7 @@ func (f *childFailure) blame(ctx context.Context, s *Sandbox, snap *snapshotFS, 
 	}
 	var out []*childFailure
 	for _, dir := range f.inFlight {
-		_, alone, err := s.run(ctx, snap.only(dir), opts, limits)
+		_, alone, err := s.run(ctx, snap.only(dir), opts, limits, nil)
 		if err != nil || alone == nil {
 			continue
 		}
@@ -282,7 +375,7 @@ func (f *childFailure) blame(ctx context.Context, s *Sandbox, snap *snapshotFS, 
 // run starts one child on snap. A child that fails is a childFailure; err
 // is for what is not the repo's fault (the context ended, the child could
 // not start, its answer could not be read).
-func (s *Sandbox) run(ctx context.Context, snap *snapshotFS, opts Options, limits model.InputLimits) (*childResponse, *childFailure, error) {
+func (s *Sandbox) run(ctx context.Context, snap *snapshotFS, opts Options, limits model.InputLimits, cache *sandboxCache) (*childResponse, *childFailure, error) {
 	timeout, err := limits.EvalTimeoutDuration()
 	if err != nil || timeout <= 0 {
 		timeout = defaultEvalTimeout
@@ -295,7 +388,7 @@ func (s *Sandbox) run(ctx context.Context, snap *snapshotFS, opts Options, limit
 		// the watchdog's hard limit is reached.
 		"GOMEMLIMIT="+strconv.FormatInt(childMemory(limits, snap.tenants()), 10))
 	var stdin bytes.Buffer
-	if err := gob.NewEncoder(&stdin).Encode(childRequest{Files: snap.files(), Options: opts, MemoryLimit: childMemory(limits, snap.tenants())}); err != nil {
+	if err := gob.NewEncoder(&stdin).Encode(childRequest{Files: snap.files(), Options: opts, MemoryLimit: childMemory(limits, snap.tenants()), Cached: cache != nil, Reuse: cache.reuseList()}); err != nil {
 		return nil, nil, fmt.Errorf("evaluation sandbox: encode request: %w", err)
 	}
 	cmd.Stdin = &stdin
