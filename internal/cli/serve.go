@@ -100,8 +100,9 @@ func (b backend) Ready() error { return b.d.Ready() }
 // serve runs the daemon and its HTTP server until ctx ends; ready, when
 // set, is called once the server listens.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra []server.Option) error {
+	setMemoryLimit(log)
 	reg := metrics.NewRegistry()
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Metrics: metrics.New(reg)})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Metrics: metrics.New(reg), ForgeMetrics: metrics.NewForge(reg)})
 	if err != nil {
 		return err //nolint:wrapcheck // says what failed
 	}

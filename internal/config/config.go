@@ -158,6 +158,9 @@ type Cluster struct {
 	Burst int     `json:"burst,omitempty"`
 	// Concurrency bounds parallel writes during an apply (default 8).
 	Concurrency int `json:"concurrency,omitempty"`
+	// Timeout bounds one API request (default 1m): an apiserver that
+	// stalls fails the run instead of holding it.
+	Timeout Duration `json:"timeout,omitempty"`
 }
 
 // Kafka says how to reach a Kafka cluster.

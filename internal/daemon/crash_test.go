@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,13 +29,38 @@ import (
 
 const crashTenants = 100
 
+// killPoint is when, in the first apply, the kill comes: once progress
+// (what exists live) says so.
+type killPoint struct {
+	name, what string
+	reached    func(p crashProgress) bool
+}
+
+// crashProgress is what the first apply made so far.
+type crashProgress struct {
+	namespaces, topics, consumers int // on eu-west, in Kafka, in Kong
+}
+
 // TestKillDuringApplyConverges kills `k3sync serve` with SIGKILL in the
-// middle of its first apply, restarts it, and checks that it converges
-// with nothing lost (every resource exists and is still owned: removing a
-// tenant from Git plans the removal of everything it had) and nothing
-// duplicated (ACLs and key-auth credentials exist once).
+// middle of its first apply, at several points: while the namespaces are
+// being created, while the Kafka topics are, and while the Kong
+// consumers are (the apply goes through the systems in that order for
+// each tenant, tenants side by side). Each time it restarts it and checks
+// that it converges with nothing lost (every resource exists and is still
+// owned: removing a tenant from Git plans the removal of everything it
+// had) and nothing duplicated (ACLs and key-auth credentials exist once).
 func TestKillDuringApplyConverges(t *testing.T) {
 	bin := buildK3sync(t)
+	for _, kp := range []killPoint{
+		{"kubernetes", "10 namespaces on eu-west", func(p crashProgress) bool { return p.namespaces >= 10 }},
+		{"kafka", "a third of the topics", func(p crashProgress) bool { return p.topics >= crashTenants }},
+		{"kong", "half of the Kong consumers", func(p crashProgress) bool { return p.consumers >= crashTenants/2 }},
+	} {
+		t.Run(kp.name, func(t *testing.T) { killAndConverge(t, bin, kp) })
+	}
+}
+
+func killAndConverge(t *testing.T, bin string, kp killPoint) {
 	cps := kube.StartT(t, 2)
 	kc, err := kfake.NewCluster(kfake.NumBrokers(3))
 	if err != nil {
@@ -77,22 +103,32 @@ server: {listen: %q}
 	}
 	managed := metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedBy}
 
-	// First run: killed once a few namespaces exist, long before the
-	// 200 namespaces per cluster, the topics and the Kong entities.
+	adm := kadm.NewClient(mustKgo(t, kc.ListenAddrs()))
+	progress := func() crashProgress {
+		var p crashProgress
+		if l, err := eu.CoreV1().Namespaces().List(t.Context(), managed); err == nil {
+			p.namespaces = len(l.Items)
+		}
+		if topics, err := adm.ListTopics(t.Context()); err == nil {
+			p.topics = len(topics)
+		}
+		p.consumers = kong.Count("consumers")
+		return p
+	}
+
+	// First run: killed at the kill point, before the apply is done.
 	first := startServe(t, bin, cfg)
-	waitFor(t, 60*time.Second, "the first apply to start", func() bool {
-		l, err := eu.CoreV1().Namespaces().List(t.Context(), managed)
-		return err == nil && len(l.Items) >= 10
-	})
+	waitFor(t, 2*time.Minute, "the first apply to reach "+kp.what, func() bool { return kp.reached(progress()) })
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	l, _ := eu.CoreV1().Namespaces().List(t.Context(), managed)
-	if len(l.Items) >= 2*crashTenants {
-		t.Fatalf("the first apply finished before the kill (%d namespaces): nothing was interrupted", len(l.Items))
+	at := progress()
+	t.Logf("killed at %s: %d of %d namespaces on eu-west, %d of %d topics, %d of %d Kong consumers",
+		kp.what, at.namespaces, 2*crashTenants, at.topics, 3*crashTenants, at.consumers, crashTenants)
+	if out, code := runK3sync(t, bin, "plan", "--config", cfg, "--repo", repo.Work); code != 2 {
+		t.Fatalf("plan after the kill: exit %d, want 2 (changes left): the kill interrupted nothing\n%s", code, tail(out))
 	}
-	t.Logf("killed with %d of %d namespaces on eu-west", len(l.Items), 2*crashTenants)
 
 	// Second run: converges.
 	second := startServe(t, bin, cfg)

@@ -45,6 +45,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics records the loop; nil records nothing.
 	Metrics reconcile.Metrics
+	// ForgeMetrics counts the forge's rate limits and dropped statuses;
+	// nil records nothing.
+	ForgeMetrics review.Metrics
 	// Now is the loop's clock (sync windows, timestamps); time.Now when nil.
 	Now func() time.Time
 }
@@ -84,7 +87,11 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { _ = d.store.Close() })
-	if d.source, err = newSource(cfg); err != nil {
+	var srcOpts []source.Option
+	if m, ok := opts.Metrics.(interface{ SourceRecloned() }); ok {
+		srcOpts = append(srcOpts, source.OnReclone(m.SourceRecloned))
+	}
+	if d.source, err = newSource(cfg, srcOpts...); err != nil {
 		return nil, err
 	}
 
@@ -118,7 +125,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		Notifier:  notifier,
 	})
 	d.Reconciler = rec
-	if d.review, err = newReview(cfg, d.source, set.Targets, rec, loaderOpts, d.log); err != nil {
+	if d.review, err = newReview(cfg, d.source, set.Targets, rec, loaderOpts, d.log, opts.ForgeMetrics); err != nil {
 		return nil, err
 	}
 	if le := cfg.Reconcile.LeaderElection; le != nil {
@@ -164,7 +171,7 @@ func (d *Daemon) Close() {
 	d.closers = nil
 }
 
-func newSource(cfg *config.Config) (*source.Poller, error) {
+func newSource(cfg *config.Config, opts ...source.Option) (*source.Poller, error) {
 	g := cfg.Git
 	dir := g.Dir
 	if dir == "" {
@@ -184,7 +191,7 @@ func newSource(cfg *config.Config) (*source.Poller, error) {
 			return nil, fmt.Errorf("git known hosts: %w", err)
 		}
 	}
-	p, err := source.New(source.Config{URL: g.URL, Branch: g.Branch, Dir: dir, Interval: g.Interval.Duration, Auth: auth})
+	p, err := source.New(source.Config{URL: g.URL, Branch: g.Branch, Dir: dir, Interval: g.Interval.Duration, Auth: auth}, opts...)
 	if err != nil {
 		return nil, err //nolint:wrapcheck // redacted by source
 	}

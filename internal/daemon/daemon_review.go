@@ -21,7 +21,7 @@ import (
 // newReview builds the pull request loop; nil when no forge is
 // configured. It plans with its own engine over the reconciler's targets
 // and waits for the reconciler's first sync before its first pass.
-func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, rec *reconcile.Reconciler, loaderOpts loader.Options, log *slog.Logger) (*review.Loop, error) {
+func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, rec *reconcile.Reconciler, loaderOpts loader.Options, log *slog.Logger, m review.Metrics) (*review.Loop, error) {
 	f, err := forge.New(cfg.Forge)
 	if err != nil || f == nil {
 		return nil, err //nolint:wrapcheck // names the forge setting
@@ -33,6 +33,7 @@ func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, r
 		Ready:        rec.Ready,
 		Logger:       log,
 		Loader:       loaderOpts,
+		Metrics:      m,
 	}), nil
 }
 

@@ -102,6 +102,8 @@ type handler struct {
 	// says nothing about the values behind it (see events.go).
 	versionKey []byte
 	shutdowns  shutdowns
+	// feeds share each page's data among its event streams (feeds.go).
+	feeds feeds
 
 	mux http.Handler
 }
@@ -113,6 +115,7 @@ func New(backend Backend, auth Authenticator, opts ...Option) http.Handler {
 	h := &handler{
 		backend: backend, auth: auth, log: slog.Default(), now: time.Now,
 		poll: defaultPoll, ttl: defaultTTL,
+		feeds:      feeds{maxSession: defaultMaxSessionStreams, maxTotal: defaultMaxStreams},
 		versionKey: make([]byte, 32),
 	}
 	for _, o := range opts {

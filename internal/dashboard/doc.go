@@ -37,13 +37,19 @@
 // <details>. Relative times tick in the browser between updates. Without
 // JavaScript the pages refresh every 30s (a <noscript> meta refresh).
 //
-// Each open page polls the backend itself: the backend's answers come from
-// memory and the state file, and a handful of people watch a dashboard. A
-// stream stops when the browser leaves, when its session ends (event
-// "logout"; the page goes to the login form) and when the server shuts
-// down: `k3sync serve` lets requests finish during shutdown, which a
-// stream never would, so the dashboard registers a shutdown hook on the
-// request's http.Server that ends its streams.
+// Streams share: each page (with the path values and query parameters its
+// data depends on, and the session's role) has one feed, whose one loader
+// asks the backend every poll interval however many streams watch it, and
+// which stops when its last stream goes (feeds.go). So a stream sends at
+// most one version per interval. Open streams are bounded per session
+// (16) and in total (256, WithStreamLimits); one over a limit is answered
+// 429 with Retry-After, and the page stays as loaded, as without
+// JavaScript, until the user reloads it. A stream stops when the browser
+// leaves, when its session ends (event "logout"; the page goes to the
+// login form) and when the server shuts down: `k3sync serve` lets
+// requests finish during shutdown, which a stream never would, so the
+// dashboard registers a shutdown hook on the request's http.Server that
+// ends its streams.
 //
 // # Sessions and CSRF
 //

@@ -35,10 +35,13 @@ func (h *handler) version(v any) string {
 }
 
 // events streams a page's version as Server-Sent Events: at once, then
-// whenever the backend's answer for the page changes (asked every poll
-// interval). The page's script fetches the fragment when the version
-// differs from its own. The stream ends when the client goes, the server
-// shuts down, or the session ends (with a "logout" event).
+// whenever the page's data changes. The data comes from the page's feed
+// (feeds.go), loaded once per poll interval however many streams watch
+// it, so a stream sends at most one version per interval, and a comment
+// line when it has been silent for keepAlive. The page's script fetches
+// the fragment when the version differs from its own. The stream ends when
+// the client goes, the server shuts down, or the session ends (with a
+// "logout" event). A stream over the limits (WithStreamLimits) is 429.
 func (h *handler) events(p pageKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := h.sessionOf(r)
@@ -46,6 +49,13 @@ func (h *handler) events(p pageKind) http.Handler {
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}
+		f, release, ok := h.watch(p, r, s)
+		if !ok {
+			h.log.WarnContext(r.Context(), "dashboard event stream refused: too many streams", "token", s.Name, "path", r.URL.Path)
+			tooManyStreams(w)
+			return
+		}
+		defer release()
 		rc := http.NewResponseController(w)
 		// A stream outlives any write timeout a server may set.
 		_ = rc.SetWriteDeadline(time.Time{})
@@ -72,11 +82,9 @@ func (h *handler) events(p pageKind) http.Handler {
 				send("event: logout\ndata: {}\n\n")
 				return
 			}
-			l, err := p.load(h, r)
-			switch v := h.version(l.Version); {
-			case err != nil:
-				h.log.DebugContext(r.Context(), "dashboard event stream: load", "path", r.URL.Path, "error", err)
-			case v != last:
+			v, ready := h.current(f)
+			switch {
+			case v != "" && v != last:
 				if !send("event: version\ndata: {\"version\":%q}\n\n", v) {
 					return
 				}
@@ -92,6 +100,7 @@ func (h *handler) events(p pageKind) http.Handler {
 				return
 			case <-stop:
 				return
+			case <-ready:
 			case <-tick.C:
 				quiet += h.poll
 			}

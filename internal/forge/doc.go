@@ -41,6 +41,21 @@
 // client retries only what cannot be applied twice: never a POST that met
 // a 5xx.
 //
+// # Rate limits
+//
+// A forge that answers "slow down" (429 with Retry-After, or GitLab's
+// RateLimit-Reset; GitHub's 403 or 429 with Retry-After, or with
+// X-RateLimit-Remaining: 0 and X-RateLimit-Reset) gets a
+// [RateLimitError] carrying the wait, and until the wait elapsed every
+// call to that forge fails with one at once, without being sent: the
+// hold sits in the client's transport, under the client libraries' own
+// retries and under every caller. The wait is clamped to one second at
+// least and [MaxRetryAfter] (15 minutes) at most; a header that does not
+// parse waits [DefaultRetryAfter]. A 403 without those headers is a
+// permission error, not a rate limit. go-github's own rate limit check is
+// off (it trusts the reset header however far), and the GitLab client
+// does not back off in-call on a 429: its retry meets the hold.
+//
 // # Secrets
 //
 // Tokens come from config.Secret and are only ever sent in the

@@ -48,6 +48,7 @@ func NewGitea(baseURL, repo, token string, hc *http.Client) (*Gitea, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultTimeout}
 	}
+	hc = gated(hc)
 	return &Gitea{hc: hc, api: web + "/api/v1", web: web, owner: owner, repo: name, token: token}, nil
 }
 
@@ -87,7 +88,7 @@ func (g *Gitea) call(ctx context.Context, method, path string, in, out any) erro
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s %s: %w", method, path, &APIError{StatusCode: resp.StatusCode, Message: giteaMessage(b)})
+		return fmt.Errorf("%s %s: %w", method, path, rateLimited(resp, &APIError{StatusCode: resp.StatusCode, Message: giteaMessage(b)}))
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -48,7 +48,11 @@ func NewGitHub(apiURL, repo, token string, hc *http.Client) (*GitHub, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultTimeout}
 	}
-	c, err := github.NewClient(github.WithHTTPClient(hc), github.WithAuthToken(token), github.WithURLs(&apiURL, nil))
+	hc = gated(hc)
+	// The gate holds calls back after a rate limit answer, for at most
+	// MaxRetryAfter; go-github's own check would trust the reset header
+	// however far it is.
+	c, err := github.NewClient(github.WithHTTPClient(hc), github.WithAuthToken(token), github.WithURLs(&apiURL, nil), github.WithDisableRateLimitCheck())
 	if err != nil {
 		return nil, fmt.Errorf("github %s: %w", repo, err)
 	}
@@ -185,8 +189,11 @@ func (g *GitHub) self(ctx context.Context) (login string, app bool, err error) {
 	}
 	u, _, err := g.client.Users.Get(ctx, "")
 	var apiErr *APIError
-	switch err = ghErr(err); {
-	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusForbidden:
+	err = ghErr(err)
+	// A rate limit's 403 is not an app's.
+	_, limited := RetryAfter(err)
+	switch {
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusForbidden && !limited:
 		g.app = true
 		return "", true, nil
 	case err != nil:
@@ -215,11 +222,21 @@ func (g *GitHub) MaxCommentLength() int { return GitHubMaxComment }
 func (g *GitHub) PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }
 
 // ghErr keeps go-github's error but drops the request URL it prints,
-// which the caller's message already names.
+// which the caller's message already names. An answer that asks to wait
+// (go-github's RateLimitError and AbuseRateLimitError, or a 429) is a
+// RateLimitError.
 func ghErr(err error) error {
-	var er *github.ErrorResponse
-	if errors.As(err, &er) && er.Response != nil {
-		return &APIError{StatusCode: er.Response.StatusCode, Message: er.Message, err: err}
+	var resp *http.Response
+	var msg string
+	if er, ok := errors.AsType[*github.ErrorResponse](err); ok && er.Response != nil {
+		resp, msg = er.Response, er.Message
+	} else if rl, ok := errors.AsType[*github.RateLimitError](err); ok && rl.Response != nil {
+		resp, msg = rl.Response, rl.Message
+	} else if ab, ok := errors.AsType[*github.AbuseRateLimitError](err); ok && ab.Response != nil {
+		resp, msg = ab.Response, ab.Message
 	}
-	return err
+	if resp == nil {
+		return err
+	}
+	return rateLimited(resp, &APIError{StatusCode: resp.StatusCode, Message: msg, err: err})
 }

@@ -10,6 +10,10 @@
 //	k3sync_last_revision_info{revision}                  1 for the newest revision seen
 //	k3sync_source_fetch_failures_total                   failed fetches of the platform repo
 //	k3sync_changes_applied_total{system,action,result}   changes attempted; result ok or error
+//	k3sync_state_write_failures_total                    runs the state store could not record
+//	k3sync_source_reclones_total                         corrupt Git clones cloned again
+//	k3sync_forge_rate_limited_total                      rate limit answers of the forge ([Forge])
+//	k3sync_forge_statuses_dropped_total{reason}          commit statuses never posted: superseded or overflow
 //
 // Results are those of state.Result (synced, failed, blocked, invalid),
 // triggers those of state.Trigger, systems and actions those of plan.

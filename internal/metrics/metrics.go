@@ -23,6 +23,8 @@ type Metrics struct {
 	revision      *prometheus.GaugeVec
 	fetchFailures prometheus.Counter
 	changes       *prometheus.CounterVec
+	stateFailures prometheus.Counter
+	repairs       prometheus.Counter
 
 	// mu makes the reset and set of the revision series one step, so a
 	// scrape never sees two revisions or none.
@@ -69,8 +71,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "k3sync_changes_applied_total",
 			Help: "Changes k3sync tried to apply, by system, action and result (ok or error).",
 		}, []string{"system", "action", "result"}),
+		stateFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "k3sync_state_write_failures_total",
+			Help: "Sync runs the state store could not record; each fails its tenant's run, which is retried.",
+		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "k3sync_source_reclones_total",
+			Help: "Times the clone of the platform repo was found corrupt and cloned again.",
+		}),
 	}
-	reg.MustRegister(m.syncDuration, m.runs, m.lastSuccess, m.drift, m.revision, m.fetchFailures, m.changes)
+	reg.MustRegister(m.syncDuration, m.runs, m.lastSuccess, m.drift, m.revision, m.fetchFailures, m.changes, m.stateFailures, m.repairs)
 	return m
 }
 
@@ -137,6 +147,22 @@ func (m *Metrics) FetchFailed() {
 		return
 	}
 	m.fetchFailures.Inc()
+}
+
+// StateWriteFailed counts a run the state store could not record.
+func (m *Metrics) StateWriteFailed() {
+	if m == nil {
+		return
+	}
+	m.stateFailures.Inc()
+}
+
+// SourceRecloned counts a corrupt clone cloned again.
+func (m *Metrics) SourceRecloned() {
+	if m == nil {
+		return
+	}
+	m.repairs.Inc()
 }
 
 // ObserveResults counts applied changes by system, action and result.

@@ -93,6 +93,10 @@ type Reconciler struct {
 	// attempts counts consecutive failed applies per tenant.
 	attempts map[string]int
 	notes    notifyState
+
+	// unrecorded are the runs, by tenant, the journal could not record
+	// yet (reconciler_sync.go).
+	unrecorded map[string]unrecorded
 }
 
 // snapshot is the state the API shows.
@@ -145,6 +149,11 @@ func New(src Source, engine Engine, journal state.Journal, opts Options) *Reconc
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Loader.Cache == nil {
+		// Each revision evaluates only the tenant folders it changed
+		// (ADR 0008); the last two revisions' folders are kept.
+		opts.Loader.Cache = loader.NewCache(2)
 	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = retryMin

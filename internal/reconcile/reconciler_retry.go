@@ -51,7 +51,7 @@ func (r *Reconciler) scheduleRetries(runs []state.Run) {
 	}
 	for _, tenant := range failed {
 		delay := retryDelay(r.opts.RetryMin, r.attempts[tenant])
-		r.log.Info("apply failed, retrying", "tenant", tenant, "attempt", r.attempts[tenant], "in", delay.Round(time.Second))
+		r.log.Info("sync failed, retrying", "tenant", tenant, "attempt", r.attempts[tenant], "in", delay.Round(time.Second))
 		r.armRetry(tenant, delay)
 	}
 }

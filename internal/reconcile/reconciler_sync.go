@@ -310,6 +310,9 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		"plan", planned.Round(time.Millisecond), "apply", applied.Round(time.Millisecond))
 	finished := r.opts.Now().UTC()
 	last := r.lastRuns(ctx)
+	r.mu.Lock()
+	unrecorded := maps.Clone(r.unrecorded)
+	r.mu.Unlock()
 	var runs []state.Run
 	for _, name := range tenants {
 		run := state.Run{
@@ -339,14 +342,15 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			}
 		case len(byTenant[name].Errors) > 0:
 			run.Result, run.Message = state.ResultFailed, byTenant[name].Errors[0].String()
-		case trigger != state.TriggerManual:
+		case trigger != state.TriggerManual && len(unrecorded[name].runs) == 0 && (last[name] == nil || last[name].Result != state.ResultFailed):
 			// Nothing to do for this tenant: record nothing. The overview
-			// derives that it is synced at this revision.
+			// derives that it is synced at this revision. (A tenant whose
+			// runs could not be recorded records them and this one; a
+			// tenant whose last run failed records that it recovered: the
+			// overview, the history and the retries go by the last run.)
 			continue
 		}
-		if err := r.journal.AddRun(ctx, run); err != nil {
-			r.log.ErrorContext(ctx, "record run", "tenant", name, "error", err)
-		}
+		run = r.record(ctx, run)
 		if r.opts.Metrics != nil {
 			r.opts.Metrics.ObserveRun(run)
 		}
@@ -359,6 +363,65 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	}
 	r.scheduleRetries(runs)
 	return runs
+}
+
+// stateMetrics counts state writes that failed; *metrics.Metrics is one.
+type stateMetrics interface {
+	StateWriteFailed()
+}
+
+// maxUnrecorded bounds the runs kept, per tenant, for a journal that
+// refuses writes; past it the oldest go.
+const maxUnrecorded = 16
+
+// unrecorded are a tenant's runs the journal could not record, oldest
+// first, and why.
+type unrecorded struct {
+	runs []state.Run
+	msg  string
+}
+
+// record adds run to the journal, after the tenant's runs it could not
+// record before, and returns it. When the journal refuses, the run is
+// kept to be recorded with the next one and returned failed: whatever it
+// applied, the state does not say so yet. The tenant then shows failed,
+// saying why, until its runs are recorded, and the retry schedule tries
+// again (a retry that finds nothing to apply records them).
+func (r *Reconciler) record(ctx context.Context, run state.Run) state.Run {
+	r.mu.Lock()
+	pending := slices.Clone(r.unrecorded[run.Tenant].runs)
+	r.mu.Unlock()
+	var err error
+	for len(pending) > 0 && err == nil {
+		if err = r.journal.AddRun(ctx, pending[0]); err == nil {
+			pending = pending[1:]
+		}
+	}
+	if err == nil {
+		err = r.journal.AddRun(ctx, run)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.unrecorded, run.Tenant)
+		return run
+	}
+	r.log.ErrorContext(ctx, "record run: the state could not be recorded", "tenant", run.Tenant, "result", run.Result, "unrecorded", len(pending)+1, "error", err)
+	if m, ok := r.opts.Metrics.(stateMetrics); ok {
+		m.StateWriteFailed()
+	}
+	pending = append(pending, run)
+	pending = pending[max(0, len(pending)-maxUnrecorded):]
+	msg := fmt.Sprintf("the state could not be recorded: %v", err)
+	if r.unrecorded == nil {
+		r.unrecorded = map[string]unrecorded{}
+	}
+	r.unrecorded[run.Tenant] = unrecorded{runs: pending, msg: msg}
+	if run.Message != "" {
+		msg += "; " + run.Message
+	}
+	run.Result, run.Message = state.ResultFailed, msg
+	return run
 }
 
 func asResults(changes []plan.Change) []plan.Result {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/k3sync/k3sync/internal/model"
@@ -172,6 +173,9 @@ func (r *Reconciler) summaryLocked(name string, st state.TenantStatus, drift sta
 		ts.Systems = append(ts.Systems, ss)
 	}
 	ts.State = worst(ts.Systems, suspended)
+	if msg := r.unrecorded[name].msg; msg != "" {
+		ts.State, ts.Note = view.Failed, strings.TrimPrefix(ts.Note+"; "+msg, "; ")
+	}
 	return ts
 }
 

@@ -11,12 +11,15 @@ import (
 
 // Applied sets the "k3sync/apply" status of sha, a revision of the tracked
 // branch the daemon applied, from the runs it recorded for it (none when
-// nothing needed a change). It makes one forge call; callers on a loop
-// that must not wait can run it on a goroutine.
+// nothing needed a change). It makes at most one forge call, none while
+// the forge asked to wait; callers on a loop that must not wait can run
+// it on a goroutine. A status that could not be posted is kept, and Start
+// posts it with backoff until it is posted or a newer status of sha
+// replaces it; the error says why the first try failed.
 func (l *Loop) Applied(ctx context.Context, sha string, runs []state.Run) error {
 	st := AppliedStatus(runs, l.opts.DashboardURL)
-	if err := l.forge.SetStatus(ctx, sha, st); err != nil {
-		return err //nolint:wrapcheck // names the forge and commit
+	if err := l.setStatus(ctx, sha, st); err != nil {
+		return fmt.Errorf("%w (kept, and retried)", err)
 	}
 	l.log.InfoContext(ctx, "apply status set", "revision", short(sha), "state", st.State, "description", st.Description)
 	return nil

@@ -14,7 +14,8 @@
 // per pull request, and forgets closed pull requests and drops their
 // fetched refs. A head that could not be planned (the forge or Git
 // failed) is tried again at the next pass; so is one whose plan hit an
-// unreachable target.
+// unreachable target. A head whose final status could not be posted is
+// not: the status is kept and posted later (see below).
 //
 // # Planning a pull request
 //
@@ -85,4 +86,23 @@
 // once the daemon applied it: success when every tenant synced, pending
 // when some were blocked (a sync window, a suspended tenant), failure
 // when a change failed.
+//
+// # A forge that is down or rate limited
+//
+// A status ("k3sync/plan" or "k3sync/apply") that fails to post is kept
+// and posted again apart from the passes, oldest first, after 1s, 2s, 4s,
+// … up to 5 minutes, until it is posted or a newer status of the same
+// commit and context replaces it. The queue holds at most 100 statuses;
+// over that the oldest is dropped. Both drops are counted
+// (k3sync_forge_statuses_dropped_total{reason="superseded"|"overflow"})
+// and an overflow is logged. Applied never waits for a retry: it tries
+// once and returns.
+//
+// A rate limit answer ([forge.RateLimitError]) holds every call to the
+// forge, passes and statuses alike, until its wait elapsed (at most
+// forge.MaxRetryAfter): the pass that met it stops, the next one comes
+// when the wait is over rather than after the interval, and a pass asked
+// for meanwhile (a webhook) calls and plans nothing. A pull request's
+// comment that failed to post is written again by planning the head again
+// at the next pass, as before.
 package review

@@ -67,6 +67,8 @@ type Options struct {
 	// Loader is what the loader needs from the configuration (k3sync's
 	// own namespaces, which no tenant may claim).
 	Loader loader.Options
+	// Metrics counts rate limits and dropped statuses; none when nil.
+	Metrics Metrics
 }
 
 // Loop plans open pull requests and reports on them.
@@ -86,6 +88,13 @@ type Loop struct {
 	prs map[int]prState
 	// base is the tracked branch's head as last loaded.
 	base *loadedBase
+
+	// out holds the statuses not posted yet.
+	out *outbox
+	// holdMu guards holdUntil: when the forge may be called again after a
+	// rate limit answer.
+	holdMu    sync.Mutex
+	holdUntil time.Time
 }
 
 // prState is the last report on a pull request.
@@ -115,20 +124,42 @@ func New(f forge.Forge, src Source, engine Engine, opts Options) *Loop {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Loader.Cache == nil {
+		// A pull request's merged tree differs from the base in a few
+		// tenant folders: only those are evaluated (ADR 0008). The
+		// folders of the last loads of a pass (the base and each pull
+		// request) are kept.
+		opts.Loader.Cache = loader.NewCache(reviewCacheLoads)
+	}
 	return &Loop{
 		forge: f, src: src, engine: engine, opts: opts,
 		log:     opts.Logger.With("component", "review"),
 		trigger: make(chan struct{}, 1),
 		prs:     map[int]prState{},
+		out:     newOutbox(),
 	}
 }
 
 // notReadyWait is how soon a pass held back by Ready is tried again.
 const notReadyWait = 2 * time.Second
 
+// reviewCacheLoads is how many recent loads' tenant evaluations the loop's
+// loader cache keeps: the base and the pull requests of a pass share most
+// of them.
+const reviewCacheLoads = 8
+
 // Start runs a pass at once, then every interval and on Trigger, until ctx
 // ends. While Ready holds passes back, it tries again every few seconds.
+// After a rate limit answer the next pass comes once the forge's wait
+// elapsed, and a Trigger before then calls nothing. Statuses that failed
+// to post are posted again apart from the passes, as they come due.
 func (l *Loop) Start(ctx context.Context) error {
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		l.drain(ctx)
+	}()
+	defer func() { <-drained }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -140,10 +171,16 @@ func (l *Loop) Start(ctx context.Context) error {
 			timer.Stop()
 		}
 		wait := l.opts.Interval
-		switch err := l.RunOnce(ctx); {
+		err := l.RunOnce(ctx)
+		retryAfter, limited := forge.RetryAfter(err)
+		switch {
 		case errors.Is(err, errNotReady):
 			l.log.DebugContext(ctx, "pull requests wait for the first sync", "error", err)
 			wait = min(wait, notReadyWait)
+		case limited:
+			// The pass stopped at the rate limit: the next one once the
+			// forge's wait elapsed (logged when it was answered).
+			wait = max(retryAfter, l.held())
 		case err != nil && ctx.Err() == nil:
 			l.log.WarnContext(ctx, "pull request pass failed", "error", err)
 		}
@@ -176,7 +213,11 @@ func (l *Loop) RunOnce(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", errNotReady, err)
 		}
 	}
+	if err := l.heldErr(); err != nil {
+		return err
+	}
 	prs, err := l.forge.OpenPullRequests(ctx, l.opts.Branch)
+	l.noteLimit(ctx, err)
 	if err != nil {
 		return err //nolint:wrapcheck // names the forge and repo
 	}
@@ -213,7 +254,13 @@ func (l *Loop) RunOnce(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err //nolint:wrapcheck // the caller's context
 		}
-		if err := l.review(ctx, pr, ps); err != nil {
+		err := l.review(ctx, pr, ps)
+		if _, limited := forge.RetryAfter(err); limited {
+			// The others wait for the next pass: they would only be
+			// planned to be held back.
+			return errors.Join(append(errs, fmt.Errorf("pull request #%d: %w", pr.Number, err))...)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("pull request #%d: %w", pr.Number, err))
 		}
 	}

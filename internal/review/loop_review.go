@@ -82,6 +82,10 @@ func (r *Review) retry() bool {
 // review plans one pull request and reports on it. A head planned again
 // (its last plan was incomplete) gets no pending status, and no status at
 // all when the outcome is the same: forges keep every status posted.
+//
+// A status that fails to post stays queued and is posted later (setStatus);
+// the final one replaces a pending one still queued. A rate limit answer
+// stops the review: it is planned again once the forge's wait elapsed.
 func (l *Loop) review(ctx context.Context, pr forge.PullRequest, ps *pass) error {
 	rev, err := l.src.FetchRef(ctx, l.pullRef(pr.Number))
 	if err != nil {
@@ -95,24 +99,34 @@ func (l *Loop) review(ctx context.Context, pr forge.PullRequest, ps *pass) error
 	again := seen && last.head == head
 	if !again {
 		pending := forge.Status{Context: forge.ContextPlan, State: forge.Pending, Description: "Planning against live state…", TargetURL: pr.URL}
-		if err := l.forge.SetStatus(ctx, head, pending); err != nil {
-			return err //nolint:wrapcheck // names the forge and commit
+		if err := l.setStatus(ctx, head, pending); err != nil {
+			return err
 		}
 	}
 	r := l.plan(ctx, pr, head, ps)
+	if _, limited := forge.RetryAfter(r.Err); limited {
+		return r.Err
+	}
 	// The comment first: once the status is final, the comment matches it.
-	if err := l.forge.UpsertComment(ctx, pr.Number, Marker, r.Markdown(l.commentOptions())); err != nil {
+	err = l.forge.UpsertComment(ctx, pr.Number, Marker, r.Markdown(l.commentOptions()))
+	l.noteLimit(ctx, err)
+	if err != nil {
 		return err //nolint:wrapcheck // names the forge and pull request
 	}
 	st := r.Status(l.opts.DashboardURL)
+	var statusErr error
 	if !again || last.status != st {
-		if err := l.forge.SetStatus(ctx, head, st); err != nil {
-			return err //nolint:wrapcheck // names the forge and commit
+		// Queued when it fails: the head is not planned again for it.
+		if statusErr = l.setStatus(ctx, head, st); statusErr != nil {
+			log.WarnContext(ctx, "plan status not posted: kept and retried", "state", st.State, "error", statusErr)
 		}
 	}
 	l.mu.Lock()
 	l.prs[pr.Number] = prState{head: head, base: ps.base.hash, status: st, done: !r.retry()}
 	l.mu.Unlock()
+	if _, limited := forge.RetryAfter(statusErr); limited {
+		return statusErr
+	}
 	attrs := []any{"state", st.State, "description", st.Description, "tenants", len(r.Scope.Tenants), "violations", len(r.Violations)}
 	if r.Err != nil {
 		attrs = append(attrs, "error", r.Err)
@@ -190,7 +204,12 @@ func (l *Loop) changedFiles(ctx context.Context, pr forge.PullRequest, head, bas
 	since := pr.MergeBase
 	if mb, ok := l.forge.(mergeBaser); ok && since == "" {
 		var err error
-		if since, err = mb.MergeBase(ctx, base, head); err != nil {
+		since, err = mb.MergeBase(ctx, base, head)
+		l.noteLimit(ctx, err)
+		if _, limited := forge.RetryAfter(err); limited {
+			return nil, "", err
+		}
+		if err != nil {
 			l.log.WarnContext(ctx, "no merge base: comparing with the tracked branch", "pr", pr.Number, "error", err)
 		}
 	}

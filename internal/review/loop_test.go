@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -40,8 +41,11 @@ func (e *fakeEngine) Plan(_ context.Context, req plan.Request) *plan.Plan {
 	return e.fn(req)
 }
 
-// ghCall is one request the recording GitHub got.
-type ghCall struct{ Method, Path, Query, Body string }
+// ghCall is one request the recording GitHub got, and when.
+type ghCall struct {
+	Method, Path, Query, Body string
+	At                        time.Time
+}
 
 // github is a recording GitHub REST API for one repository, o/r, with one
 // pull request whose head and merge base the test sets.
@@ -55,6 +59,20 @@ type githubAPI struct {
 	mergeBase string
 	comments  []map[string]any
 	statuses  []map[string]string
+
+	// fault, when set, may answer a request with an error status and
+	// headers instead, and the time before which no call may come (zero:
+	// none); it runs with mu held.
+	fault func(r *http.Request, now time.Time) (int, http.Header, time.Time)
+	// faults are the answers fault gave: when, and the time before which
+	// no call may come.
+	faults []ghFault
+}
+
+// ghFault is an error answer of the recording GitHub.
+type ghFault struct {
+	Code      int
+	At, Until time.Time
 }
 
 func newGitHubAPI(t *testing.T) *githubAPI {
@@ -68,9 +86,22 @@ func (g *githubAPI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.calls = append(g.calls, ghCall{r.Method, r.URL.Path, r.URL.RawQuery, string(body)})
+	now := time.Now()
+	g.calls = append(g.calls, ghCall{r.Method, r.URL.Path, r.URL.RawQuery, string(body), now})
 	if got := r.Header.Get("Authorization"); got != "Bearer gh-token" {
 		g.t.Errorf("%s %s: Authorization %q", r.Method, r.URL.Path, got)
+	}
+	if g.fault != nil {
+		if code, h, until := g.fault(r, now); code != 0 {
+			g.faults = append(g.faults, ghFault{code, now, until})
+			for k, v := range h {
+				w.Header()[k] = v
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": http.StatusText(code)})
+			return
+		}
 	}
 	var in map[string]string
 	_ = json.Unmarshal(body, &in)

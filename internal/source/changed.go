@@ -95,6 +95,7 @@ func (p *Poller) treeEntries(h plumbing.Hash) (map[string]object.TreeEntry, erro
 	}
 	t, err := object.GetTree(p.objects, h)
 	if err != nil {
+		p.noteRead(err)
 		return nil, fmt.Errorf("read tree %s: %w", h, err)
 	}
 	m := make(map[string]object.TreeEntry, len(t.Entries))
@@ -128,6 +129,7 @@ func (p *Poller) treeLocked(hash string) (*object.Tree, error) {
 	}
 	t, err := c.Tree()
 	if err != nil {
+		p.noteRead(err)
 		return nil, fmt.Errorf("git source: commit %s: tree: %w", hash, err)
 	}
 	return t, nil

@@ -62,6 +62,20 @@
 // both, and the next poll fetches the ref again, instead of every later
 // fetch failing.
 //
+// A clone whose storage is damaged (an object missing, a pack or index
+// that does not parse, data that does not inflate) is cloned again rather
+// than failing every read of a revision. A poll reads a new head's objects
+// whole before handing it out (the first one after start all of them,
+// later ones those the last head does not share), and FS and Changed
+// report such failures to the poller. The next poll then moves the clone
+// to Dir.corrupt (replacing an older one; where it cannot, it empties
+// Dir), fetches into a fresh one and serves the revision, with a warning
+// and [OnReclone] (the daemon counts k3sync_source_reclones_total). It
+// re-clones at most once a poll, and after a re-clone waits the interval,
+// doubling up to an hour, before the next: a failing disk costs a clone an
+// hour, not one a poll. Network errors and unknown revisions are not
+// damage. Refs fetched with FetchRef are fetched again when next asked for.
+//
 // # Credentials
 //
 // [Auth] carries HTTP basic credentials or a token, or an SSH key checked

@@ -44,8 +44,39 @@ func (p *Poller) Poll(ctx context.Context) (Revision, error) {
 }
 
 // fetchBranch fetches the branch into refs/heads/<branch> of the clone.
-// Callers hold fetchMu.
+// A clone found corrupt, by a reader since the last poll or by this fetch
+// (which reads a new head whole before handing it out), is cloned again,
+// at most once a poll and no sooner than the re-clone backoff allows
+// (repair.go). Callers hold fetchMu.
 func (p *Poller) fetchBranch(ctx context.Context) (Revision, error) {
+	recloned := false
+	if cause := p.damaged.Load(); cause != nil {
+		if !p.mayReclone(time.Now()) {
+			p.log.Warn("git clone corrupt: re-clone postponed", "dir", p.cfg.Dir, "until", p.recloneAt.UTC().Format(time.RFC3339), "error", (*cause).Error())
+		} else {
+			if err := p.reclone(*cause); err != nil {
+				return Revision{}, err
+			}
+			recloned = true
+		}
+	}
+	rev, err := p.fetchBranchOnce(ctx, recloned)
+	if corrupt(err) && !recloned && p.mayReclone(time.Now()) {
+		if err := p.reclone(err); err != nil {
+			return Revision{}, err
+		}
+		rev, err = p.fetchBranchOnce(ctx, true)
+	}
+	if corrupt(err) {
+		p.noteRead(err)
+	}
+	return rev, err
+}
+
+// fetchBranchOnce fetches the branch and, when its head is new to this
+// poller or verifyAll is set, reads the head's tree whole. Callers hold
+// fetchMu.
+func (p *Poller) fetchBranchOnce(ctx context.Context, verifyAll bool) (Revision, error) {
 	branch := plumbing.NewBranchReferenceName(p.cfg.Branch)
 	if err := p.fetch(ctx, branch, branch); err != nil {
 		return Revision{}, fmt.Errorf("git source %s: fetch branch %s: %w", p.remote.url, p.cfg.Branch, err)
@@ -53,6 +84,11 @@ func (p *Poller) fetchBranch(ctx context.Context) (Revision, error) {
 	rev, err := p.resolve(branch)
 	if err != nil {
 		return Revision{}, fmt.Errorf("git source %s: branch %s: %w", p.remote.url, p.cfg.Branch, err)
+	}
+	if verifyAll || rev.Hash != p.Status().Last.Hash {
+		if err := p.verify(rev.Hash); err != nil {
+			return Revision{}, fmt.Errorf("git source %s: branch %s: %w: %w", p.remote.url, p.cfg.Branch, errCorrupt, err)
+		}
 	}
 	return rev, nil
 }

@@ -120,6 +120,13 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// OnReclone calls fn each time the clone was found corrupt and is cloned
+// again (e.g. to count it in a metric). It is called with the fetch lock
+// held: fn must not call the Poller.
+func OnReclone(fn func()) Option {
+	return func(p *Poller) { p.onReclone = append(p.onReclone, fn) }
+}
+
 // WithTimeout bounds each fetch (default DefaultTimeout; d <= 0 keeps
 // it).
 func WithTimeout(d time.Duration) Option {
@@ -169,6 +176,16 @@ type Poller struct {
 	repo    *git.Repository
 	// fetchHead does one fetch of the branch; tests of the loop replace it.
 	fetchHead func(ctx context.Context) (Revision, error)
+	// recloneAt is when a corrupt clone may be cloned again, recloneGap
+	// the wait after the last re-clone (repair.go); fetchMu guards both.
+	recloneAt  time.Time
+	recloneGap time.Duration
+	onReclone  []func()
+	// verified is the last head whose objects were all read; fetchMu.
+	verified string
+	// damaged is the first read that found the clone corrupt since it was
+	// (re-)cloned, or nil.
+	damaged atomic.Pointer[error]
 
 	// readMu guards objects, a second view of the clone that FS and
 	// Changed read from: go-git storages are not safe for concurrent use,

@@ -46,11 +46,20 @@ func (p *Poller) FS(hash string) (fs.FS, error) {
 	}
 	tree, err := c.Tree()
 	if err != nil {
+		p.noteRead(err)
 		return nil, fmt.Errorf("git source: commit %s: tree: %w", hash, err)
 	}
+	objects := p.objects
 	return &treeFS{
-		mu:      &p.readMu,
-		s:       p.objects,
+		mu: &p.readMu,
+		s:  objects,
+		// A tree opened before a re-clone reads the old clone's packs:
+		// its failures say nothing of the new one. (Reads hold readMu.)
+		note: func(err error) {
+			if p.objects == objects {
+				p.noteRead(err)
+			}
+		},
 		root:    node{name: ".", path: ".", mode: filemode.Dir, hash: tree.Hash},
 		modTime: c.Committer.When,
 		dirs:    map[plumbing.Hash]*treeDir{tree.Hash: newTreeDir(tree)},
@@ -67,6 +76,7 @@ func (p *Poller) commitLocked(hash string) (*object.Commit, error) {
 		return nil, fmt.Errorf("git source: commit %s: %w", hash, ErrUnknownRevision)
 	}
 	if err != nil {
+		p.noteRead(err)
 		return nil, fmt.Errorf("git source: commit %s: %w", hash, err)
 	}
 	return c, nil
@@ -76,8 +86,10 @@ func (p *Poller) commitLocked(hash string) (*object.Commit, error) {
 // and not safe for concurrent use: every read holds mu, and what is read
 // is copied out before it is released.
 type treeFS struct {
-	mu      *sync.Mutex
-	s       *filesystem.Storage
+	mu *sync.Mutex
+	s  *filesystem.Storage
+	// note is told of every failed object read (Poller.noteRead).
+	note    func(error)
 	root    node
 	modTime time.Time
 	// dirs caches decoded trees by hash; guarded by mu.
@@ -129,6 +141,7 @@ func (f *treeFS) dir(n node) (*treeDir, error) {
 	}
 	t, err := object.GetTree(f.s, n.hash)
 	if err != nil {
+		f.note(err)
 		return nil, fmt.Errorf("read tree %s: %w", n.hash, err)
 	}
 	d := newTreeDir(t)
@@ -140,10 +153,12 @@ func (f *treeFS) dir(n node) (*treeDir, error) {
 func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
 	b, err := object.GetBlob(f.s, h)
 	if err != nil {
+		f.note(err)
 		return nil, fmt.Errorf("read blob %s: %w", h, err)
 	}
 	r, err := b.Reader()
 	if err != nil {
+		f.note(err)
 		return nil, fmt.Errorf("read blob %s: %w", h, err)
 	}
 	data, err := io.ReadAll(r)
@@ -151,6 +166,7 @@ func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
 		err = cerr
 	}
 	if err != nil {
+		f.note(err)
 		return nil, fmt.Errorf("read blob %s: %w", h, err)
 	}
 	return data, nil
@@ -212,6 +228,7 @@ func (f *treeFS) info(n node) (*fileInfo, error) {
 	if !n.isDir() {
 		size, err := f.s.EncodedObjectSize(n.hash)
 		if err != nil {
+			f.note(err)
 			return nil, fmt.Errorf("read blob %s: %w", n.hash, err)
 		}
 		fi.size = size

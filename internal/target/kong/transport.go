@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // sessionTransport is the transport of one plan, apply or rotation. It
@@ -49,7 +50,7 @@ func (s *sessionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, s.schemas):
 		return s.cached(r)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		return s.base.RoundTrip(r) //nolint:wrapcheck // a transport passes errors through
+		return s.send(r)
 	}
 	select {
 	case s.writes <- struct{}{}:
@@ -57,7 +58,64 @@ func (s *sessionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("kong %s %s: %w", r.Method, r.URL.Path, r.Context().Err())
 	}
 	defer func() { <-s.writes }()
-	return s.base.RoundTrip(r) //nolint:wrapcheck // a transport passes errors through
+	return s.send(r)
+}
+
+// Retry-After bounds: how often a request refused with one is sent again,
+// and the longest wait honoured (a longer one fails the request, and the
+// run's retry comes later).
+const (
+	retryAfterAttempts = 3
+	maxRetryAfter      = 30 * time.Second
+)
+
+// send sends r, and sends it again once the wait is over when the
+// gateway (or a rate limiter in front of it) answers 429 or 503 with a
+// Retry-After in seconds: such an answer says the request was not acted
+// on. Other answers, and errors, are the caller's.
+func (s *sessionTransport) send(r *http.Request) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := s.base.RoundTrip(r)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // a transport passes errors through
+		}
+		wait, ok := retryAfter(resp)
+		if !ok || attempt > retryAfterAttempts {
+			return resp, nil
+		}
+		next := r.Clone(r.Context())
+		if r.Body != nil && r.Body != http.NoBody {
+			if r.GetBody == nil {
+				return resp, nil
+			}
+			if next.Body, err = r.GetBody(); err != nil {
+				return resp, nil //nolint:nilerr // the answer stands
+			}
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			timer.Stop()
+			return nil, fmt.Errorf("kong %s %s: waiting %s as the gateway's Retry-After asked: %w", r.Method, r.URL.Path, wait, r.Context().Err())
+		}
+		r = next
+	}
+}
+
+// retryAfter is the wait a 429 or 503 answer asks for, if it asks for one
+// of at most maxRetryAfter in seconds.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || secs < 0 || time.Duration(secs)*time.Second > maxRetryAfter {
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
 }
 
 // cached serves a GET from the session's cache, sending it once. Answers
@@ -77,9 +135,9 @@ func (s *sessionTransport) cached(r *http.Request) (*http.Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.ok {
-		resp, err := s.base.RoundTrip(r)
+		resp, err := s.send(r)
 		if err != nil {
-			return nil, err //nolint:wrapcheck // a transport passes errors through
+			return nil, err
 		}
 		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
 			return resp, nil

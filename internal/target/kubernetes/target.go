@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +26,10 @@ const FieldManager = "k3sync"
 
 // DefaultConcurrency bounds parallel writes per cluster.
 const DefaultConcurrency = 8
+
+// DefaultRequestTimeout bounds one API request when neither the config
+// (clusters.<name>.timeout) nor the client config sets a timeout.
+const DefaultRequestTimeout = time.Minute
 
 // Target is one logical Kubernetes cluster.
 type Target struct {
@@ -75,6 +80,9 @@ func New(name string, cfg config.Cluster, store state.Store, opts ...Option) (*T
 	if cfg.Burst > 0 {
 		rc.Burst = cfg.Burst
 	}
+	if cfg.Timeout.Duration > 0 {
+		rc.Timeout = cfg.Timeout.Duration
+	}
 	t, err := NewForConfig(name, rc, store, opts...)
 	if err != nil {
 		return nil, err
@@ -95,6 +103,12 @@ func NewForConfig(name string, rc *rest.Config, store state.Store, opts ...Optio
 		o(t)
 	}
 	rc = rest.CopyConfig(rc)
+	if rc.Timeout <= 0 {
+		// Without it client-go waits forever for an apiserver (or a load
+		// balancer) that stalls, and the run, with every tenant queued
+		// behind it, never ends.
+		rc.Timeout = DefaultRequestTimeout
+	}
 	if rc.UserAgent == "" {
 		rc.UserAgent = "k3sync"
 	}

@@ -57,6 +57,25 @@
 // that started them dies, so a test binary killed by a timeout leaves no
 // stray apiservers behind.
 //
+// # Fault injection
+//
+// [ControlPlane.StartFaultProxy] puts an HTTPS reverse proxy in front of a
+// plane's apiserver, for tests of what a client does when the apiserver (or
+// the load balancer in front of it) fails. It serves a certificate of the
+// plane's CA, so the plane's CA data verifies it, and reaches the apiserver
+// as the admin; [FaultProxy.KubeconfigPath] and [FaultProxy.RESTConfig]
+// point at it. [FaultProxy.Inject] arms a [Fault] for requests matching a
+// method and a path pattern, optionally after letting Skip through and for
+// Count of them: an answer with a status (500, 503, 429 with Retry-After)
+// and a Kubernetes Status body, a stall, or a TCP reset. A faulted request
+// never reaches the apiserver. The proxy speaks HTTP/1.1 only, so that a
+// reset takes one request's connection. [FaultProxy.Requests] records every
+// request with its arrival time and the status the client got: enough to
+// check that a Retry-After was honoured, or that nothing was written twice.
+//
+//	p := kube.StartFaultProxyT(t, planes[0])
+//	p.Inject(kube.Fault{Method: "PATCH", Skip: 1, Reset: true})
+//
 // # Tests
 //
 // [StartT] starts n planes in parallel and stops them in t.Cleanup:

@@ -53,3 +53,19 @@ func StartTWith(t testing.TB, n int, opts Options) []*ControlPlane {
 	}
 	return planes
 }
+
+// StartFaultProxyT is ControlPlane.StartFaultProxy for tests: it stops the
+// proxy when the test ends and fails the test if it cannot start.
+func StartFaultProxyT(t testing.TB, cp *ControlPlane) *FaultProxy {
+	t.Helper()
+	p, err := cp.StartFaultProxy()
+	if err != nil {
+		t.Fatalf("start fault proxy: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("stop fault proxy: %v", err)
+		}
+	})
+	return p
+}
