@@ -137,6 +137,9 @@ func populateKube(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 		return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: n}
 	}
 	rb("developers", "ClusterRole", "edit", group("payments-developers"))
+	// A name no grant may have (access[].name is a DNS label): imported
+	// under k3sync's name, with a note.
+	rb("team:readers", "ClusterRole", "view", group("payments-readers"))
 	rb("auditors", "ClusterRole", "view", group("auditors"), rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: hostileUser})
 	rb("oncall-root", "ClusterRole", "cluster-admin", group("payments-oncall"))
 	rb("ci", "ClusterRole", "edit", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "ci", Namespace: "payments"})

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -133,6 +134,10 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 	namespaces := out.sub("namespaces")
 	type grantKey struct{ group, role string }
 	grants := map[grantKey][]string{}
+	// names are the live names grants keep (access[].name): a binding of
+	// one group, named otherwise than k3sync would and as a grant's name
+	// may be, is adopted under its own name rather than created beside.
+	names := map[grantKey]string{}
 	isolation := false
 	rules := im.platform.Policy.Guardrails.Kubernetes
 	groupRE := groupPattern(rules.GroupPattern, tenant)
@@ -194,7 +199,13 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 						once("%s grants ClusterRole %s to group %s, which does not match the platform's groupPattern %s", where, q(rb.RoleRef.Name), q(s.Name), q(rules.GroupPattern))
 					default:
 						k := grantKey{s.Name, rb.RoleRef.Name}
-						if want := render.RoleBindingName(s.Name, rb.RoleRef.Name); rb.Name != want && !seen["rename "+rb.Name+"\x00"+want] {
+						want := cmp.Or(names[k], render.RoleBindingName(s.Name, rb.RoleRef.Name))
+						if rb.Name != want && names[k] == "" && len(rb.Subjects) == 1 && grantName.MatchString(rb.Name) &&
+							// Two grants of one name would be one binding.
+							!slices.Contains(slices.Collect(maps.Values(names)), rb.Name) {
+							names[k], want = rb.Name, rb.Name
+						}
+						if rb.Name != want && !seen["rename "+rb.Name+"\x00"+want] {
 							seen["rename "+rb.Name+"\x00"+want] = true
 							im.rename(nso, "RoleBinding", n, rb.Name, want)
 						}
@@ -225,6 +236,9 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 			nss := grants[k]
 			slices.Sort(nss)
 			pairs := []string{"group", quote(k.group), "role", quote(k.role)}
+			if name := names[k]; name != "" {
+				pairs = append(pairs, "name", quote(name))
+			}
 			if len(nss) < len(found) {
 				pairs = append(pairs, "namespaces", "["+strings.Join(quoteAll(nss), ", ")+"]")
 			}
@@ -239,6 +253,9 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 	}
 	return out, nil
 }
+
+// grantName is what access[].name may be (#Name in the schema).
+var grantName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 func groupPattern(pattern, tenant string) *regexp.Regexp {
 	if pattern == "" {

@@ -51,12 +51,13 @@ import (
 // state again writes the same file.
 //
 // What the other tools make is what the tenant schema can describe. A
-// quota and a limit range keep their own names (quota.name,
-// limitRange.name); RoleBindings and k3sync's deployer ServiceAccount and
-// its binding have k3sync's names (k3sync:<role>:<group>, deployer,
-// k3sync:deployer), so the team's are made with those: a binding of
-// another name is imported with a note and created beside it, and the
-// deployer identity is created when absent (see TestImport).
+// quota, a limit range and a group's RoleBinding keep their own names
+// (quota.name, limitRange.name, access[].name); k3sync's deployer
+// ServiceAccount and its binding have k3sync's names (deployer,
+// k3sync:deployer), so the team's are made with those: the deployer
+// identity is created when absent, and a binding of several groups, or
+// of a name no grant may have, is imported with a note and created
+// beside it (see TestImport).
 func TestRoundTripFromOtherTools(t *testing.T) {
 	ctx := t.Context()
 	cp := kube.StartT(t, 1)[0]
@@ -186,6 +187,7 @@ func roundTrip(t *testing.T, p *peers, repoDir string, file []byte) {
 	}
 	for _, want := range []string{
 		"kubernetes Namespace/payments", "kubernetes ResourceQuota/payments/compute", "kubernetes LimitRange/payments/defaults",
+		"kubernetes RoleBinding/payments/developers",
 		"kafka topic/payments.ledger", "kafka topic/payments.transactions", "kafka user/payments.api",
 		"kong service/payments-api", "kong route/payments-public", "kong consumer/payments-partner",
 		"kong acl-group/payments-partner/payments-partners", "kong credential/payments-partner/key-auth",
@@ -303,8 +305,8 @@ func roundTrip(t *testing.T, p *peers, repoDir string, file []byte) {
 
 // kubectlMade makes, with client-go, what kubectl apply of a team's
 // manifests would: the namespace, the deployer ServiceAccount and its
-// binding, a quota and a limit range of the team's own names, and a
-// group's RoleBinding.
+// binding, and a quota, a limit range and a group's RoleBinding of the
+// team's own names.
 func kubectlMade(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 	t.Helper()
 	must[*corev1.Namespace](t)(cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
@@ -334,7 +336,7 @@ func kubectlMade(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: render.ServiceAccountName, Namespace: "payments"}},
 	}, metav1.CreateOptions{}))
 	must[*rbacv1.RoleBinding](t)(cs.RbacV1().RoleBindings("payments").Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: render.RoleBindingName("payments-developers", "edit")},
+		ObjectMeta: metav1.ObjectMeta{Name: "developers"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "payments-developers"}},
 	}, metav1.CreateOptions{}))

@@ -131,6 +131,26 @@ tenants/a/tenant.cue:11:3: kubernetes.access.1.group: group "system:masters" is 
 			want:     `tenants/a/tenant.cue:9:85: kubernetes.access.1.role: ClusterRole "admin" may not be bound by tenants (allowed: edit, platform:debugger, view)`,
 		},
 		{
+			// Each apply would take the binding from the other grant.
+			name:   "two grants of one RoleBinding name",
+			tenant: "a",
+			body: namespaceA + `kubernetes: access: [
+	{group: "a-devs", role: "edit", name: "devs"},
+	{group: "a-ops", role: "view", name: "ops"},
+	{group: "a-sre", role: "admin", name: "devs"},
+]
+`,
+			want: `tenants/a/tenant.cue:12:34: kubernetes.access.2.name: RoleBinding name "devs" is also access[0]'s in namespace "a": each grant needs a name of its own`,
+		},
+		{
+			// Not k3sync's own bindings: a grant's name is a DNS label,
+			// k3sync's names have colons.
+			name:   "a grant named as k3sync's deployer binding",
+			tenant: "a",
+			body:   namespaceA + `kubernetes: access: [{group: "a-ci", role: "edit", name: "k3sync:deployer"}]` + "\n",
+			want:   `tenants/a/tenant.cue:9:58: kubernetes.access.0.name: invalid value "k3sync:deployer" (out of bound =~"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")`,
+		},
+		{
 			name:     "a group outside the platform's pattern",
 			platform: `policy: guardrails: kubernetes: groupPattern: "^{tenant}-[a-z]+$"` + "\n",
 			tenant:   "a",

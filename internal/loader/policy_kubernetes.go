@@ -65,6 +65,16 @@ func (c *tenantCheck) kubernetes() {
 				c.errorf(p("kubernetes", "access", fmt.Sprint(i), "namespaces", fmt.Sprint(j)), "namespace %q is not one of tenant %s's namespaces", ns, name)
 			}
 		}
+		// Two grants of one name in a namespace would be one RoleBinding,
+		// each apply taking it from the other.
+		for j, other := range k.Access[:i] {
+			if g.Name == "" || other.Name != g.Name {
+				continue
+			}
+			if ns, ok := sharedNamespace(k, g, other); ok {
+				c.errorf(append(gat, "name"), "RoleBinding name %q is also access[%d]'s in namespace %q: each grant needs a name of its own", g.Name, j, ns)
+			}
+		}
 	}
 }
 
@@ -302,4 +312,18 @@ func (c *tenantCheck) reservedKey(at []string, kind, setting string, allowed []s
 	if prefix, ok := KubernetesKey(key); ok && !AllowedKey(allowed, key) {
 		c.errorf(at, "%s %q has the reserved prefix %q: only keys the platform allows (policy.guardrails.kubernetes.%s)", kind, key, prefix, setting)
 	}
+}
+
+// sharedNamespace returns a namespace both grants bind in (all of the
+// tenant's for a grant without namespaces), the first in name order.
+func sharedNamespace(k *model.TenantKubernetes, a, b model.AccessGrant) (string, bool) {
+	in := func(g model.AccessGrant, ns string) bool {
+		return len(g.Namespaces) == 0 || slices.Contains(g.Namespaces, ns)
+	}
+	for _, ns := range sortedKeys(k.Namespaces) {
+		if in(a, ns) && in(b, ns) {
+			return ns, true
+		}
+	}
+	return "", false
 }

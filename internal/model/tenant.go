@@ -96,6 +96,8 @@ type LimitRange struct {
 
 // AccessGrant binds a group to a role in the tenant's namespaces.
 type AccessGrant struct {
+	// Name is the RoleBinding's name; "" for render.RoleBindingName.
+	Name       string   `json:"name,omitempty"`
 	Group      string   `json:"group"`
 	Role       string   `json:"role"`
 	Namespaces []string `json:"namespaces,omitempty"`

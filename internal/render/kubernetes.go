@@ -176,7 +176,7 @@ func roleBindings(t *model.Tenant, ns *model.Namespace) []*unstructured.Unstruct
 		if len(g.Namespaces) > 0 && !slices.Contains(g.Namespaces, ns.Name) {
 			continue
 		}
-		out = append(out, object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, RoleBindingName(g.Group, g.Role), ns.Name), map[string]any{
+		out = append(out, object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, cmp.Or(g.Name, RoleBindingName(g.Group, g.Role)), ns.Name), map[string]any{
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": g.Role},
 			"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g.Group}},
 		}))
