@@ -138,7 +138,7 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 	// one group, named otherwise than k3sync would and as a grant's name
 	// may be, is adopted under its own name rather than created beside.
 	names := map[grantKey]string{}
-	isolation := false
+	isolation, deployer := false, false
 	rules := im.platform.Policy.Guardrails.Kubernetes
 	groupRE := groupPattern(rules.GroupPattern, tenant)
 	for _, n := range slices.Sorted(maps.Keys(found)) {
@@ -178,6 +178,7 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 			}
 			for _, rb := range ln.bindings {
 				if rb.Name == "k3sync:deployer" && (rb.Labels[render.LabelManagedBy] == render.ManagedBy || deployerBinding(rb, n)) {
+					deployer = true
 					continue // k3sync's own, rendered for every namespace
 				}
 				where := fmt.Sprintf("RoleBinding %s in namespace %s", q(rb.Name), q(n))
@@ -250,6 +251,10 @@ func (im *importer) kubernetes(ctx context.Context, src *Sources) (*obj, error) 
 	if !isolation {
 		out.set("networkIsolation", lit(quote("none")),
 			"No k3sync NetworkPolicy was found: isolation stays off (the platform's default would add one).")
+	}
+	if !deployer && len(found) > 0 {
+		out.set("deployer", lit("false"),
+			"No k3sync deployer RoleBinding was found: set true for k3sync's deployer ServiceAccount (edit) in every namespace.")
 	}
 	return out, nil
 }

@@ -52,12 +52,10 @@ import (
 //
 // What the other tools make is what the tenant schema can describe. A
 // quota, a limit range and a group's RoleBinding keep their own names
-// (quota.name, limitRange.name, access[].name); k3sync's deployer
-// ServiceAccount and its binding have k3sync's names (deployer,
-// k3sync:deployer), so the team's are made with those: the deployer
-// identity is created when absent, and a binding of several groups, or
-// of a name no grant may have, is imported with a note and created
-// beside it (see TestImport).
+// (quota.name, limitRange.name, access[].name); the team has no k3sync
+// deployer ServiceAccount, so the import sets deployer: false. A binding
+// of several groups, or of a name no grant may have, is imported with a
+// note and created beside it (see TestImport).
 func TestRoundTripFromOtherTools(t *testing.T) {
 	ctx := t.Context()
 	cp := kube.StartT(t, 1)[0]
@@ -304,17 +302,15 @@ func roundTrip(t *testing.T, p *peers, repoDir string, file []byte) {
 }
 
 // kubectlMade makes, with client-go, what kubectl apply of a team's
-// manifests would: the namespace, the deployer ServiceAccount and its
-// binding, and a quota, a limit range and a group's RoleBinding of the
-// team's own names.
+// manifests would: the namespace, and a quota, a limit range and a
+// group's RoleBinding of the team's own names. Nothing of k3sync's: the
+// import sets deployer: false, so the first plan creates no deployer
+// ServiceAccount or binding either.
 func kubectlMade(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 	t.Helper()
 	must[*corev1.Namespace](t)(cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: "payments", Labels: map[string]string{"team": "payments"}, Annotations: map[string]string{"example.com/note": "made by kubectl"},
 	}}, metav1.CreateOptions{}))
-	must[*corev1.ServiceAccount](t)(cs.CoreV1().ServiceAccounts("payments").Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: render.ServiceAccountName},
-	}, metav1.CreateOptions{}))
 	must[*corev1.ResourceQuota](t)(cs.CoreV1().ResourceQuotas("payments").Create(ctx, &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "compute"},
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
@@ -329,11 +325,6 @@ func kubectlMade(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 			Default:        corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
 			DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 		}}},
-	}, metav1.CreateOptions{}))
-	must[*rbacv1.RoleBinding](t)(cs.RbacV1().RoleBindings("payments").Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "k3sync:deployer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: render.ServiceAccountName, Namespace: "payments"}},
 	}, metav1.CreateOptions{}))
 	must[*rbacv1.RoleBinding](t)(cs.RbacV1().RoleBindings("payments").Create(ctx, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "developers"},

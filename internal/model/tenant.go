@@ -58,7 +58,14 @@ type TenantKubernetes struct {
 	Access           []AccessGrant         `json:"access"`
 	NetworkIsolation NetworkIsolation      `json:"networkIsolation,omitempty"`
 	AllowIngressFrom []string              `json:"allowIngressFrom"`
+	// Deployer: k3sync's deployer ServiceAccount and its RoleBinding in
+	// every namespace; nil means true.
+	Deployer *bool `json:"deployer,omitempty"`
 }
+
+// HasDeployer reports whether k3sync renders its deployer ServiceAccount
+// and RoleBinding in the tenant's namespaces.
+func (k *TenantKubernetes) HasDeployer() bool { return k.Deployer == nil || *k.Deployer }
 
 // Namespace is a tenant namespace, created on every cluster of the tenant.
 type Namespace struct {

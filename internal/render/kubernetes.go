@@ -31,7 +31,10 @@ func kubernetes(p *model.Platform, t *model.Tenant) []*ClusterResources {
 	var objs []*unstructured.Unstructured
 	for _, nsName := range sortedKeys(k.Namespaces) {
 		ns := k.Namespaces[nsName]
-		objs = append(objs, namespace(t, ns), serviceAccount(t, ns))
+		objs = append(objs, namespace(t, ns))
+		if k.HasDeployer() {
+			objs = append(objs, serviceAccount(t, ns))
+		}
 		objs = append(objs, resourceQuota(t, ns))
 		if ns.LimitRange != nil {
 			objs = append(objs, limitRange(t, ns))
@@ -167,11 +170,12 @@ func RoleBindingName(group, role string) string {
 
 func roleBindings(t *model.Tenant, ns *model.Namespace) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
-	sa := object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, "k3sync:deployer", ns.Name), map[string]any{
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": ServiceAccountName, "namespace": ns.Name}},
-	})
-	out = append(out, sa)
+	if t.Kubernetes.HasDeployer() {
+		out = append(out, object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, "k3sync:deployer", ns.Name), map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": ServiceAccountName, "namespace": ns.Name}},
+		}))
+	}
 	for _, g := range t.Kubernetes.Access {
 		if len(g.Namespaces) > 0 && !slices.Contains(g.Namespaces, ns.Name) {
 			continue
