@@ -7,7 +7,10 @@
 // label app.kubernetes.io/managed-by=k3sync (narrowed to the requested
 // tenants when the request is), plus the cluster's OpenAPI v3 schema for
 // the kinds k3sync manages, fetched once per process. A plan sends no
-// per-object request.
+// per-object request. The lists are of metadata only (protobuf): an
+// object whose inventory entry holds its live resourceVersion and the
+// object Git desires now is untouched since k3sync applied it and needs
+// no diff. Only a kind with an object to diff is listed again, in full.
 //
 // # Three-way diff
 //

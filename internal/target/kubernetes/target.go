@@ -45,6 +45,12 @@ type Target struct {
 
 	schemaMu sync.Mutex
 	schema   *typeSchema
+
+	// headsMu guards heads: the inventory entries the last plans
+	// decoded, by tenant and object ID, so that the daemon's next plan
+	// decodes only the entries that changed (headMemo).
+	headsMu sync.Mutex
+	heads   map[string]map[string]memoHead
 }
 
 // Stats counts the requests a target sent, by kind of request.

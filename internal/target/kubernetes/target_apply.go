@@ -153,7 +153,7 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	for id, it := range tp.unchanged {
 		// Record an unchanged object only when what the inventory says
 		// of it is out of date: a no-op run writes nothing.
-		if la := decodeLastApplied(entry.Resources[id]); entry.Resources[id] == nil || la.Deletable != it.deletable || la.UID != it.uid || !sameJSON(la.Object, it.desired.Object) {
+		if la := decodeHead(entry.Resources[id]); entry.Resources[id] == nil || la.Deletable != it.deletable || la.UID != it.uid || !la.sameObject(it.desired.Object) {
 			entry.Resources[id] = encodeLastApplied(it)
 		}
 	}

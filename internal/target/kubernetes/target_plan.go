@@ -82,8 +82,41 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", t.name, err)
 	}
-	live, err := t.readLive(ctx, names)
+	live, partial, err := t.readLiveMeta(ctx, names)
 	if err != nil {
+		return nil, err
+	}
+	// A desired object the inventory shows untouched since k3sync applied
+	// it as it is now needs no diff: only the others are read in full.
+	var toDiff []string
+	memo := t.newHeadMemo(req.Complete)
+	for i := range scope {
+		s := &scope[i]
+		s.untouched, s.heads = map[string]string{}, map[string]appliedHead{}
+		decode := memo.tenant(s.tenant)
+		for _, d := range s.desired {
+			id := idOf(d)
+			raw, owned := s.entry.Resources[id]
+			var h appliedHead
+			if owned {
+				h = decode(id, raw)
+				s.heads[id] = h
+			}
+			l, ok := live[id]
+			if !ok {
+				continue
+			}
+			if owned {
+				if rv := l.GetResourceVersion(); h.ResourceVersion != "" && h.ResourceVersion == rv && h.Deletable == t.deletable(req, *s, d) && h.sameObject(d.Object) {
+					s.untouched[id] = rv
+					continue
+				}
+			}
+			toDiff = append(toDiff, id)
+		}
+	}
+	t.saveHeads(memo)
+	if err := t.readFull(ctx, names, toDiff, live, partial); err != nil {
 		return nil, err
 	}
 	var missing []*unstructured.Unstructured
@@ -120,7 +153,7 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	}
 	var out []*tenantPlan
 	for _, s := range scope {
-		tp, err := t.planTenant(ts, req, s, live, unowned)
+		tp, err := t.planTenant(ts, req, s, live, partial, unowned)
 		if err != nil {
 			return nil, err
 		}
@@ -139,6 +172,21 @@ type scoped struct {
 	// owners maps every object any tenant's inventory on this cluster
 	// holds to that tenant.
 	owners map[string]string
+	// untouched maps the desired objects whose inventory entry is what
+	// Git desires, with the resourceVersion the live object has, to that
+	// version: while the live object still has it, nothing changed.
+	untouched map[string]string
+	// heads are the inventory entries of the desired objects, decoded
+	// once per plan.
+	heads map[string]appliedHead
+}
+
+// head is the decoded inventory entry of id.
+func (s scoped) head(id string) appliedHead {
+	if h, ok := s.heads[id]; ok {
+		return h
+	}
+	return decodeHead(s.entry.Resources[id])
 }
 
 // adopts reports whether the tenant adopts what exists (policies.adopt).
@@ -187,9 +235,10 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 }
 
 // planTenant plans one tenant: live holds the objects the labelled read
-// found, unowned the desired objects found without them (readUnowned).
+// found (those of partial, metadata only), unowned the desired objects
+// found without them (readUnowned).
 func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map[string]*unstructured.Unstructured,
-	unowned map[string]*metav1.PartialObjectMetadata) (*tenantPlan, error) {
+	partial map[string]bool, unowned map[string]*metav1.PartialObjectMetadata) (*tenantPlan, error) {
 	tp := &tenantPlan{tenant: s.tenant, entry: s.entry, unchanged: map[string]*item{}, live: live}
 	keyOf := func(kind, namespace, name string) plan.Key {
 		return plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: kind, Namespace: namespace, Name: name}
@@ -240,6 +289,10 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		}
 		it := &item{desired: d, deletable: t.deletable(req, s, d)}
 		l, exists := live[id]
+		if exists && partial[id] && s.untouched[id] != l.GetResourceVersion() {
+			// Cannot happen: plan reads in full what it diffs.
+			return nil, fmt.Errorf("cluster %s: %s: not read in full", t.name, id)
+		}
 		if found, ok := adopt[id]; ok {
 			d2, err := ts.diff(d, l, nil)
 			if err != nil {
@@ -260,15 +313,14 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 			continue
 		}
 		var last map[string]any
-		if raw, ok := s.entry.Resources[id]; ok {
-			la := decodeLastApplied(raw)
-			last = la.Object
-			if la.ResourceVersion != "" && la.ResourceVersion == l.GetResourceVersion() && la.Deletable == it.deletable && sameJSON(la.Object, d.Object) {
+		if _, ok := s.entry.Resources[id]; ok {
+			if rv, ok := s.untouched[id]; ok && rv == l.GetResourceVersion() {
 				// Untouched since k3sync applied this very object.
-				it.resourceVersion, it.uid = la.ResourceVersion, l.GetUID()
+				it.resourceVersion, it.uid = rv, l.GetUID()
 				tp.unchanged[id] = it
 				continue
 			}
+			last = s.head(id).object()
 		}
 		it.resourceVersion, it.uid = l.GetResourceVersion(), l.GetUID()
 		d2, err := ts.diff(d, l, last)
@@ -297,7 +349,7 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 			continue
 		}
 		key := keyOf(kindName, ns, name)
-		la := decodeLastApplied(s.entry.Resources[id])
+		la := decodeHead(s.entry.Resources[id])
 		if la.UID != "" && la.UID != l.GetUID() {
 			// Deleted and made again by someone else: not k3sync's.
 			tp.items = append(tp.items, &item{change: plan.Change{Key: key, Action: plan.Orphan, Level: level, Notes: []string{
@@ -325,7 +377,7 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 // tenant does not own it, and what was found: l is the object the
 // labelled read found, u the one readUnowned found.
 func (t *Target) notOwned(s scoped, id string, l *unstructured.Unstructured, u *metav1.PartialObjectMetadata) (string, bool) {
-	raw, owned := s.entry.Resources[id]
+	_, owned := s.entry.Resources[id]
 	var uid types.UID
 	switch {
 	case l != nil:
@@ -337,7 +389,7 @@ func (t *Target) notOwned(s scoped, id string, l *unstructured.Unstructured, u *
 	case owned:
 		// An inventory entry without a UID (written ahead of a create, or
 		// by an older k3sync) cannot tell: owned.
-		if la := decodeLastApplied(raw); la.UID != "" && uid != "" && la.UID != uid {
+		if la := s.head(id); la.UID != "" && uid != "" && la.UID != uid {
 			return "another object than the one k3sync applied: deleted and made again outside k3sync", true
 		}
 		return "", false

@@ -72,25 +72,129 @@ func (t *Target) readLive(ctx context.Context, tenants []string) (map[string]*un
 		return live, nil
 	}
 	for _, k := range kinds {
-		opts := metav1.ListOptions{LabelSelector: sel, Limit: pageSize}
-		for {
-			list, err := t.dyn.Resource(k.GVR()).List(ctx, opts)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: list %s: %w", t.name, k.Resource, err)
-			}
-			for i := range list.Items {
-				o := &list.Items[i]
-				// Lists drop apiVersion and kind from items.
-				o.SetGroupVersionKind(k.GVK)
-				live[idOf(o)] = o
-			}
-			if list.GetContinue() == "" {
-				break
-			}
-			opts.Continue = list.GetContinue()
+		if err := t.readKind(ctx, k, sel, live); err != nil {
+			return nil, err
 		}
 	}
 	return live, nil
+}
+
+// readKind lists the objects of k that sel selects, in full, into live.
+func (t *Target) readKind(ctx context.Context, k kind, sel string, live map[string]*unstructured.Unstructured) error {
+	opts := metav1.ListOptions{LabelSelector: sel, Limit: pageSize}
+	for {
+		list, err := t.dyn.Resource(k.GVR()).List(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("cluster %s: list %s: %w", t.name, k.Resource, err)
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			// Lists drop apiVersion and kind from items.
+			o.SetGroupVersionKind(k.GVK)
+			live[idOf(o)] = o
+		}
+		if list.GetContinue() == "" {
+			return nil
+		}
+		opts.Continue = list.GetContinue()
+	}
+}
+
+// readLiveMeta is readLive reading metadata only (protobuf): name,
+// namespace, UID, resourceVersion and labels, all a plan needs of an
+// object it does not diff. Decoding the full objects as JSON was most of
+// a no-op plan's CPU. The objects it returns carry only those fields and
+// must not be diffed: partial holds their IDs until readFull replaces
+// them.
+func (t *Target) readLiveMeta(ctx context.Context, tenants []string) (live map[string]*unstructured.Unstructured, partial map[string]bool, err error) {
+	sel, err := selector(tenants)
+	if err != nil {
+		return nil, nil, err
+	}
+	live, partial = map[string]*unstructured.Unstructured{}, map[string]bool{}
+	if sel == "" {
+		return live, partial, nil
+	}
+	// The kinds are listed in parallel: the apiserver answers one while
+	// k3sync decodes another.
+	var mu sync.Mutex
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(levelConcurrency)
+	for _, k := range kinds {
+		eg.Go(func() error {
+			type found struct {
+				id string
+				u  *unstructured.Unstructured
+			}
+			var objs []found
+			err := t.listMeta(ectx, k, "", sel, func(m *metav1.PartialObjectMetadata) {
+				u := &unstructured.Unstructured{Object: make(map[string]any, 3)}
+				u.SetGroupVersionKind(k.GVK)
+				u.SetName(m.Name)
+				if m.Namespace != "" {
+					u.SetNamespace(m.Namespace)
+				}
+				if m.UID != "" {
+					u.SetUID(m.UID)
+				}
+				if m.ResourceVersion != "" {
+					u.SetResourceVersion(m.ResourceVersion)
+				}
+				if len(m.Labels) > 0 {
+					u.SetLabels(m.Labels)
+				}
+				objs = append(objs, found{objectID(k.GVK.Kind, m.Namespace, m.Name), u})
+			})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, f := range objs {
+				live[f.id] = f.u
+				partial[f.id] = true
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, nil, err //nolint:wrapcheck // wrapped by listMeta
+	}
+	return live, partial, nil
+}
+
+// readFull reads in full, one labelled list per kind, the kinds of the
+// objects of ids, and puts what it finds in live in place of the
+// metadata readLiveMeta read of those kinds: a kind's objects come from
+// one list, the newer one.
+func (t *Target) readFull(ctx context.Context, tenants []string, ids []string, live map[string]*unstructured.Unstructured, partial map[string]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	sel, err := selector(tenants)
+	if err != nil || sel == "" {
+		return err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		kindName, _, _ := splitID(id)
+		want[kindName] = true
+	}
+	for _, k := range kinds {
+		if !want[k.GVK.Kind] {
+			continue
+		}
+		for id := range partial {
+			if kindName, _, _ := splitID(id); kindName == k.GVK.Kind {
+				delete(live, id)
+				delete(partial, id)
+			}
+		}
+		if err := t.readKind(ctx, k, sel, live); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readUnowned looks for the desired objects the labelled read did not
@@ -112,7 +216,7 @@ func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstru
 	}
 	nsKind := kinds[0]
 	namespaces := map[string]*metav1.PartialObjectMetadata{}
-	if err := t.listMeta(ctx, nsKind, "", func(o *metav1.PartialObjectMetadata) { namespaces[o.Name] = o }); err != nil {
+	if err := t.listMeta(ctx, nsKind, "", "", func(o *metav1.PartialObjectMetadata) { namespaces[o.Name] = o }); err != nil {
 		return nil, err
 	}
 	type group struct {
@@ -148,7 +252,7 @@ func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstru
 	eg.SetLimit(levelConcurrency)
 	for g, names := range wanted {
 		eg.Go(func() error {
-			return t.listMeta(ectx, g.kind, g.namespace, func(o *metav1.PartialObjectMetadata) {
+			return t.listMeta(ectx, g.kind, g.namespace, "", func(o *metav1.PartialObjectMetadata) {
 				if names[o.Name] {
 					mu.Lock()
 					found[objectID(g.kind.GVK.Kind, g.namespace, o.Name)] = o
@@ -207,9 +311,10 @@ func (t *Target) readAdoptable(ctx context.Context, ids []string) (map[string]*u
 }
 
 // listMeta lists the metadata of every object of k, in namespace when k
-// is namespaced, whatever its labels, page by page.
-func (t *Target) listMeta(ctx context.Context, k kind, namespace string, each func(*metav1.PartialObjectMetadata)) error {
-	opts := metav1.ListOptions{Limit: pageSize}
+// is namespaced, that sel selects ("" for whatever its labels), page by
+// page.
+func (t *Target) listMeta(ctx context.Context, k kind, namespace, sel string, each func(*metav1.PartialObjectMetadata)) error {
+	opts := metav1.ListOptions{LabelSelector: sel, Limit: pageSize}
 	for {
 		var (
 			list *metav1.PartialObjectMetadataList

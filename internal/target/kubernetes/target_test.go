@@ -213,12 +213,18 @@ func TestDriftOnExactlyTheEditedField(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	reads := e.targets["eu-west"].Stats().Reads.Load()
 	changes, err := e.targets["eu-west"].Plan(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(changes) != 2 {
 		t.Fatalf("want 2 changes, got:\n%s", summary(changes))
+	}
+	// The plan lists every kind's metadata, then reads in full only the
+	// kind it diffs: one more list, not one request per object.
+	if got := e.targets["eu-west"].Stats().Reads.Load() - reads; got != int64(len(kinds))+1 {
+		t.Errorf("drift plan sent %d reads, want %d (metadata per kind, then the quotas in full)", got, len(kinds)+1)
 	}
 	for _, c := range changes {
 		if c.Action != plan.Update || c.Kind != "ResourceQuota" || !c.Drift {
