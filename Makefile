@@ -52,7 +52,7 @@ fuzz:
 .PHONY: bench
 ## bench: run the benchmarks once each (numbers for closing notes and ADRs)
 bench: kube-bins
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 90m ./...
 
 # make bench-compare: generated tenants, iterations of each benchmark, and
 # where the raw output, the CPU profiles and the table go.

@@ -309,6 +309,13 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		}
 		if !exists {
 			it.change = plan.Change{Key: key, Action: plan.Create, Level: level}
+			if raw, ok := s.entry.Resources[id]; ok && decodeHead(raw).UID != "" {
+				// k3sync applied it (a write-ahead placeholder has no
+				// UID) and someone deleted it: drift, which a scheduled
+				// check reverts or reports, as on the other systems.
+				it.change.Drift = true
+				it.change.Notes = []string{"deleted outside k3sync, which owns it: k3sync creates it again"}
+			}
 			tp.items = append(tp.items, it)
 			continue
 		}

@@ -196,6 +196,35 @@ func TestApplyExampleThenNoopPlan(t *testing.T) {
 	}
 }
 
+// TestDeletedObjectIsDrift: an object k3sync applied and someone deleted
+// is planned as a create marked drift, with a note, so that a scheduled
+// drift check reverts (or reports) it as it does an edited field, and as
+// the Kafka and Kong targets do with what is deleted out of band.
+func TestDeletedObjectIsDrift(t *testing.T) {
+	e := newEnv(t)
+	req := request(repo(t, nil))
+	e.apply(t, req)
+	cs := e.clients["eu-west"]
+	if err := cs.CoreV1().ResourceQuotas("payments").Delete(t.Context(), render.QuotaName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := e.targets["eu-west"].Plan(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 {
+		t.Fatalf("want 1 change, got:\n%s", summary(changes))
+	}
+	c := changes[0]
+	if c.Action != plan.Create || c.Kind != "ResourceQuota" || c.Namespace != "payments" || !c.Drift || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "deleted outside k3sync") {
+		t.Errorf("got %s %s drift=%v notes=%q, want a create of the quota marked drift", c.Action, c.Key, c.Drift, c.Notes)
+	}
+	e.apply(t, req)
+	if _, err := cs.CoreV1().ResourceQuotas("payments").Get(t.Context(), render.QuotaName, metav1.GetOptions{}); err != nil {
+		t.Errorf("quota after the revert: %v", err)
+	}
+}
+
 func TestDriftOnExactlyTheEditedField(t *testing.T) {
 	e := newEnv(t)
 	req := request(repo(t, nil))
