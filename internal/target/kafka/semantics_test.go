@@ -20,20 +20,31 @@ import (
 // configSources describes the configs of topic: key -> source.
 func configSources(t *testing.T, e *env, topic string) map[string]kmsg.ConfigSource {
 	t.Helper()
-	rcs, err := e.admin.DescribeTopicConfigs(t.Context(), topic)
+	out, err := describeSources(t, e, topic)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// describeSources is configSources returning the error: a topic just
+// created out of band is UNKNOWN_TOPIC_OR_PARTITION to a broker whose
+// metadata has not caught up yet.
+func describeSources(t *testing.T, e *env, topic string) (map[string]kmsg.ConfigSource, error) {
+	rcs, err := e.admin.DescribeTopicConfigs(t.Context(), topic)
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]kmsg.ConfigSource{}
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			t.Fatal(rc.Err)
+			return nil, rc.Err
 		}
 		for _, c := range rc.Configs {
 			out[c.Key] = c.Source
 		}
 	}
-	return out
+	return out, nil
 }
 
 // alterBroker sets (value != nil) or deletes broker configs: of broker
@@ -101,10 +112,10 @@ func TestBrokerConfigSources(t *testing.T) {
 	d := example(t)
 	req := plan.Request{Revision: "test", Platform: &d.Platform, Tenants: []plan.TenantRequest{{Desired: tenant}}}
 
+	e.createTopicOOB(t, "cfg.probe")
 	eventually(t, "the broker configs show", func() bool {
-		e.createTopicOOB(t, "cfg.probe")
-		s := configSources(t, e, "cfg.probe")
-		return s["retention.bytes"] == kmsg.ConfigSourceDynamicBrokerConfig && s["delete.retention.ms"] == kmsg.ConfigSourceDynamicDefaultBrokerConfig
+		s, err := describeSources(t, e, "cfg.probe")
+		return err == nil && s["retention.bytes"] == kmsg.ConfigSourceDynamicBrokerConfig && s["delete.retention.ms"] == kmsg.ConfigSourceDynamicDefaultBrokerConfig
 	})
 	e.apply(t, req)
 	inherits := configSources(t, e, "cfg.inherits")
