@@ -232,10 +232,16 @@ func (p *faultPeers) writes() (k8s, kafka, kong int64) {
 // fault and after the recovery mean nothing was duplicated or lost.
 func (p *faultPeers) live(t *testing.T) map[string]int {
 	t.Helper()
+	return countLive(t, p.clusters, p.adm, p.kong)
+}
+
+// countLive is faultPeers.live for any test or benchmark.
+func countLive(t testing.TB, clusters map[string]kubernetes.Interface, adm *kadm.Client, kong *kongemu.Server) map[string]int {
+	t.Helper()
 	ctx := t.Context()
 	out := map[string]int{}
 	managed := metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedBy}
-	for name, cs := range p.clusters {
+	for name, cs := range clusters {
 		nss, err := cs.CoreV1().Namespaces().List(ctx, managed)
 		if err != nil {
 			t.Fatal(err)
@@ -265,12 +271,12 @@ func (p *faultPeers) live(t *testing.T) map[string]int {
 		}
 		out[name+" rolebindings"] = len(rbs.Items)
 	}
-	topics, err := p.adm.ListTopics(ctx)
+	topics, err := adm.ListTopics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out["kafka topics"] = len(topics.Names())
-	acls, err := p.adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+	acls, err := adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,13 +286,13 @@ func (p *faultPeers) live(t *testing.T) map[string]int {
 		}
 		out["kafka acls"] += len(r.Described)
 	}
-	users, err := p.adm.DescribeUserSCRAMs(ctx)
+	users, err := adm.DescribeUserSCRAMs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out["kafka scram users"] = len(users)
 	for _, e := range []string{"services", "routes", "plugins", "consumers", "key-auths", "upstreams", "targets"} {
-		out["kong "+e] = p.kong.Count(e)
+		out["kong "+e] = kong.Count(e)
 	}
 	return out
 }

@@ -624,68 +624,11 @@ func (p *soakPeers) kongCall(method, path, body string, out any) int {
 	return resp.StatusCode
 }
 
-// live counts what exists, as faultPeers.live does: Namespaces, Secrets
+// live counts what exists, with faultPeers.live's countLive: Namespaces, Secrets
 // in them, quotas and RoleBindings on both clusters; topics, ACLs and
 // SCRAM users; Kong's entities.
 func (p *soakPeers) live() map[string]int {
-	b := p.b
-	ctx := b.Context()
-	out := map[string]int{}
-	managed := metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedBy}
-	for name, cs := range p.clusters {
-		nss, err := cs.CoreV1().Namespaces().List(ctx, managed)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[name+" namespaces"] = len(nss.Items)
-		ours := map[string]bool{}
-		for _, ns := range nss.Items {
-			ours[ns.Name] = true
-		}
-		secrets, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, s := range secrets.Items {
-			if ours[s.Namespace] {
-				out[name+" secrets"]++
-			}
-		}
-		quotas, err := cs.CoreV1().ResourceQuotas("").List(ctx, managed)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[name+" quotas"] = len(quotas.Items)
-		rbs, err := cs.RbacV1().RoleBindings("").List(ctx, managed)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[name+" rolebindings"] = len(rbs.Items)
-	}
-	topics, err := p.adm.ListTopics(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	out["kafka topics"] = len(topics.Names())
-	acls, err := p.adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range acls {
-		if r.Err != nil {
-			b.Fatal(r.Err)
-		}
-		out["kafka acls"] += len(r.Described)
-	}
-	users, err := p.adm.DescribeUserSCRAMs(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	out["kafka scram users"] = len(users)
-	for _, e := range []string{"services", "routes", "plugins", "consumers", "key-auths", "upstreams", "targets"} {
-		out["kong "+e] = p.kong.Count(e)
-	}
-	return out
+	return countLive(p.b, p.clusters, p.adm, p.kong)
 }
 
 // metric reads one unlabelled sample of the serve process's /metrics.
