@@ -223,6 +223,13 @@ func (b *brokenJournal) Statuses(ctx context.Context) ([]state.TenantStatus, err
 	return b.Journal.Statuses(ctx) //nolint:wrapcheck // a test double
 }
 
+func (b *brokenJournal) Status(ctx context.Context, tenant string) (state.TenantStatus, error) {
+	if b.statusFails {
+		return state.TenantStatus{}, errors.New("apiserver unavailable")
+	}
+	return b.Journal.Status(ctx, tenant) //nolint:wrapcheck // a test double
+}
+
 // TestSuspensionJournalErrors: a suspension the journal cannot record
 // fails (the API answers 500) and changes nothing; a sync that cannot
 // read the suspensions applies nothing and fails, to be retried.

@@ -242,7 +242,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 
 	// Operators' suspensions, as the journal has them now: another
 	// replica may have recorded them before this one took the Lease.
-	suspensions, suspensionsErr := r.suspensions(ctx)
+	suspensions, suspensionsErr := r.suspensions(ctx, tenants)
 	blocked := map[string]string{}
 	// unchecked are tenants not applied because their suspension could not
 	// be read: they fail, and are retried.
@@ -309,7 +309,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		"tenants", len(tenants), "changes", len(p.Changes), "applied", len(applyTenants),
 		"plan", planned.Round(time.Millisecond), "apply", applied.Round(time.Millisecond))
 	finished := r.opts.Now().UTC()
-	last := r.lastRuns(ctx)
+	last := r.lastRuns(ctx, tenants)
 	r.mu.Lock()
 	unrecorded := maps.Clone(r.unrecorded)
 	r.mu.Unlock()
@@ -483,10 +483,10 @@ func (r *Reconciler) clearPlan(tenant string) {
 	}
 }
 
-// lastRuns returns each tenant's latest run.
-func (r *Reconciler) lastRuns(ctx context.Context) map[string]*state.Run {
+// lastRuns returns the tenants' latest runs.
+func (r *Reconciler) lastRuns(ctx context.Context, tenants []string) map[string]*state.Run {
 	out := map[string]*state.Run{}
-	st, err := r.journal.Statuses(ctx)
+	st, err := r.statuses(ctx, tenants)
 	if err != nil {
 		return out
 	}
@@ -496,10 +496,10 @@ func (r *Reconciler) lastRuns(ctx context.Context) map[string]*state.Run {
 	return out
 }
 
-// suspensions returns the operators' suspensions by tenant, read from
-// the journal.
-func (r *Reconciler) suspensions(ctx context.Context) (map[string]*state.Suspension, error) {
-	st, err := r.journal.Statuses(ctx)
+// suspensions returns the operators' suspensions of the tenants, read
+// from the journal.
+func (r *Reconciler) suspensions(ctx context.Context, tenants []string) (map[string]*state.Suspension, error) {
+	st, err := r.statuses(ctx, tenants)
 	if err != nil {
 		return nil, fmt.Errorf("read the journal: %w", err)
 	}
@@ -508,6 +508,28 @@ func (r *Reconciler) suspensions(ctx context.Context) (map[string]*state.Suspens
 		if s.Suspension != nil {
 			out[s.Tenant] = s.Suspension
 		}
+	}
+	return out, nil
+}
+
+// fewStatuses: up to this many tenants, their statuses are read one by
+// one; more, and every tenant's in one read. A sync of one changed
+// tenant reads one status, not 1,000.
+const fewStatuses = 16
+
+// statuses reads the journal's statuses of tenants (maybe of others too).
+func (r *Reconciler) statuses(ctx context.Context, tenants []string) ([]state.TenantStatus, error) {
+	if len(tenants) > fewStatuses {
+		return r.journal.Statuses(ctx) //nolint:wrapcheck // wrapped by the callers
+	}
+	out := make([]state.TenantStatus, 0, len(tenants))
+	for _, name := range tenants {
+		s, err := r.journal.Status(ctx, name)
+		if err != nil {
+			return nil, err //nolint:wrapcheck // wrapped by the callers
+		}
+		s.Tenant = name
+		out = append(out, s)
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +17,12 @@ var entriesBucket = []byte("entries")
 // Bolt is a Store in a bbolt file.
 type Bolt struct {
 	db *bolt.DB
+	// mu orders the saves of entries with the updates of index, so that
+	// the index says what the file holds.
+	mu sync.Mutex
+	// index is who holds what, read from the file when first needed and
+	// kept by Save: this process alone writes the file (bbolt's lock).
+	index *holderIndex
 }
 
 // ErrLocked: another process holds the bbolt file (a running `k3sync
@@ -86,19 +94,51 @@ func (b *Bolt) Save(_ context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("state %s %s: encode: %w", e.Tenant, e.Target, err)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if err := b.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(entriesBucket).Put(entryKey(e.Tenant, e.Target), v) //nolint:wrapcheck // wrapped below
 	}); err != nil {
 		return fmt.Errorf("state %s %s: save: %w", e.Tenant, e.Target, err)
 	}
+	if b.index != nil {
+		b.index.set(e)
+	}
 	return nil
+}
+
+// holders implements indexer: the first call reads every entry's IDs.
+func (b *Bolt) holders(target string) ([]string, map[string][]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.index == nil {
+		ix := newHolderIndex()
+		if err := b.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(entriesBucket).ForEach(func(k, v []byte) error {
+				var e Entry
+				if err := json.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("%q: %w", k, err)
+				}
+				ix.set(e)
+				return nil
+			})
+		}); err != nil {
+			return nil, nil, fmt.Errorf("state: index: %w", err)
+		}
+		b.index = ix
+	}
+	tenants, holders := b.index.holders(target)
+	return tenants, holders, nil
 }
 
 // List implements Store.
 func (b *Bolt) List(_ context.Context, target string) ([]Entry, error) {
 	var out []Entry
 	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(entriesBucket).ForEach(func(_, v []byte) error {
+		return tx.Bucket(entriesBucket).ForEach(func(k, v []byte) error {
+			if _, t, _ := strings.Cut(string(k), "\x00"); target != "" && t != target {
+				return nil // decode only the target's entries
+			}
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err //nolint:wrapcheck // wrapped below

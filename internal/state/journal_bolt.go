@@ -140,6 +140,20 @@ func (b *Bolt) Statuses(_ context.Context) ([]TenantStatus, error) {
 	})
 }
 
+// Status implements Journal.
+func (b *Bolt) Status(_ context.Context, tenant string) (TenantStatus, error) {
+	var s TenantStatus
+	if err := b.db.View(func(tx *bolt.Tx) error {
+		if raw := tx.Bucket(statusBucket).Get([]byte(tenant)); raw != nil {
+			return json.Unmarshal(raw, &s) //nolint:wrapcheck // wrapped below
+		}
+		return nil
+	}); err != nil {
+		return TenantStatus{}, fmt.Errorf("state: status of %s: %w", tenant, err)
+	}
+	return s, nil
+}
+
 func (b *Bolt) put(bucket []byte, key string, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {

@@ -120,3 +120,10 @@ func (m *Memory) Statuses(_ context.Context) ([]TenantStatus, error) {
 	slices.SortFunc(out, func(a, b TenantStatus) int { return cmp.Compare(a.Tenant, b.Tenant) })
 	return out, nil
 }
+
+// Status implements Journal.
+func (m *Memory) Status(_ context.Context, tenant string) (TenantStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.journal().status[tenant], nil
+}

@@ -75,6 +75,19 @@ func checkJournal(t *testing.T, j Journal, prefix string, reopen reopener) {
 	if len(st) != 2 || st[0].Tenant != payments || st[0].Revision != "aaa" || st[0].LastRun.Result != ResultFailed {
 		t.Fatalf("a failed run must not move the synced revision: %+v", st)
 	}
+	// One tenant's status, read alone, is what Statuses says of it.
+	for _, want := range st {
+		got, err := j.Status(ctx, want.Tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Status(%s) (-Statuses +Status):\n%s", want.Tenant, diff)
+		}
+	}
+	if got, err := j.Status(ctx, checkout); err != nil || got.LastRun != nil || got.Revision != "" || got.Suspension != nil {
+		t.Errorf("Status(%s) of a tenant without runs: %+v, %v", checkout, got, err)
+	}
 	runs, err := j.Runs(ctx, payments, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -309,6 +309,18 @@ func (k *Kube) Statuses(ctx context.Context) ([]TenantStatus, error) {
 	return out, nil
 }
 
+// Status implements Journal: one GET.
+func (k *Kube) Status(ctx context.Context, tenant string) (TenantStatus, error) {
+	var j kubeJournal
+	if _, err := k.read(ctx, kindJournal, tenant, &j); err != nil {
+		return TenantStatus{}, fmt.Errorf("state: status of %s: %w", tenant, err)
+	}
+	if j.Status == nil {
+		return TenantStatus{}, nil
+	}
+	return *j.Status, nil
+}
+
 // encodeJournal encodes j, dropping history until it fits: first the
 // oldest runs (a quarter at a time, keeping the newest), then the change
 // lists of those kept; the status (with the operator's suspension) and

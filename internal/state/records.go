@@ -137,6 +137,9 @@ type Journal interface {
 	Drifts(ctx context.Context) ([]Drift, error)
 	// Statuses returns every tenant's status, sorted by tenant.
 	Statuses(ctx context.Context) ([]TenantStatus, error)
+	// Status returns the tenant's status, the zero one when it has none:
+	// one read, where Statuses reads every tenant's.
+	Status(ctx context.Context, tenant string) (TenantStatus, error)
 	// SetSuspension records an operator's suspend or resume as the
 	// tenant's Suspension (in its status) and adds s.Entry() to its
 	// history, in one write. The status's revision and last run stay:

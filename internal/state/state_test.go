@@ -2,7 +2,9 @@ package state
 
 import (
 	"encoding/json"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,5 +101,106 @@ func TestBoltIsExclusive(t *testing.T) {
 	defer b.Close()
 	if _, err := OpenBolt(path, 50*time.Millisecond); err == nil {
 		t.Fatal("a second open of a held state file succeeded; two processes could apply at once")
+	}
+}
+
+// TestInventories: who holds what, read before and after saves, agrees
+// with what List says on every store, and a bbolt file reopened (its
+// index rebuilt from the file) says the same; each Entry is the caller's
+// own to modify.
+func TestInventories(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	b, err := OpenBolt(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := json.RawMessage(`{}`)
+	save := func(t *testing.T, s Store, tenant, target string, ids ...string) {
+		t.Helper()
+		e := Entry{Tenant: tenant, Target: target, Resources: map[string]json.RawMessage{}}
+		for _, id := range ids {
+			e.Resources[id] = raw
+		}
+		if err := s.Save(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type view struct {
+		Tenants []string
+		Holders map[string][]string
+		Entries map[string][]string // tenant → IDs, from Entry
+	}
+	read := func(t *testing.T, s Store, target string) view {
+		t.Helper()
+		in, err := ReadInventories(t.Context(), s, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := view{Tenants: in.Tenants, Holders: in.Holders, Entries: map[string][]string{}}
+		for _, tn := range append(slices.Clone(in.Tenants), "nobody") {
+			e, err := in.Entry(t.Context(), tn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Resources == nil {
+				t.Fatalf("%s: an entry without a Resources map", tn)
+			}
+			v.Entries[tn] = slices.Sorted(maps.Keys(e.Resources))
+			e.Resources["Secret/stolen"] = raw // the caller's own copy
+		}
+		return v
+	}
+	for name, s := range map[string]Store{"memory": NewMemory(), "bolt": b} {
+		t.Run(name, func(t *testing.T) {
+			save(t, s, "b", "kubernetes/x", "Namespace/b", "Namespace/shared")
+			save(t, s, "a", "kubernetes/x", "Namespace/a", "Namespace/shared")
+			save(t, s, "a", "kafka/main", "topic/a.orders")
+			want := view{
+				Tenants: []string{"a", "b"},
+				Holders: map[string][]string{"Namespace/a": {"a"}, "Namespace/b": {"b"}, "Namespace/shared": {"a", "b"}},
+				Entries: map[string][]string{"a": {"Namespace/a", "Namespace/shared"}, "b": {"Namespace/b", "Namespace/shared"}, "nobody": nil},
+			}
+			if diff := cmp.Diff(want, read(t, s, "kubernetes/x")); diff != "" {
+				t.Fatalf("first read (-want +got):\n%s", diff)
+			}
+			// After the first read, saves must show (bbolt's index).
+			save(t, s, "b", "kubernetes/x", "Namespace/b")
+			save(t, s, "c", "kubernetes/x", "Namespace/c")
+			want = view{
+				Tenants: []string{"a", "b", "c"},
+				Holders: map[string][]string{"Namespace/a": {"a"}, "Namespace/b": {"b"}, "Namespace/c": {"c"}, "Namespace/shared": {"a"}},
+				Entries: map[string][]string{"a": {"Namespace/a", "Namespace/shared"}, "b": {"Namespace/b"}, "c": {"Namespace/c"}, "nobody": nil},
+			}
+			if diff := cmp.Diff(want, read(t, s, "kubernetes/x")); diff != "" {
+				t.Fatalf("after saves (-want +got):\n%s", diff)
+			}
+			if in, _ := ReadInventories(t.Context(), s, "kubernetes/x"); func() bool { o, ok := in.Other("Namespace/shared", "b"); return !ok || o != "a" }() {
+				t.Error(`Other("Namespace/shared", "b"): tenant a holds it`)
+			}
+			if in, _ := ReadInventories(t.Context(), s, "kubernetes/x"); func() bool { _, ok := in.Other("Namespace/a", "a"); return ok }() {
+				t.Error(`Other("Namespace/a", "a"): only a holds it`)
+			}
+			list, err := s.List(t.Context(), "kubernetes/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != 3 {
+				t.Errorf("List: %d entries, the inventories say 3", len(list))
+			}
+		})
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = OpenBolt(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v := read(t, b, "kubernetes/x")
+	if diff := cmp.Diff([]string{"a", "b", "c"}, v.Tenants); diff != "" {
+		t.Errorf("reopened: tenants (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string][]string{"Namespace/a": {"a"}, "Namespace/b": {"b"}, "Namespace/c": {"c"}, "Namespace/shared": {"a"}}, v.Holders); diff != "" {
+		t.Errorf("reopened: holders (-want +got):\n%s", diff)
 	}
 }

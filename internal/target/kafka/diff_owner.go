@@ -31,7 +31,7 @@ func (tp *tenantPlan) adopts(id string) (bool, string) {
 	if !tp.adopt {
 		return false, ""
 	}
-	if owner, ok := tp.holders[id]; ok && owner != tp.name {
+	if owner, ok := tp.holders.Other(id, tp.name); ok {
 		return false, "not adopted: tenant " + owner + "'s inventory holds it"
 	}
 	if other, ok := tp.claims()[id]; ok && other != tp.name {

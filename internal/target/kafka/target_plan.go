@@ -95,10 +95,10 @@ type tenantPlan struct {
 	// that the tenant does not own: blocked, with their ACLs and quota.
 	foreignUsers map[string]bool
 	// adopt: the tenant adopts what exists and no tenant owns
-	// (policies.adopt); holders maps what every tenant's inventory on
-	// the cluster holds to the tenant.
+	// (policies.adopt); holders says what every tenant's inventory on
+	// the cluster holds.
 	adopt   bool
-	holders map[string]string
+	holders *state.Inventories
 }
 
 // planned is a whole plan of this target.
@@ -160,45 +160,34 @@ func (t *Target) plan(ctx context.Context, req plan.Request) (*planned, error) {
 // tenants pairs each tenant the request covers here (plan.Request.Scope)
 // with its inventory, keeping those with something desired or owned here.
 func (t *Target) tenants(ctx context.Context, req plan.Request) ([]*tenantPlan, error) {
-	entries, err := t.store.List(ctx, t.stateID)
+	inv, err := state.ReadInventories(ctx, t.store, t.stateID)
 	if err != nil {
 		return nil, fmt.Errorf("kafka %s: %w", t.name, err)
 	}
-	byTenant := make(map[string]state.Entry, len(entries))
-	owners := make([]string, 0, len(entries))
-	holders := map[string]string{}
-	for _, e := range entries {
-		byTenant[e.Tenant] = e
-		owners = append(owners, e.Tenant)
-		for id := range e.Resources {
-			holders[id] = e.Tenant
-		}
-	}
 	var out []*tenantPlan
-	for _, sc := range req.Scope(owners) {
+	for _, sc := range req.Scope(inv.Tenants) {
 		var desired *render.KafkaResources
 		if tr := sc.Request; tr != nil && tr.Desired != nil {
 			if k := tr.Desired.Kafka; k != nil && k.Cluster == t.name {
 				desired = k
 			}
 		}
-		if desired == nil && len(byTenant[sc.Name].Resources) == 0 {
+		e, err := inv.Entry(ctx, sc.Name)
+		if err != nil {
+			return nil, fmt.Errorf("kafka %s: %w", t.name, err)
+		}
+		if desired == nil && len(e.Resources) == 0 {
 			continue
 		}
-		tp := t.tenantPlan(sc.Name, byTenant[sc.Name], desired)
+		tp := t.tenantPlan(sc.Name, e, desired)
 		tp.adopt = sc.Request != nil && sc.Request.Model != nil && sc.Request.Model.Policies.Adopt
-		tp.holders = holders
+		tp.holders = inv
 		out = append(out, tp)
 	}
 	return out, nil
 }
 
 func (t *Target) tenantPlan(name string, e state.Entry, desired *render.KafkaResources) *tenantPlan {
-	// Store.List returns entries of their own; only a tenant without one
-	// needs a map.
-	if e.Resources == nil {
-		e.Resources = map[string]json.RawMessage{}
-	}
 	e.Tenant, e.Target = name, t.stateID
 	tp := &tenantPlan{name: name, entry: e, stored: e.Resources, desired: desired}
 	for id := range e.Resources {

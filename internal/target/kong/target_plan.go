@@ -127,26 +127,16 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 // memo remembers with the same inputs is not diffed; for an apply that
 // saves state (current), only when its record was found up to date too.
 func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current bool) (*gatewayPlan, error) {
-	entries, err := t.store.List(ctx, t.stateID)
+	// inv: every tenant's inventory on the gateway; an adoption never
+	// takes what another tenant's holds.
+	inv, err := state.ReadInventories(ctx, t.store, t.stateID)
 	if err != nil {
 		return nil, fmt.Errorf("kong gateway %s: state: %w", t.name, err)
-	}
-	byEntry := make(map[string]state.Entry, len(entries))
-	owners := make([]string, 0, len(entries))
-	// holders: every tenant's inventory on the gateway, by entity ID; an
-	// adoption never takes what another tenant's holds.
-	holders := map[string][]string{}
-	for _, e := range entries {
-		byEntry[e.Tenant] = e
-		owners = append(owners, e.Tenant)
-		for id := range e.Resources {
-			holders[id] = append(holders[id], e.Tenant)
-		}
 	}
 	// The tenants the request covers (plan.Request.Scope), with something
 	// desired here or in the inventory here.
 	byTenant := map[string]*tenantPlan{}
-	for _, sc := range req.Scope(owners) {
+	for _, sc := range req.Scope(inv.Tenants) {
 		tp := &tenantPlan{tenant: sc.Name, live: &tenantLive{}}
 		if tr := sc.Request; tr != nil && tr.Desired != nil {
 			if k := tr.Desired.Kong; k != nil && k.Gateway == t.name {
@@ -154,10 +144,8 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 			}
 			tp.adopts = !tr.Removed && tr.Model != nil && tr.Model.Policies.Adopt
 		}
-		if e, ok := byEntry[sc.Name]; ok {
-			tp.entry = e.Clone()
-		} else {
-			tp.entry = state.Entry{Tenant: sc.Name, Target: t.stateID}.Clone()
+		if tp.entry, err = inv.Entry(ctx, sc.Name); err != nil {
+			return nil, fmt.Errorf("kong gateway %s: state: %w", t.name, err)
 		}
 		if tp.desired == nil && len(tp.entry.Resources) == 0 {
 			continue
@@ -188,7 +176,7 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	}
 	slices.SortFunc(gp.tenants, func(a, b *tenantPlan) int { return strings.Compare(a.tenant, b.tenant) })
 
-	if err := t.blockNotOwned(ctx, s, gp.tenants, holders); err != nil {
+	if err := t.blockNotOwned(ctx, s, gp.tenants, inv.Holders); err != nil {
 		return nil, err
 	}
 	gp.gen = t.memo.check(ctx, s, t.concurrency)

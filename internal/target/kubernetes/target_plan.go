@@ -169,9 +169,8 @@ type scoped struct {
 	model   *model.Tenant
 	desired []*unstructured.Unstructured
 	entry   state.Entry
-	// owners maps every object any tenant's inventory on this cluster
-	// holds to that tenant.
-	owners map[string]string
+	// inv says which tenants' inventories on this cluster hold what.
+	inv *state.Inventories
 	// untouched maps the desired objects whose inventory entry is what
 	// Git desires, with the resourceVersion the live object has, to that
 	// version: while the live object still has it, nothing changed.
@@ -196,23 +195,16 @@ func (s scoped) adopts() bool { return s.model != nil && s.model.Policies.Adopt 
 // with something desired here or something in the inventory here, sorted
 // by name.
 func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) {
-	entries, err := t.store.List(ctx, t.stateTarget())
+	inv, err := state.ReadInventories(ctx, t.store, t.stateTarget())
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: inventory: %w", t.name, err)
 	}
-	byTenant := make(map[string]state.Entry, len(entries))
-	owners := make([]string, 0, len(entries))
-	holders := map[string]string{}
-	for _, e := range entries {
-		byTenant[e.Tenant] = e
-		owners = append(owners, e.Tenant)
-		for id := range e.Resources {
-			holders[id] = e.Tenant
-		}
-	}
 	var out []scoped
-	for _, sc := range req.Scope(owners) {
-		s := scoped{tenant: sc.Name, entry: byTenant[sc.Name], owners: holders}
+	for _, sc := range req.Scope(inv.Tenants) {
+		s := scoped{tenant: sc.Name, inv: inv}
+		if s.entry, err = inv.Entry(ctx, sc.Name); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", t.name, err)
+		}
 		if tr := sc.Request; tr != nil && !tr.Removed {
 			s.model = tr.Model
 			if tr.Desired != nil {
@@ -222,9 +214,6 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 					}
 				}
 			}
-		}
-		if s.entry.Resources == nil {
-			s.entry = state.Entry{Tenant: s.tenant, Target: t.stateTarget()}.Clone()
 		}
 		if len(s.desired) == 0 && len(s.entry.Resources) == 0 {
 			continue
@@ -414,7 +403,7 @@ func (t *Target) notOwned(s scoped, id string, l *unstructured.Unstructured, u *
 // another tenant. Inventory is proof; a mark naming someone else is
 // reason enough to keep out.
 func (t *Target) adoptable(s scoped, id string, l *unstructured.Unstructured, u *metav1.PartialObjectMetadata) string {
-	if owner, ok := s.owners[id]; ok && owner != s.tenant {
+	if owner, ok := s.inv.Other(id, s.tenant); ok {
 		return "tenant " + owner + "'s inventory holds it"
 	}
 	var labels map[string]string
