@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,21 +44,40 @@ type crashProgress struct {
 	namespaces, topics, consumers int // on eu-west, in Kafka, in Kong
 }
 
+// crashSeeds pick the random kill points of TestKillDuringApplyConverges;
+// -crash.seeds 1,2,3,4,5 tries more.
+var crashSeeds = flag.String("crash.seeds", "1,2", "comma-separated seeds of TestKillDuringApplyConverges's random kill points")
+
 // TestKillDuringApplyConverges kills `k3sync serve` with SIGKILL in the
 // middle of its first apply, at several points: while the namespaces are
 // being created, while the Kafka topics are, and while the Kong
 // consumers are (the apply goes through the systems in that order for
-// each tenant, tenants side by side). Each time it restarts it and checks
+// each tenant, tenants side by side), and at random points, one per seed
+// of -crash.seeds: once a random share of everything the apply makes
+// exists. Each time it restarts it and checks
 // that it converges with nothing lost (every resource exists and is still
 // owned: removing a tenant from Git plans the removal of everything it
 // had) and nothing duplicated (ACLs and key-auth credentials exist once).
 func TestKillDuringApplyConverges(t *testing.T) {
 	bin := buildK3sync(t)
-	for _, kp := range []killPoint{
+	points := []killPoint{
 		{"kubernetes", "10 namespaces on eu-west", func(p crashProgress) bool { return p.namespaces >= 10 }},
 		{"kafka", "a third of the topics", func(p crashProgress) bool { return p.topics >= crashTenants }},
 		{"kong", "half of the Kong consumers", func(p crashProgress) bool { return p.consumers >= crashTenants/2 }},
-	} {
+	}
+	for f := range strings.SplitSeq(*crashSeeds, ",") {
+		seed, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+		if err != nil {
+			t.Fatalf("-crash.seeds %q: %v", *crashSeeds, err)
+		}
+		// Of the 2×100 namespaces, 300 topics and 100 consumers the
+		// apply makes, somewhere between 5% and 80%.
+		const total = 2*crashTenants + 3*crashTenants + crashTenants
+		n := total/20 + rand.New(rand.NewPCG(seed, 19)).IntN(total*3/4)
+		points = append(points, killPoint{fmt.Sprintf("seed-%d", seed), fmt.Sprintf("%d of the %d namespaces, topics and consumers (seed %d)", n, total, seed),
+			func(p crashProgress) bool { return p.namespaces+p.topics+p.consumers >= n }})
+	}
+	for _, kp := range points {
 		t.Run(kp.name, func(t *testing.T) { killAndConverge(t, bin, kp) })
 	}
 }
