@@ -352,6 +352,8 @@ func (g gitSource) FS(hash string) (fs.FS, error) { return g.p.FS(hash) } //noli
 
 func (g gitSource) Changed(from, to string) ([]string, error) { return g.p.Changed(from, to) } //nolint:wrapcheck // names the commits
 
+func (g gitSource) Damaged() error { return g.p.Damaged() } //nolint:wrapcheck // the read's own error
+
 type noTenants struct{}
 
 func (noTenants) Tenant(string) *model.Tenant { return nil }

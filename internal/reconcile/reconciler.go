@@ -33,6 +33,13 @@ type Source interface {
 	Changed(from, to string) ([]string, error)
 }
 
+// damageReporter is a Source that tells a revision it could not read,
+// its clone's storage damaged, from an invalid one (source.Poller): the
+// first read that found the damage since the last clone, nil when none.
+type damageReporter interface {
+	Damaged() error
+}
+
 // Engine plans and applies across targets (apply.Engine).
 type Engine interface {
 	Plan(ctx context.Context, req plan.Request) *plan.Plan

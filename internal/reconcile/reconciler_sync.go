@@ -47,12 +47,16 @@ func (r *Reconciler) poll(ctx context.Context, trigger state.Trigger) {
 func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur *loaded, trigger state.Trigger) {
 	log := r.log.With("revision", short(commit.Hash))
 	r.mu.Lock()
+	prev := r.snap.latest
 	r.snap.latest = commit
 	r.mu.Unlock()
 	fsys, err := r.src.FS(commit.Hash)
 	var repo *model.Repo
 	if err == nil {
 		repo, err = loader.LoadWith(ctx, fsys, r.opts.Loader)
+	}
+	if err != nil && r.cloneDamaged(ctx, commit, prev) {
+		return
 	}
 	if err != nil {
 		msgs := []string{err.Error()}
@@ -481,6 +485,34 @@ func (r *Reconciler) clearPlan(tenant string) {
 	if p := r.snap.plans[tenant]; p != nil {
 		r.snap.plans[tenant] = &plan.Plan{Revision: p.Revision}
 	}
+}
+
+// cloneDamaged handles a revision that failed to load while the source
+// says its clone is damaged: the failure is the disk's, not the
+// revision's, so nobody is told the revision is invalid; it shows as a
+// source error, and the next poll (which clones again) loads the same
+// revision again. It reports whether it handled the failure.
+func (r *Reconciler) cloneDamaged(ctx context.Context, commit view.Commit, prev view.Commit) bool {
+	dr, ok := r.src.(damageReporter)
+	if !ok {
+		return false
+	}
+	derr := dr.Damaged()
+	if derr == nil {
+		return false
+	}
+	r.log.ErrorContext(ctx, "revision could not be read: the Git clone is corrupt; the next poll clones again and loads it",
+		"revision", short(commit.Hash), "error", derr)
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.FetchFailed()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snap.sourceError = "revision " + short(commit.Hash) + " could not be read, the Git clone is corrupt (cloned again at the next poll): " + derr.Error()
+	if r.snap.latest.Hash == commit.Hash {
+		r.snap.latest = prev // not seen: the next poll loads it
+	}
+	return true
 }
 
 // lastRuns returns the tenants' latest runs.

@@ -104,6 +104,17 @@ func corrupt(err error) bool {
 	return false
 }
 
+// Damaged returns the first read that found the clone corrupt since it
+// was last cloned, nil when none: the next poll clones again. A caller
+// whose read of a revision failed tells by it a disk that failed from a
+// revision that is wrong.
+func (p *Poller) Damaged() error {
+	if err := p.damaged.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
 // noteRead remembers that a read of the clone found it corrupt; the next
 // poll clones again. It never blocks: readers hold readMu.
 func (p *Poller) noteRead(err error) {
