@@ -89,6 +89,12 @@ type Loop struct {
 	// base is the tracked branch's head as last loaded.
 	base *loadedBase
 
+	// pending is the tracked branch's pending plan as last made, shared by
+	// the passes that follow within PendingMaxAge; applied counts the
+	// revisions the daemon applied, each of which makes it stale.
+	pending *keptPending
+	applied uint64
+
 	// out holds the statuses not posted yet.
 	out *outbox
 	// holdMu guards holdUntil: when the forge may be called again after a
@@ -343,14 +349,50 @@ func (l *Loop) inputsChanged(ps *pass, from string) bool {
 	return changed
 }
 
+// PendingMaxAge bounds how long the tracked branch's pending plan is
+// shared by the passes that follow. Webhooks come in bursts (a push to a
+// pull request's branch, its synchronize event, review comments): each
+// pass need not plan every tenant again. What the daemon applies, and a
+// new head of the tracked branch, make it stale sooner; drift can change
+// what is pending without either, and this age bounds how long a pull
+// request's ownership check can miss it. The targets check ownership
+// again at apply time, whatever the check said.
+const PendingMaxAge = 30 * time.Second
+
+// keptPending is a pending plan of the tracked branch and what it was
+// made on.
+type keptPending struct {
+	base    string
+	applied uint64
+	at      time.Time
+	plan    *plan.Plan
+}
+
 // pendingPlan plans every tenant of the tracked branch against live
-// state: what is pending there, whoever the pull requests change. Nil
-// when the branch is invalid.
+// state: what is pending there, whoever the pull requests change; made
+// at most once per pass, and shared with later passes on the same head
+// for PendingMaxAge unless the daemon applied something since. Nil when
+// the branch is invalid.
 func (l *Loop) pendingPlan(ctx context.Context, ps *pass) *plan.Plan {
-	if !ps.pendingDone && ps.base.repo != nil {
-		ps.pending = l.engine.Plan(ctx, request(ps.base.repo, Scope{All: true}, ps.base.hash))
+	if ps.pendingDone || ps.base.repo == nil {
+		ps.pendingDone = true
+		return ps.pending
 	}
 	ps.pendingDone = true
+	l.mu.Lock()
+	kept, applied := l.pending, l.applied
+	l.mu.Unlock()
+	if kept != nil && kept.base == ps.base.hash && kept.applied == applied && time.Since(kept.at) < PendingMaxAge {
+		ps.pending = kept.plan
+		return ps.pending
+	}
+	at := time.Now()
+	ps.pending = l.engine.Plan(ctx, request(ps.base.repo, Scope{All: true}, ps.base.hash))
+	if len(ps.pending.Errors) == 0 {
+		l.mu.Lock()
+		l.pending = &keptPending{base: ps.base.hash, applied: applied, at: at, plan: ps.pending}
+		l.mu.Unlock()
+	}
 	return ps.pending
 }
 

@@ -274,6 +274,36 @@ func TestGitHubLoop(t *testing.T) {
 		t.Errorf("a second pass on the same head called %v and planned %d times", got, len(eng.reqs))
 	}
 
+	// A new head of the pull request is planned; the tracked branch's
+	// pending plan, made by the last pass, is shared (webhooks come in
+	// bursts) until the daemon applies something.
+	newHead := func(content string) {
+		t.Helper()
+		up.Git("checkout", "--quiet", "--detach", head)
+		up.WriteFile("tenants/payments/refunds.cue", content)
+		head = up.CommitRef("payments: refunds, again", "refs/pull/7/head")
+		up.Git("checkout", "--quiet", "main")
+		api.mu.Lock()
+		api.pulls[0]["head"] = map[string]any{"ref": "refunds", "sha": head}
+		api.mu.Unlock()
+		if err := loop.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		api.take()
+	}
+	newHead("package k3sync\n\nkafka: topics: \"payments.refunds\": partitions: 6\n")
+	if len(eng.reqs) != 3 || eng.reqs[2].Complete {
+		t.Fatalf("a new head within %s: %d plan requests, want the head's alone (3)", PendingMaxAge, len(eng.reqs))
+	}
+	if err := loop.Applied(ctx, tracked, nil); err != nil {
+		t.Fatal(err)
+	}
+	api.take()
+	newHead("package k3sync\n\nkafka: topics: \"payments.refunds\": partitions: 9\n")
+	if len(eng.reqs) != 5 || !eng.reqs[4].Complete || eng.reqs[4].Revision != tracked {
+		t.Fatalf("a new head after an apply: %d plan requests, want the head's and the pending plan again (5)", len(eng.reqs))
+	}
+
 	// The tracked branch moves: a README change re-plans nothing; a tenant
 	// change re-plans the merge, edits the comment and keeps the status,
 	// which did not change.
@@ -282,7 +312,7 @@ func TestGitHubLoop(t *testing.T) {
 	if err := loop.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := api.take(); len(got) != 1 || len(eng.reqs) != 2 {
+	if got := api.take(); len(got) != 1 || len(eng.reqs) != 5 {
 		t.Errorf("a README change called %v and planned %d times", got, len(eng.reqs))
 	}
 	up.WriteFile("tenants/checkout/extra.cue", "package k3sync\n")
@@ -296,7 +326,7 @@ func TestGitHubLoop(t *testing.T) {
 		"GET /repos/o/r/issues/7/comments?per_page=100",
 		"PATCH /repos/o/r/issues/comments/100",
 	}
-	if diff := cmp.Diff(want, api.take()); diff != "" || len(eng.reqs) != 4 {
+	if diff := cmp.Diff(want, api.take()); diff != "" || len(eng.reqs) != 7 {
 		t.Errorf("after a tenant change on main, %d plans; REST calls (-want +got):\n%s", len(eng.reqs), diff)
 	}
 	if body := api.comments[0]["body"].(string); !strings.Contains(body, "merged onto `main` at `"+tracked[:12]+"`") {
