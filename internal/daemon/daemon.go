@@ -125,7 +125,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		Notifier:  notifier,
 	})
 	d.Reconciler = rec
-	if d.review, err = newReview(cfg, d.source, set.Targets, rec, loaderOpts, d.log, opts.ForgeMetrics); err != nil {
+	if d.review, err = newReview(cfg, d.source, d.store, set.Targets, rec, loaderOpts, d.log, opts.ForgeMetrics); err != nil {
 		return nil, err
 	}
 	if le := cfg.Reconcile.LeaderElection; le != nil {

@@ -3,6 +3,9 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -21,7 +24,7 @@ import (
 // newReview builds the pull request loop; nil when no forge is
 // configured. It plans with its own engine over the reconciler's targets
 // and waits for the reconciler's first sync before its first pass.
-func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, rec *reconcile.Reconciler, loaderOpts loader.Options, log *slog.Logger, m review.Metrics) (*review.Loop, error) {
+func newReview(cfg *config.Config, src *source.Poller, store state.Store, targets []apply.Target, rec *reconcile.Reconciler, loaderOpts loader.Options, log *slog.Logger, m review.Metrics) (*review.Loop, error) {
 	f, err := forge.New(cfg.Forge)
 	if err != nil || f == nil {
 		return nil, err //nolint:wrapcheck // names the forge setting
@@ -34,7 +37,39 @@ func newReview(cfg *config.Config, src *source.Poller, targets []apply.Target, r
 		Logger:       log,
 		Loader:       loaderOpts,
 		Metrics:      m,
+		Holding:      holding(store, targets),
 	}), nil
+}
+
+// holding is review.Options.Holding over the state store: the tenants
+// whose inventory on one of targets holds a resource whose ID mentions
+// one of names, '.' and '_' alike. It decodes no entry on the bbolt
+// store (state.ReadInventories).
+func holding(store state.Store, targets []apply.Target) func(context.Context, []string) ([]string, error) {
+	return func(ctx context.Context, names []string) ([]string, error) {
+		var norm []string
+		for _, n := range names {
+			if n != "" {
+				norm = append(norm, strings.ReplaceAll(n, ".", "_"))
+			}
+		}
+		held := map[string]bool{}
+		for _, t := range targets {
+			inv, err := state.ReadInventories(ctx, store, string(t.System())+"/"+t.Name())
+			if err != nil {
+				return nil, err //nolint:wrapcheck // names the store
+			}
+			for id, tenants := range inv.Holders {
+				id = strings.ReplaceAll(id, ".", "_")
+				if slices.ContainsFunc(norm, func(n string) bool { return strings.Contains(id, n) }) {
+					for _, tn := range tenants {
+						held[tn] = true
+					}
+				}
+			}
+		}
+		return slices.Sorted(maps.Keys(held)), nil
+	}
 }
 
 // run runs the reconciler and, with a forge, the pull request loop, until

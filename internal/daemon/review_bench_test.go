@@ -49,14 +49,11 @@ var reviewTenantsFlag = flag.Int("review.tenants", 1000, "how many tenants Bench
 // both timed when Gitea answered them (through a recording proxy in
 // front of Gitea's API). It reports the median as ms/pr (target ≤ 1 s),
 // min and max, and the medians to the final status and to the pending
-// status the loop posts before it plans. The 10 come one after another,
-// so they share the tracked branch's pending plan (review.PendingMaxAge);
-// an eleventh, after a quiet PendingMaxAge, plans it again:
-// after-quiet-ms/pr is the latency of a pull request that comes alone.
+// status the loop posts before it plans.
 func BenchmarkPullRequest1000Tenants(b *testing.B) {
 	const prs = 10
 	for b.Loop() {
-		took, toStatus, toPending, afterQuiet := pullRequestLatencies(b, *reviewTenantsFlag, prs)
+		took, toStatus, toPending := pullRequestLatencies(b, *reviewTenantsFlag, prs)
 		slices.Sort(took)
 		slices.Sort(toStatus)
 		slices.Sort(toPending)
@@ -65,7 +62,6 @@ func BenchmarkPullRequest1000Tenants(b *testing.B) {
 		b.ReportMetric(float64(took[prs-1].Milliseconds()), "max-ms/pr")
 		b.ReportMetric(medianMs(toStatus), "webhook-to-status-ms")
 		b.ReportMetric(medianMs(toPending), "webhook-to-pending-ms")
-		b.ReportMetric(float64(afterQuiet.Milliseconds()), "after-quiet-ms/pr")
 	}
 }
 
@@ -83,7 +79,7 @@ func medianMs(d []time.Duration) float64 {
 // and returns, for each, the time from the webhook's arrival to the later
 // of the final status and the comment, to the final status and to the
 // pending one.
-func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPending []time.Duration, afterQuiet time.Duration) {
+func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPending []time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
@@ -178,17 +174,8 @@ func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPen
 
 	var each []string // one line: benchmark logs keep 10 lines
 	step := max(tenants/prs, 1)
-	// One pull request more, after a quiet review.PendingMaxAge: the
-	// tracked branch's pending plan is made again, as for a pull request
-	// that comes alone.
-	for i := range prs + 1 {
-		if i == prs {
-			time.Sleep(review.PendingMaxAge + time.Second)
-		}
-		name := repogen.TenantName((step*i + step/2) % tenants)
-		if i < prs {
-			name = repogen.TenantName((step * i) % tenants)
-		}
+	for i := range prs {
+		name := repogen.TenantName((step * i) % tenants)
 		file := "tenants/" + name + "/tenant.cue"
 		src, err := os.ReadFile(filepath.Join(local.Work, filepath.FromSlash(file)))
 		if err != nil {
@@ -213,17 +200,11 @@ func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPen
 		if comment.After(last) {
 			last = comment
 		}
-		if i == prs {
-			afterQuiet = last.Sub(webhook)
-		} else {
-			took = append(took, last.Sub(webhook))
-		}
+		took = append(took, last.Sub(webhook))
 		each = append(each, fmt.Sprintf("#%d %s/%s/%s", number, pending.Sub(webhook).Round(time.Millisecond), comment.Sub(webhook).Round(time.Millisecond), status.Sub(webhook).Round(time.Millisecond)))
-		if i < prs {
-			toStatus = append(toStatus, status.Sub(webhook))
-			if !pending.IsZero() {
-				toPending = append(toPending, pending.Sub(webhook))
-			}
+		toStatus = append(toStatus, status.Sub(webhook))
+		if !pending.IsZero() {
+			toPending = append(toPending, pending.Sub(webhook))
 		}
 
 		// What the author sees on the pull request.
@@ -248,7 +229,7 @@ func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPen
 	if len(toPending) != prs {
 		b.Fatalf("%d of %d pull requests got a pending status first", len(toPending), prs)
 	}
-	return took, toStatus, toPending, afterQuiet
+	return took, toStatus, toPending
 }
 
 // pushToGitea force-pushes the main branch of the work tree dir to repo

@@ -17,9 +17,6 @@ import (
 // posts it with backoff until it is posted or a newer status of sha
 // replaces it; the error says why the first try failed.
 func (l *Loop) Applied(ctx context.Context, sha string, runs []state.Run) error {
-	l.mu.Lock()
-	l.applied++ // live state may have moved: the pending plan is stale
-	l.mu.Unlock()
 	st := AppliedStatus(runs, l.opts.DashboardURL)
 	if err := l.setStatus(ctx, sha, st); err != nil {
 		return fmt.Errorf("%w (kept, and retried)", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
 	"github.com/k3sync/k3sync/internal/source"
 )
 
@@ -69,6 +70,11 @@ type Options struct {
 	Loader loader.Options
 	// Metrics counts rate limits and dropped statuses; none when nil.
 	Metrics Metrics
+	// Holding returns the tenants whose inventory, on any target, holds a
+	// resource whose ID mentions one of names ('.' and '_' alike, as
+	// Kafka's topic names collide): those the ownership check plans on the
+	// tracked branch. When nil, or when it fails, it plans every tenant.
+	Holding func(ctx context.Context, names []string) ([]string, error)
 }
 
 // Loop plans open pull requests and reports on them.
@@ -88,12 +94,6 @@ type Loop struct {
 	prs map[int]prState
 	// base is the tracked branch's head as last loaded.
 	base *loadedBase
-
-	// pending is the tracked branch's pending plan as last made, shared by
-	// the passes that follow within PendingMaxAge; applied counts the
-	// revisions the daemon applied, each of which makes it stale.
-	pending *keptPending
-	applied uint64
 
 	// out holds the statuses not posted yet.
 	out *outbox
@@ -323,10 +323,12 @@ func (l *Loop) loadBase(ctx context.Context) (*loadedBase, error) {
 // pass is what the pull requests of one RunOnce share.
 type pass struct {
 	base *loadedBase
-	// pending is the plan of every tenant of the tracked branch, made
-	// once per pass when an ownership check needs it.
-	pending     *plan.Plan
-	pendingDone bool
+	// pending is what is pending on the tracked branch for the tenants
+	// planned, made as the ownership checks need it: planned are the
+	// tenants planned so far, all says every tenant was.
+	pending *plan.Plan
+	planned map[string]bool
+	all     bool
 	// inputsChanged caches inputsChanged by commit.
 	inputsChanged map[string]bool
 }
@@ -349,51 +351,61 @@ func (l *Loop) inputsChanged(ps *pass, from string) bool {
 	return changed
 }
 
-// PendingMaxAge bounds how long the tracked branch's pending plan is
-// shared by the passes that follow. Webhooks come in bursts (a push to a
-// pull request's branch, its synchronize event, review comments): each
-// pass need not plan every tenant again. What the daemon applies, and a
-// new head of the tracked branch, make it stale sooner; drift can change
-// what is pending without either, and this age bounds how long a pull
-// request's ownership check can miss it. The targets check ownership
-// again at apply time, whatever the check said.
-const PendingMaxAge = 30 * time.Second
-
-// keptPending is a pending plan of the tracked branch and what it was
-// made on.
-type keptPending struct {
-	base    string
-	applied uint64
-	at      time.Time
-	plan    *plan.Plan
+// pendingPlan plans, against live state, the tenants of the tracked
+// branch that may hold one of names (Options.Holding; every tenant
+// without it): what is pending there, whoever the pull requests change.
+// A tenant is planned once per pass. Nil when the branch is invalid.
+//
+// A tenant that holds none of the names has no change pending to them
+// (one that desires a name the pull request adds fails the merged
+// revision's validation instead), so the check needs no other tenant:
+// a pull request that touches one tenant plans a few, not 1,000.
+func (l *Loop) pendingPlan(ctx context.Context, ps *pass, names []string) *plan.Plan {
+	base := ps.base
+	if base.repo == nil || ps.all {
+		return ps.pending
+	}
+	if ps.pending == nil {
+		ps.pending = &plan.Plan{Revision: base.hash}
+		ps.planned = map[string]bool{}
+	}
+	holders, err := l.holding(ctx, names)
+	if err != nil {
+		if l.opts.Holding != nil {
+			l.log.WarnContext(ctx, "ownership check: cannot tell which tenants hold the names; planning every tenant", "error", err)
+		}
+		ps.pending, ps.all = l.engine.Plan(ctx, request(base.repo, Scope{All: true}, base.hash)), true
+		return ps.pending
+	}
+	req := plan.Request{Revision: base.hash, Platform: &base.repo.Platform}
+	for _, name := range holders {
+		if ps.planned[name] {
+			continue
+		}
+		ps.planned[name] = true
+		if t := base.repo.Tenant(name); t != nil {
+			req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&base.repo.Platform, t), Model: t})
+		} else {
+			req.Tenants = append(req.Tenants, plan.RemovedTenant(name))
+		}
+	}
+	if len(req.Tenants) == 0 {
+		return ps.pending
+	}
+	p := l.engine.Plan(ctx, req)
+	ps.pending.Changes = append(ps.pending.Changes, p.Changes...)
+	ps.pending.Errors = append(ps.pending.Errors, p.Errors...)
+	return ps.pending
 }
 
-// pendingPlan plans every tenant of the tracked branch against live
-// state: what is pending there, whoever the pull requests change; made
-// at most once per pass, and shared with later passes on the same head
-// for PendingMaxAge unless the daemon applied something since. Nil when
-// the branch is invalid.
-func (l *Loop) pendingPlan(ctx context.Context, ps *pass) *plan.Plan {
-	if ps.pendingDone || ps.base.repo == nil {
-		ps.pendingDone = true
-		return ps.pending
+// errNoHolding: the loop cannot tell who holds what (no Options.Holding).
+var errNoHolding = errors.New("no inventory to read")
+
+func (l *Loop) holding(ctx context.Context, names []string) ([]string, error) {
+	if l.opts.Holding == nil {
+		return nil, errNoHolding
 	}
-	ps.pendingDone = true
-	l.mu.Lock()
-	kept, applied := l.pending, l.applied
-	l.mu.Unlock()
-	if kept != nil && kept.base == ps.base.hash && kept.applied == applied && time.Since(kept.at) < PendingMaxAge {
-		ps.pending = kept.plan
-		return ps.pending
-	}
-	at := time.Now()
-	ps.pending = l.engine.Plan(ctx, request(ps.base.repo, Scope{All: true}, ps.base.hash))
-	if len(ps.pending.Errors) == 0 {
-		l.mu.Lock()
-		l.pending = &keptPending{base: ps.base.hash, applied: applied, at: at, plan: ps.pending}
-		l.mu.Unlock()
-	}
-	return ps.pending
+	return l.opts.Holding(ctx, names)
 }
 
 func (l *Loop) pullRef(n int) string { return l.forge.PullRef(n) }

@@ -3,11 +3,13 @@ package review
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/k3sync/k3sync/internal/forge"
+	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/source"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
@@ -274,36 +277,6 @@ func TestGitHubLoop(t *testing.T) {
 		t.Errorf("a second pass on the same head called %v and planned %d times", got, len(eng.reqs))
 	}
 
-	// A new head of the pull request is planned; the tracked branch's
-	// pending plan, made by the last pass, is shared (webhooks come in
-	// bursts) until the daemon applies something.
-	newHead := func(content string) {
-		t.Helper()
-		up.Git("checkout", "--quiet", "--detach", head)
-		up.WriteFile("tenants/payments/refunds.cue", content)
-		head = up.CommitRef("payments: refunds, again", "refs/pull/7/head")
-		up.Git("checkout", "--quiet", "main")
-		api.mu.Lock()
-		api.pulls[0]["head"] = map[string]any{"ref": "refunds", "sha": head}
-		api.mu.Unlock()
-		if err := loop.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		api.take()
-	}
-	newHead("package k3sync\n\nkafka: topics: \"payments.refunds\": partitions: 6\n")
-	if len(eng.reqs) != 3 || eng.reqs[2].Complete {
-		t.Fatalf("a new head within %s: %d plan requests, want the head's alone (3)", PendingMaxAge, len(eng.reqs))
-	}
-	if err := loop.Applied(ctx, tracked, nil); err != nil {
-		t.Fatal(err)
-	}
-	api.take()
-	newHead("package k3sync\n\nkafka: topics: \"payments.refunds\": partitions: 9\n")
-	if len(eng.reqs) != 5 || !eng.reqs[4].Complete || eng.reqs[4].Revision != tracked {
-		t.Fatalf("a new head after an apply: %d plan requests, want the head's and the pending plan again (5)", len(eng.reqs))
-	}
-
 	// The tracked branch moves: a README change re-plans nothing; a tenant
 	// change re-plans the merge, edits the comment and keeps the status,
 	// which did not change.
@@ -312,7 +285,7 @@ func TestGitHubLoop(t *testing.T) {
 	if err := loop.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := api.take(); len(got) != 1 || len(eng.reqs) != 5 {
+	if got := api.take(); len(got) != 1 || len(eng.reqs) != 2 {
 		t.Errorf("a README change called %v and planned %d times", got, len(eng.reqs))
 	}
 	up.WriteFile("tenants/checkout/extra.cue", "package k3sync\n")
@@ -326,7 +299,7 @@ func TestGitHubLoop(t *testing.T) {
 		"GET /repos/o/r/issues/7/comments?per_page=100",
 		"PATCH /repos/o/r/issues/comments/100",
 	}
-	if diff := cmp.Diff(want, api.take()); diff != "" || len(eng.reqs) != 7 {
+	if diff := cmp.Diff(want, api.take()); diff != "" || len(eng.reqs) != 4 {
 		t.Errorf("after a tenant change on main, %d plans; REST calls (-want +got):\n%s", len(eng.reqs), diff)
 	}
 	if body := api.comments[0]["body"].(string); !strings.Contains(body, "merged onto `main` at `"+tracked[:12]+"`") {
@@ -354,4 +327,72 @@ func TestGitHubLoop(t *testing.T) {
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestPendingPlanPlansWhoHoldsTheNames: the ownership check plans, on the
+// tracked branch, only the tenants whose inventory holds one of the names
+// the pull request touches (a removed tenant as removed), each once per
+// pass; every tenant when it cannot tell who holds what.
+func TestPendingPlanPlansWhoHoldsTheNames(t *testing.T) {
+	repo, err := loader.Load(os.DirFS(exampleRepo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &fakeEngine{fn: func(req plan.Request) *plan.Plan {
+		p := &plan.Plan{Revision: req.Revision}
+		for _, tr := range req.Tenants {
+			p.Changes = append(p.Changes, plan.Change{Key: plan.Key{Tenant: tr.Name(), System: plan.Kafka, Target: "main", Kind: "topic", Name: tr.Name() + ".x"}, Action: plan.Delete})
+		}
+		return p
+	}}
+	var asked [][]string
+	holders := map[string][]string{"search-indexer": {"gone", "search"}, "payments.orders": {"payments", "search"}}
+	holdingErr := error(nil)
+	l := New(nil, nil, eng, Options{Logger: testLogger(t), Holding: func(_ context.Context, names []string) ([]string, error) {
+		asked = append(asked, names)
+		var out []string
+		for _, n := range names {
+			out = append(out, holders[n]...)
+		}
+		return out, holdingErr
+	}})
+	requested := func(i int) string {
+		var names []string
+		for _, tr := range eng.reqs[i].Tenants {
+			s := tr.Name()
+			if tr.Removed {
+				s += " (removed)"
+			} else if tr.Model == nil || tr.Desired == nil {
+				s += " (no definition)"
+			}
+			names = append(names, s)
+		}
+		return fmt.Sprintf("complete=%t %s", eng.reqs[i].Complete, strings.Join(names, ", "))
+	}
+
+	ps := &pass{base: &loadedBase{hash: "c1", repo: repo}}
+	p := l.pendingPlan(t.Context(), ps, []string{"search-indexer"})
+	if len(eng.reqs) != 1 || requested(0) != "complete=false gone (removed), search" {
+		t.Fatalf("first check: %d plans, %s", len(eng.reqs), requested(0))
+	}
+	if len(p.Changes) != 2 {
+		t.Fatalf("pending plan: %+v", p.Changes)
+	}
+	// A second pull request of the same pass: search is planned already.
+	p = l.pendingPlan(t.Context(), ps, []string{"payments.orders"})
+	if len(eng.reqs) != 2 || requested(1) != "complete=false payments" || len(p.Changes) != 3 {
+		t.Fatalf("second check: %d plans, %s, %d pending changes", len(eng.reqs), requested(1), len(p.Changes))
+	}
+	if diff := cmp.Diff([][]string{{"search-indexer"}, {"payments.orders"}}, asked); diff != "" {
+		t.Errorf("names asked (-want +got):\n%s", diff)
+	}
+
+	// Who holds what cannot be read: every tenant, once per pass.
+	holdingErr = errors.New("state: index: disk I/O error")
+	ps = &pass{base: &loadedBase{hash: "c1", repo: repo}}
+	l.pendingPlan(t.Context(), ps, []string{"search-indexer"})
+	l.pendingPlan(t.Context(), ps, []string{"payments.orders"})
+	if len(eng.reqs) != 3 || !eng.reqs[2].Complete || len(eng.reqs[2].Tenants) != len(repo.Tenants) {
+		t.Fatalf("with the inventory unreadable: %d plans, last %s", len(eng.reqs), requested(len(eng.reqs)-1))
+	}
 }

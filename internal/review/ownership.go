@@ -1,6 +1,7 @@
 package review
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/k3sync/k3sync/internal/kafkaspec"
@@ -46,9 +47,10 @@ var kongNamed = map[string]bool{"service": true, "route": true, "consumer": true
 // changes to a name that another such tenant still holds live, which
 // shows as that tenant's own change to it pending on the tracked branch
 // (a delete held back by a sync window, a suspension, a failure). pending
-// plans every tenant of the tracked branch; it is called only when p
+// plans the tenants of the tracked branch that may hold one of names (the
+// names p changes, as the changes spell them); it is called only when p
 // changes a name, and may return nil.
-func checkOwnership(p *plan.Plan, s Scope, pending func() *plan.Plan) []Violation {
+func checkOwnership(p *plan.Plan, s Scope, pending func(names []string) *plan.Plan) []Violation {
 	var out []Violation
 	var named []plan.Change
 	for _, c := range p.Changes {
@@ -63,7 +65,7 @@ func checkOwnership(p *plan.Plan, s Scope, pending func() *plan.Plan) []Violatio
 	if len(named) == 0 {
 		return out
 	}
-	base := pending()
+	base := pending(spelled(named))
 	if base == nil {
 		return out
 	}
@@ -80,6 +82,27 @@ func checkOwnership(p *plan.Plan, s Scope, pending func() *plan.Plan) []Violatio
 		}
 	}
 	return out
+}
+
+// spelled is the names the changes touch, as their keys spell them: a
+// namespace, a topic, a user, a Kong entity's name. Sorted, once each.
+func spelled(changes []plan.Change) []string {
+	var out []string
+	for _, c := range changes {
+		n, _ := nameOf(c.Key)
+		switch {
+		case n.kind == nameTopic:
+			out = append(out, c.Name) // not the collision key
+		case n.kind == nameUser && c.Kind == "acl":
+			out = append(out, n.name)
+		case n.kind == nameUser:
+			out = append(out, c.Name)
+		default:
+			out = append(out, n.name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // pendingFor picks, among the pending changes to one name, the change to

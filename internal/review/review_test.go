@@ -86,8 +86,8 @@ func TestOwnership(t *testing.T) {
 		change("payments-batch", plan.Kong, "edge", "route", "", "payments-old", plan.Delete),
 	}}
 	calls := 0
-	var got []string
-	for _, v := range checkOwnership(p, scope, func() *plan.Plan { calls++; return pending }) {
+	var got, names []string
+	for _, v := range checkOwnership(p, scope, func(n []string) *plan.Plan { calls++; names = n; return pending }) {
 		s := fmt.Sprintf("%s %s owner=%s", v.Key, v.Action, v.Owner)
 		if v.Pending != nil {
 			s += " pending=" + plan.Headline(*v.Pending)
@@ -108,12 +108,17 @@ func TestOwnership(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("pending planned %d times", calls)
 	}
+	// The names the pull request's own changes touch, as they spell them:
+	// who holds one of these is planned on the tracked branch.
+	if diff := cmp.Diff([]string{"payments-batch", "payments-old", "payments.old", "payments_old"}, names); diff != "" {
+		t.Errorf("names asked of the tracked branch (-want +got):\n%s", diff)
+	}
 	// When the pull request changes both folders, moving is fine.
-	if v := checkOwnership(p, Scope{Tenants: []string{"payments", "payments-batch", "search"}}, func() *plan.Plan { return pending }); len(v) != 0 {
+	if v := checkOwnership(p, Scope{Tenants: []string{"payments", "payments-batch", "search"}}, func([]string) *plan.Plan { return pending }); len(v) != 0 {
 		t.Errorf("a move across two changed folders: %v", v)
 	}
 	// A plan that changes no name needs no pending plan.
-	checkOwnership(&plan.Plan{}, scope, func() *plan.Plan { t.Error("pending planned for nothing"); return nil })
+	checkOwnership(&plan.Plan{}, scope, func([]string) *plan.Plan { t.Error("pending planned for nothing"); return nil })
 }
 
 func TestStatus(t *testing.T) {
