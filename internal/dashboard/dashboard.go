@@ -115,7 +115,7 @@ func New(backend Backend, auth Authenticator, opts ...Option) http.Handler {
 	h := &handler{
 		backend: backend, auth: auth, log: slog.Default(), now: time.Now,
 		poll: defaultPoll, ttl: defaultTTL,
-		feeds:      feeds{maxSession: defaultMaxSessionStreams, maxTotal: defaultMaxStreams},
+		feeds:      feeds{maxSession: defaultMaxSessionStreams, maxTotal: defaultMaxStreams, retryAfter: streamRetryAfter},
 		versionKey: make([]byte, 32),
 	}
 	for _, o := range opts {

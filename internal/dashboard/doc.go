@@ -43,8 +43,12 @@
 // which stops when its last stream goes (feeds.go). So a stream sends at
 // most one version per interval. Open streams are bounded per session
 // (16) and in total (256, WithStreamLimits); one over a limit is answered
-// 429 with Retry-After, and the page stays as loaded, as without
-// JavaScript, until the user reloads it. A stream stops when the browser
+// 429 with Retry-After (30s, WithStreamRetryAfter). The page carries the
+// same delay (data-retry): its script refreshes the live region once and
+// opens the stream again after that delay, doubled on each further
+// refusal up to 5 minutes and back to the start once a stream opens, so a
+// tab refused while others were open follows again once they close. A
+// stream stops when the browser
 // leaves, when its session ends (event "logout"; the page goes to the
 // login form) and when the server shuts down: `k3sync serve` lets
 // requests finish during shutdown, which a stream never would, so the

@@ -41,7 +41,8 @@ func (h *handler) version(v any) string {
 // line when it has been silent for keepAlive. The page's script fetches
 // the fragment when the version differs from its own. The stream ends when
 // the client goes, the server shuts down, or the session ends (with a
-// "logout" event). A stream over the limits (WithStreamLimits) is 429.
+// "logout" event). A stream over the limits (WithStreamLimits) is 429
+// with Retry-After (WithStreamRetryAfter).
 func (h *handler) events(p pageKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := h.sessionOf(r)
@@ -52,7 +53,7 @@ func (h *handler) events(p pageKind) http.Handler {
 		f, release, ok := h.watch(p, r, s)
 		if !ok {
 			h.log.WarnContext(r.Context(), "dashboard event stream refused: too many streams", "token", s.Name, "path", r.URL.Path)
-			tooManyStreams(w)
+			h.tooManyStreams(w)
 			return
 		}
 		defer release()

@@ -2,26 +2,30 @@ package dashboard
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// Stream limits (WithStreamLimits overrides the first two).
+// Stream limits (WithStreamLimits overrides the first two,
+// WithStreamRetryAfter the third).
 const (
 	// defaultMaxStreams bounds the open event streams of a dashboard.
 	defaultMaxStreams = 256
 	// defaultMaxSessionStreams bounds one session's: a tab is a stream.
 	defaultMaxSessionStreams = 16
-	// streamRetryAfter is what a refused stream is told to wait, seconds.
+	// streamRetryAfter is what a refused stream is told to wait, seconds:
+	// the 429's Retry-After and the page's data-retry.
 	streamRetryAfter = 30
 )
 
 // WithStreamLimits bounds the open event streams: per session and in
 // total (defaults 16 and 256). A stream beyond either is answered 429 with
-// Retry-After; the page then stays as loaded, as without JavaScript.
-// Values below 1 keep the default.
+// Retry-After; the page's script refreshes its live region once and tries
+// again after the retry delay (WithStreamRetryAfter), doubling it on each
+// further refusal up to 5 minutes. Values below 1 keep the default.
 func WithStreamLimits(perSession, total int) Option {
 	return func(h *handler) {
 		if perSession > 0 {
@@ -29,6 +33,18 @@ func WithStreamLimits(perSession, total int) Option {
 		}
 		if total > 0 {
 			h.feeds.maxTotal = total
+		}
+	}
+}
+
+// WithStreamRetryAfter sets how long a refused event stream is told to
+// wait before it tries again (default 30s), rounded up to whole seconds:
+// the 429's Retry-After and the page's data-retry, where the script starts
+// its back-off. Values below 1 keep the default.
+func WithStreamRetryAfter(d time.Duration) Option {
+	return func(h *handler) {
+		if d > 0 {
+			h.feeds.retryAfter = int(math.Ceil(d.Seconds()))
 		}
 	}
 }
@@ -57,6 +73,8 @@ type feed struct {
 // feeds holds the feeds and counts the streams.
 type feeds struct {
 	maxSession, maxTotal int
+	// retryAfter is what a refused stream is told to wait, seconds.
+	retryAfter int
 
 	mu        sync.Mutex
 	by        map[feedKey]*feed
@@ -143,7 +161,7 @@ func (h *handler) current(f *feed) (string, <-chan struct{}) {
 }
 
 // tooManyStreams refuses a stream over a limit.
-func tooManyStreams(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
-	http.Error(w, "too many live update streams: reload the page later", http.StatusTooManyRequests)
+func (h *handler) tooManyStreams(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(h.feeds.retryAfter))
+	http.Error(w, "too many live update streams: try again later", http.StatusTooManyRequests)
 }

@@ -223,3 +223,39 @@ func TestEventStreamsCapped(t *testing.T) {
 		stopB3()
 	})
 }
+
+// TestStreamRetryAfter: a refused stream's Retry-After and the page's
+// data-retry, where its script starts waiting, say the same delay: 30s
+// by default, WithStreamRetryAfter's rounded up to whole seconds.
+func TestStreamRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []dashboard.Option
+		want string
+	}{
+		{"default", nil, "30"},
+		{"1s", []dashboard.Option{dashboard.WithStreamRetryAfter(time.Second)}, "1"},
+		{"rounded up", []dashboard.Option{dashboard.WithStreamRetryAfter(1500 * time.Millisecond)}, "2"},
+		{"zero keeps the default", []dashboard.Option{dashboard.WithStreamRetryAfter(0)}, "30"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, append([]dashboard.Option{dashboard.WithStreamLimits(1, 0)}, tc.opts...)...)
+				c, _ := e.login(viewerToken)
+				page := e.do(req{path: "/", cookie: c}).Body.String()
+				if want := `data-retry="` + tc.want + `"`; !strings.Contains(page, want) {
+					t.Errorf("the overview does not carry %s", want)
+				}
+				_, stop := openTab(t, e, c, "/events/overview")
+				synctest.Wait()
+				w, stop2 := openTab(t, e, c, "/events/overview")
+				synctest.Wait()
+				if w.status() != http.StatusTooManyRequests || w.Header().Get("Retry-After") != tc.want {
+					t.Errorf("a second stream: %d, Retry-After %q; want 429 with Retry-After %s", w.status(), w.Header().Get("Retry-After"), tc.want)
+				}
+				stop2()
+				stop()
+			})
+		})
+	}
+}

@@ -30,6 +30,9 @@ type live struct {
 	Fragment string
 	Events   string
 	Version  string
+	// Retry is how long, in seconds, the script waits before it reopens
+	// a refused stream: the 429's Retry-After.
+	Retry int
 }
 
 // loaded is a page's data, and the part of it that changes mean a new
@@ -93,7 +96,7 @@ func (h *handler) page(p pageKind) http.Handler {
 		}
 		path := p.livePath(r)
 		pg := &page{Title: l.Title, Nav: p.name, User: s, Now: h.now(), Data: l.Data,
-			Live: live{Fragment: "/fragments" + path, Events: "/events" + path, Version: h.version(l.Version)}}
+			Live: live{Fragment: "/fragments" + path, Events: "/events" + path, Version: h.version(l.Version), Retry: h.feeds.retryAfter}}
 		h.render(w, r, http.StatusOK, p.name, "layout", pg)
 	})
 }

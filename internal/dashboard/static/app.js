@@ -4,7 +4,8 @@
 // The page's <main id="live"> names a fragment URL, an event stream URL
 // and the version it shows. The stream (Server-Sent Events) sends the
 // current version at once and again whenever the data behind the page
-// changes; a new version fetches the fragment and swaps it in.
+// changes; a new version fetches the fragment and swaps it in. A stream
+// the server refuses (too many tabs) is tried again later (data-retry).
 (() => {
   'use strict';
 
@@ -40,7 +41,16 @@
   if (!live || !live.dataset.events || !window.EventSource) return;
   const status = document.getElementById('live-status');
   const setStatus = (s) => { if (status) status.dataset.status = s; };
+  // A refused stream (429: too many tabs) is tried again after the
+  // server's retry delay, doubled on each further refusal up to 5
+  // minutes, back to the start once a stream opens.
+  const firstDelay = Math.min(300, Math.max(1, Number(live.dataset.retry) || 30)) * 1000;
+  let delay = firstDelay;
+  let timer = 0;
+  let over = false; // signed out: no more streams
   const toLogin = () => {
+    over = true;
+    clearTimeout(timer);
     location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
   };
 
@@ -70,18 +80,26 @@
     }
   };
 
-  const es = new EventSource(live.dataset.events);
-  es.addEventListener('open', () => setStatus('on'));
-  es.addEventListener('version', (ev) => {
-    setStatus('on');
-    const v = JSON.parse(ev.data).version;
-    if (v !== live.dataset.version) refresh();
-  });
-  es.addEventListener('logout', () => { es.close(); toLogin(); });
-  es.addEventListener('error', () => {
-    setStatus('off');
-    // A closed stream does not come back by itself: a refused
-    // reconnection (401) means the session is gone.
-    if (es.readyState === EventSource.CLOSED) refresh();
-  });
+  const connect = () => {
+    timer = 0;
+    const es = new EventSource(live.dataset.events);
+    es.addEventListener('open', () => { delay = firstDelay; setStatus('on'); });
+    es.addEventListener('version', (ev) => {
+      setStatus('on');
+      const v = JSON.parse(ev.data).version;
+      if (v !== live.dataset.version) refresh();
+    });
+    es.addEventListener('logout', () => { es.close(); toLogin(); });
+    es.addEventListener('error', () => {
+      setStatus('off');
+      // A closed stream does not come back by itself: the server refused
+      // it (401: the refresh goes to the login form; 429: too many tabs).
+      // Refresh once and try again later, one try pending at a time.
+      if (es.readyState !== EventSource.CLOSED || over || timer) return;
+      refresh();
+      timer = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 300000);
+    });
+  };
+  connect();
 })();
