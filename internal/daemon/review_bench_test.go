@@ -165,7 +165,7 @@ func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPen
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer pf.Close()
+		defer func() { _ = pf.Close() }()
 		if err := pprof.StartCPUProfile(pf); err != nil {
 			b.Fatal(err)
 		}

@@ -195,7 +195,7 @@ func TestInventories(t *testing.T) {
 	if b, err = OpenBolt(path, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	v := read(t, b, "kubernetes/x")
 	if diff := cmp.Diff([]string{"a", "b", "c"}, v.Tenants); diff != "" {
 		t.Errorf("reopened: tenants (-want +got):\n%s", diff)
