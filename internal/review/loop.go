@@ -352,15 +352,16 @@ func (l *Loop) inputsChanged(ps *pass, from string) bool {
 }
 
 // pendingPlan plans, against live state, the tenants of the tracked
-// branch that may hold one of names (Options.Holding; every tenant
-// without it): what is pending there, whoever the pull requests change.
-// A tenant is planned once per pass. Nil when the branch is invalid.
+// branch outside scope that may hold one of names (Options.Holding; every
+// tenant without it): what is pending there, whoever the pull requests
+// change. A tenant is planned once per pass. Nil when the branch is
+// invalid.
 //
 // A tenant that holds none of the names has no change pending to them
 // (one that desires a name the pull request adds fails the merged
 // revision's validation instead), so the check needs no other tenant:
 // a pull request that touches one tenant plans a few, not 1,000.
-func (l *Loop) pendingPlan(ctx context.Context, ps *pass, names []string) *plan.Plan {
+func (l *Loop) pendingPlan(ctx context.Context, ps *pass, scope Scope, names []string) *plan.Plan {
 	base := ps.base
 	if base.repo == nil || ps.all {
 		return ps.pending
@@ -379,8 +380,8 @@ func (l *Loop) pendingPlan(ctx context.Context, ps *pass, names []string) *plan.
 	}
 	req := plan.Request{Revision: base.hash, Platform: &base.repo.Platform}
 	for _, name := range holders {
-		if ps.planned[name] {
-			continue
+		if ps.planned[name] || scope.Has(name) {
+			continue // the pull request's own tenants are its own
 		}
 		ps.planned[name] = true
 		if t := base.repo.Tenant(name); t != nil {

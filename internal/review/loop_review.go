@@ -185,7 +185,7 @@ func (l *Loop) plan(ctx context.Context, pr forge.PullRequest, head string, ps *
 			r.Observed = append(r.Observed, t.Name)
 		}
 	}
-	r.Violations = checkOwnership(p, r.Scope, func(names []string) *plan.Plan { return l.pendingPlan(ctx, ps, names) })
+	r.Violations = checkOwnership(p, r.Scope, func(names []string) *plan.Plan { return l.pendingPlan(ctx, ps, r.Scope, names) })
 	return r
 }
 

@@ -346,7 +346,7 @@ func TestPendingPlanPlansWhoHoldsTheNames(t *testing.T) {
 		return p
 	}}
 	var asked [][]string
-	holders := map[string][]string{"search-indexer": {"gone", "search"}, "payments.orders": {"payments", "search"}}
+	holders := map[string][]string{"search-indexer": {"gone", "search"}, "payments.orders": {"checkout", "payments", "search"}}
 	holdingErr := error(nil)
 	l := New(nil, nil, eng, Options{Logger: testLogger(t), Holding: func(_ context.Context, names []string) ([]string, error) {
 		asked = append(asked, names)
@@ -371,16 +371,17 @@ func TestPendingPlanPlansWhoHoldsTheNames(t *testing.T) {
 	}
 
 	ps := &pass{base: &loadedBase{hash: "c1", repo: repo}}
-	p := l.pendingPlan(t.Context(), ps, []string{"search-indexer"})
+	p := l.pendingPlan(t.Context(), ps, Scope{Tenants: []string{"search-indexer"}}, []string{"search-indexer"})
 	if len(eng.reqs) != 1 || requested(0) != "complete=false gone (removed), search" {
 		t.Fatalf("first check: %d plans, %s", len(eng.reqs), requested(0))
 	}
 	if len(p.Changes) != 2 {
 		t.Fatalf("pending plan: %+v", p.Changes)
 	}
-	// A second pull request of the same pass: search is planned already.
-	p = l.pendingPlan(t.Context(), ps, []string{"payments.orders"})
-	if len(eng.reqs) != 2 || requested(1) != "complete=false payments" || len(p.Changes) != 3 {
+	// A second pull request of the same pass: search is planned already,
+	// and the pull request's own tenant is not planned.
+	p = l.pendingPlan(t.Context(), ps, Scope{Tenants: []string{"payments"}}, []string{"payments.orders"})
+	if len(eng.reqs) != 2 || requested(1) != "complete=false checkout" || len(p.Changes) != 3 {
 		t.Fatalf("second check: %d plans, %s, %d pending changes", len(eng.reqs), requested(1), len(p.Changes))
 	}
 	if diff := cmp.Diff([][]string{{"search-indexer"}, {"payments.orders"}}, asked); diff != "" {
@@ -390,8 +391,8 @@ func TestPendingPlanPlansWhoHoldsTheNames(t *testing.T) {
 	// Who holds what cannot be read: every tenant, once per pass.
 	holdingErr = errors.New("state: index: disk I/O error")
 	ps = &pass{base: &loadedBase{hash: "c1", repo: repo}}
-	l.pendingPlan(t.Context(), ps, []string{"search-indexer"})
-	l.pendingPlan(t.Context(), ps, []string{"payments.orders"})
+	l.pendingPlan(t.Context(), ps, Scope{}, []string{"search-indexer"})
+	l.pendingPlan(t.Context(), ps, Scope{}, []string{"payments.orders"})
 	if len(eng.reqs) != 3 || !eng.reqs[2].Complete || len(eng.reqs[2].Tenants) != len(repo.Tenants) {
 		t.Fatalf("with the inventory unreadable: %d plans, last %s", len(eng.reqs), requested(len(eng.reqs)-1))
 	}

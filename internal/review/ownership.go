@@ -47,9 +47,9 @@ var kongNamed = map[string]bool{"service": true, "route": true, "consumer": true
 // changes to a name that another such tenant still holds live, which
 // shows as that tenant's own change to it pending on the tracked branch
 // (a delete held back by a sync window, a suspension, a failure). pending
-// plans the tenants of the tracked branch that may hold one of names (the
-// names p changes, as the changes spell them); it is called only when p
-// changes a name, and may return nil.
+// plans the tenants of the tracked branch outside s that may hold one of
+// names (the names p changes, as the changes spell them); it is called
+// only when p changes a name, and may return nil.
 func checkOwnership(p *plan.Plan, s Scope, pending func(names []string) *plan.Plan) []Violation {
 	var out []Violation
 	var named []plan.Change
