@@ -98,6 +98,10 @@ server: {listen: %q}
 		})
 		b.ReportMetric(time.Since(start).Seconds(), "first-sync-s")
 		b.ReportMetric(vmHWM(b, cmd.Process.Pid), "serve-peak-rss-MiB")
+		// What the RSS is made of once synced: the binary's pages and
+		// other files (RssFile) and the heap, stacks and runtime (RssAnon).
+		b.ReportMetric(procStatusMiB(b, cmd.Process.Pid, "RssFile:"), "serve-rss-file-MiB")
+		b.ReportMetric(procStatusMiB(b, cmd.Process.Pid, "RssAnon:"), "serve-rss-anon-MiB")
 		b.ReportMetric(peakHeap(), "serve-peak-heap-MiB")
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
@@ -147,13 +151,16 @@ func watchHeap(b *testing.B, url string) func() float64 {
 	}
 }
 
-func vmHWM(b *testing.B, pid int) float64 {
+func vmHWM(b *testing.B, pid int) float64 { return procStatusMiB(b, pid, "VmHWM:") }
+
+// procStatusMiB reads a kB field of /proc/<pid>/status, in MiB.
+func procStatusMiB(b *testing.B, pid int, field string) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
 			return kb / 1024
 		}
