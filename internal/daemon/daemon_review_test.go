@@ -114,6 +114,29 @@ func startGiteaPeers(t *testing.T) *giteaPeers {
 	return p
 }
 
+// serveWithGitea runs d as serve does, h (its server's handler) behind a
+// test server that a Gitea webhook of repo (push, pull_request) calls,
+// until stop. It returns the webhook's URL.
+func serveWithGitea(tb testing.TB, d *Daemon, h http.Handler, g *gitea.Server, repo string) (hookURL string, stop func()) {
+	tb.Helper()
+	hs := httptest.NewServer(h)
+	hookURL = hs.URL + "/hooks/gitea"
+	if _, err := g.CreateWebhook(tb.Context(), repo, hookURL, reviewSecret, []string{"push", "pull_request"}); err != nil {
+		hs.Close()
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(tb.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Start(ctx) }()
+	return hookURL, func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+		hs.Close()
+	}
+}
+
 // openPR commits files on a new branch cut from main and opens a pull
 // request from it.
 func (p *giteaPeers) openPR(t *testing.T, branch string, files map[string]string) (number int, head string) {
@@ -317,20 +340,8 @@ kubernetes: {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	if _, err := p.gitea.CreateWebhook(ctx, p.repo, hs.URL+"/hooks/gitea", reviewSecret, []string{"push", "pull_request"}); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Start(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	hookURL, stop := serveWithGitea(t, d, srv.Handler(), p.gitea, p.repo)
+	defer stop()
 	head4 := p.commit(t, "returns", "", map[string]string{"tenants/checkout/returns.cue": returns2 + "kafka: topics: \"checkout.returns-audit\": partitions: 1\n"})
 	eventually(t, time.Minute, "a plan status on the head pushed, from the webhook", func() bool {
 		st, ok := p.status(t, head4, forge.ContextPlan)
@@ -341,7 +352,7 @@ kubernetes: {
 	}
 	for _, sig := range []string{"", strings.Repeat("0", 64)} {
 		body := []byte(`{"action":"synchronized","number":1,"pull_request":{"number":1,"head":{"sha":"x"}}}`)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hs.URL+"/hooks/gitea", bytes.NewReader(body))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hookURL, bytes.NewReader(body))
 		req.Header.Set("X-Gitea-Event", "pull_request")
 		req.Header.Set("X-Gitea-Signature", sig)
 		resp, err := http.DefaultClient.Do(req)
@@ -354,7 +365,7 @@ kubernetes: {
 		}
 	}
 	body := []byte(`{"action":"synchronized","number":1,"pull_request":{"number":1,"head":{"sha":"x"}}}`)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hs.URL+"/hooks/gitea", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hookURL, bytes.NewReader(body))
 	req.Header.Set("X-Gitea-Event", "pull_request")
 	req.Header.Set("X-Gitea-Signature", signHex(reviewSecret, body))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {

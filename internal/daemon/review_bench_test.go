@@ -52,6 +52,9 @@ var reviewTenantsFlag = flag.Int("review.tenants", 1000, "how many tenants Bench
 // status the loop posts before it plans.
 func BenchmarkPullRequest1000Tenants(b *testing.B) {
 	const prs = 10
+	if *reviewTenantsFlag < prs {
+		b.Fatalf("-review.tenants %d: each of the %d pull requests changes a tenant of its own; at least %d", *reviewTenantsFlag, prs, prs)
+	}
 	for b.Loop() {
 		took, toStatus, toPending := pullRequestLatencies(b, *reviewTenantsFlag, prs)
 		slices.Sort(took)
@@ -145,20 +148,8 @@ func pullRequestLatencies(b *testing.B, tenants, prs int) (took, toStatus, toPen
 		b.Fatal(err)
 	}
 	hooks := &hookRecorder{next: srv.Handler(), arrived: map[int]time.Time{}}
-	hs := httptest.NewServer(hooks)
-	defer hs.Close()
-	if _, err := g.CreateWebhook(ctx, repo.FullName, hs.URL+"/hooks/gitea", reviewSecret, []string{"push", "pull_request"}); err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Start(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
+	_, stop := serveWithGitea(b, d, hooks, g, repo.FullName)
+	defer stop()
 
 	if f := os.Getenv("K3SYNC_PROF"); f != "" {
 		pf, err := os.Create(f)

@@ -102,15 +102,7 @@ func TestBrowserSSO(t *testing.T) {
 	}
 	var sw swapHandler
 	sw.set(newDashboard(key))
-	srv := &http.Server{Handler: &sw, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		_ = srv.Close()
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	defer serveOn(t, ln, &sw)()
 
 	giteaSignIn := func(user string) {
 		t.Helper()
@@ -200,5 +192,20 @@ func TestBrowserSSO(t *testing.T) {
 	b.wait("login form", "#sign-in-sso")
 	if trig, _ := fb.calls(); len(trig) != 1 {
 		t.Errorf("triggered %v, want olivia's sync only", trig)
+	}
+}
+
+// serveOn serves h on ln until the returned stop, which reports a serve
+// error other than the close.
+func serveOn(t *testing.T, ln net.Listener, h http.Handler) (stop func()) {
+	t.Helper()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	return func() {
+		_ = srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
 	}
 }
