@@ -72,6 +72,25 @@ func withKafkaBroker(opts kafkaenv.Options) peerOption {
 	return func(o *peerOptions) { o.broker = &opts }
 }
 
+// startKfake starts a 3-broker kfake cluster until the test ends, counting
+// the write requests it gets (kafkaWriteKeys) in writes.
+func startKfake(t testing.TB, writes *atomic.Int64, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(3)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if kafkaWriteKeys[req.Key()] {
+			writes.Add(1)
+		}
+		return nil, nil, false
+	})
+	return c
+}
+
 // startPeers starts every peer; with tenants > 0 the repo holds that many
 // generated tenants instead of the example.
 func startPeers(t testing.TB, tenants int, opts ...peerOption) *peers {
@@ -110,17 +129,7 @@ func startPeers(t testing.TB, tenants int, opts ...peerOption) *peers {
 	}
 	var err error
 	if p.broker == nil {
-		if p.kafka, err = kfake.NewCluster(kfake.NumBrokers(3)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.kafka.Close)
-		p.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-			p.kafka.KeepControl()
-			if kafkaWriteKeys[req.Key()] {
-				p.kafkaWrts.Add(1)
-			}
-			return nil, nil, false
-		})
+		p.kafka = startKfake(t, &p.kafkaWrts)
 		kafkaCfg = config.Kafka{Brokers: p.kafka.ListenAddrs()}
 	}
 	p.kong = kongemu.New(kongemu.Options{})

@@ -79,20 +79,7 @@ func startFaultPeers(t *testing.T) *faultPeers {
 		}
 		p.clusters[name] = cs
 	}
-	var err error
-	p.kafka, err = kfake.NewCluster(kfake.NumBrokers(3), kfake.EnableSASL(),
-		kfake.Superuser("SCRAM-SHA-512", faultKafkaUser, faultKafkaPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.kafka.Close)
-	p.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-		p.kafka.KeepControl()
-		if kafkaWriteKeys[req.Key()] {
-			p.kafkaW.Add(1)
-		}
-		return nil, nil, false
-	})
+	p.kafka = startKfake(t, &p.kafkaW, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", faultKafkaUser, faultKafkaPassword))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka.ListenAddrs()...),
 		kgo.SASL(scram.Auth{User: faultKafkaUser, Pass: faultKafkaPassword}.AsSha512Mechanism()))
 	if err != nil {

@@ -186,18 +186,7 @@ func soak(b *testing.B) {
 		}
 		p.clusters[name] = cs
 	}
-	var err error
-	if p.kafka, err = kfake.NewCluster(kfake.NumBrokers(3)); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(p.kafka.Close)
-	p.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-		p.kafka.KeepControl()
-		if kafkaWriteKeys[req.Key()] {
-			p.kafkaW.Add(1)
-		}
-		return nil, nil, false
-	})
+	p.kafka = startKfake(b, &p.kafkaW)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka.ListenAddrs()...))
 	if err != nil {
 		b.Fatal(err)

@@ -194,6 +194,13 @@ func populateKafka(t *testing.T, ctx context.Context, p *peers) {
 	b = kadm.NewACLs().Allow("User:analytics.etl").ResourcePatternType(kadm.ACLPatternLiteral).Topics("payments.transactions").Operations(kadm.OpRead)
 	must[kadm.CreateACLsResults](t)(p.kafka.CreateACLs(ctx, b))
 
+	quotaAndSCRAM(t, ctx, p)
+}
+
+// quotaAndSCRAM gives user payments.api a producer byte rate quota and a
+// SCRAM-SHA-512 credential.
+func quotaAndSCRAM(t *testing.T, ctx context.Context, p *peers) {
+	t.Helper()
 	req := kmsg.NewPtrAlterClientQuotasRequest()
 	e := kmsg.NewAlterClientQuotasRequestEntry()
 	ec := kmsg.NewAlterClientQuotasRequestEntryEntity()

@@ -16,7 +16,6 @@ import (
 	gokong "github.com/kong/go-kong/kong"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -358,27 +357,7 @@ func kadmMade(t *testing.T, ctx context.Context, p *peers) {
 			}
 		}
 	}
-	req := kmsg.NewPtrAlterClientQuotasRequest()
-	e := kmsg.NewAlterClientQuotasRequestEntry()
-	ec := kmsg.NewAlterClientQuotasRequestEntryEntity()
-	ec.Type, ec.Name = "user", kmsg.StringPtr("payments.api")
-	e.Entity = append(e.Entity, ec)
-	op := kmsg.NewAlterClientQuotasRequestEntryOp()
-	op.Key, op.Value = "producer_byte_rate", 1048576
-	e.Ops = append(e.Ops, op)
-	req.Entries = append(req.Entries, e)
-	resp := must[*kmsg.AlterClientQuotasResponse](t)(req.RequestWith(ctx, p.kcl))
-	for _, en := range resp.Entries {
-		if en.ErrorCode != 0 {
-			t.Fatalf("alter client quotas: code %d", en.ErrorCode)
-		}
-	}
-	res := must[kadm.AlteredUserSCRAMs](t)(p.kafka.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{
-		User: "payments.api", Mechanism: kadm.ScramSha512, Iterations: 8192, Password: "s3cret-never-exported",
-	}}))
-	if err := res.Error(); err != nil {
-		t.Fatal(err)
-	}
+	quotaAndSCRAM(t, ctx, p)
 }
 
 // deckMade syncs a decK state file to the gateway with Debian's decK
