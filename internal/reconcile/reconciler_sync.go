@@ -244,9 +244,10 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		}
 	}
 
-	// Operators' suspensions, as the journal has them now: another
-	// replica may have recorded them before this one took the Lease.
-	suspensions, suspensionsErr := r.suspensions(ctx, tenants)
+	// Operators' suspensions, as the journal has them now (another
+	// replica may have recorded them before this one took the Lease), and
+	// the tenants' last runs, which only this loop records.
+	suspensions, last, suspensionsErr := r.journalOf(ctx, tenants)
 	blocked := map[string]string{}
 	// unchecked are tenants not applied because their suspension could not
 	// be read: they fail, and are retried.
@@ -313,7 +314,6 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		"tenants", len(tenants), "changes", len(p.Changes), "applied", len(applyTenants),
 		"plan", planned.Round(time.Millisecond), "apply", applied.Round(time.Millisecond))
 	finished := r.opts.Now().UTC()
-	last := r.lastRuns(ctx, tenants)
 	r.mu.Lock()
 	unrecorded := maps.Clone(r.unrecorded)
 	r.mu.Unlock()
@@ -515,33 +515,21 @@ func (r *Reconciler) cloneDamaged(ctx context.Context, commit view.Commit, prev 
 	return true
 }
 
-// lastRuns returns the tenants' latest runs.
-func (r *Reconciler) lastRuns(ctx context.Context, tenants []string) map[string]*state.Run {
-	out := map[string]*state.Run{}
+// journalOf reads the tenants' statuses in the journal: their operators'
+// suspensions and their latest runs, by tenant.
+func (r *Reconciler) journalOf(ctx context.Context, tenants []string) (map[string]*state.Suspension, map[string]*state.Run, error) {
+	suspensions, last := map[string]*state.Suspension{}, map[string]*state.Run{}
 	st, err := r.statuses(ctx, tenants)
 	if err != nil {
-		return out
+		return nil, last, fmt.Errorf("read the journal: %w", err)
 	}
-	for _, s := range st {
-		out[s.Tenant] = s.LastRun
-	}
-	return out
-}
-
-// suspensions returns the operators' suspensions of the tenants, read
-// from the journal.
-func (r *Reconciler) suspensions(ctx context.Context, tenants []string) (map[string]*state.Suspension, error) {
-	st, err := r.statuses(ctx, tenants)
-	if err != nil {
-		return nil, fmt.Errorf("read the journal: %w", err)
-	}
-	out := map[string]*state.Suspension{}
 	for _, s := range st {
 		if s.Suspension != nil {
-			out[s.Tenant] = s.Suspension
+			suspensions[s.Tenant] = s.Suspension
 		}
+		last[s.Tenant] = s.LastRun
 	}
-	return out, nil
+	return suspensions, last, nil
 }
 
 // fewStatuses: up to this many tenants, their statuses are read one by
