@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -17,12 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/k3sync/k3sync/internal/apply"
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/forge"
 	"github.com/k3sync/k3sync/internal/kongemu"
+	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/review"
 	"github.com/k3sync/k3sync/internal/server"
 	"github.com/k3sync/k3sync/internal/state"
@@ -428,5 +433,66 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 			t.Fatalf("%s: not true after %s", what, limit)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// namedTarget is a target known only by its system and name, as holding
+// sees the daemon's targets.
+type namedTarget struct {
+	system plan.System
+	name   string
+}
+
+func (n namedTarget) System() plan.System { return n.system }
+func (n namedTarget) Name() string        { return n.name }
+func (namedTarget) Plan(context.Context, plan.Request) ([]plan.Change, error) {
+	return nil, nil
+}
+
+func (namedTarget) Apply(context.Context, plan.Request, plan.ApplyOptions) ([]plan.Result, error) {
+	return nil, nil
+}
+
+// TestHoldingFindsWhoHoldsTheNames: the pull-request ownership check plans
+// on main the tenants whose inventory, on a target of the daemon, holds an
+// ID that mentions a name the pull request touches: Kafka's '.' and '_'
+// alike (a topic payments_orders collides with payments.orders), every
+// target searched, none outside the daemon's targets.
+func TestHoldingFindsWhoHoldsTheNames(t *testing.T) {
+	store, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = store.Close() }()
+	for _, e := range []state.Entry{
+		{Tenant: "payments", Target: "kafka/main", Resources: map[string]json.RawMessage{"topic/payments.orders": nil, "user/payments.api": nil}},
+		{Tenant: "search", Target: "kubernetes/eu-west", Resources: map[string]json.RawMessage{"Namespace//search-indexer": nil, "ResourceQuota/search-indexer/tenant-quota": nil}},
+		{Tenant: "checkout", Target: "kong/edge", Resources: map[string]json.RawMessage{"service/checkout-api": nil}},
+		{Tenant: "elsewhere", Target: "kafka/other", Resources: map[string]json.RawMessage{"topic/payments.orders": nil}},
+	} {
+		if err := store.Save(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := holding(store, []apply.Target{
+		namedTarget{plan.Kubernetes, "eu-west"}, namedTarget{plan.Kafka, "main"}, namedTarget{plan.Kong, "edge"},
+	})
+	for _, tt := range []struct {
+		names []string
+		want  []string
+	}{
+		{[]string{"payments_orders"}, []string{"payments"}},
+		{[]string{"search-indexer"}, []string{"search"}},
+		{[]string{"checkout-api", "search-indexer"}, []string{"checkout", "search"}},
+		{[]string{"nobody-holds-this"}, nil},
+		{[]string{""}, nil},
+	} {
+		got, err := held(t.Context(), tt.names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("holding %q (-want +got):\n%s", tt.names, diff)
+		}
 	}
 }
