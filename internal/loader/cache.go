@@ -23,8 +23,12 @@ import (
 //
 // An entry is found by a SHA-256 over the exact bytes that decide a
 // tenant's evaluation: the folder's name, its .cue files' names and
-// contents, platform.cue, k3sync's embedded schema and version, and the
-// loader Options. Never by names or times alone: a folder whose bytes
+// contents, the platform's input limits (policy.input, which decide what
+// of the folder is read and how long its evaluation may run), k3sync's
+// embedded schema and version, and the loader Options. The rest of
+// platform.cue is not part of it: a tenant's files are evaluated against
+// the schema alone, and every check that reads the platform runs again on
+// every load. Never by names or times alone: a folder whose bytes
 // differ is evaluated again. An entry holds the tenant's model and its own
 // diagnostics (a tenant with errors keeps them), and the positions found
 // for its policy errors. Policy checks, those that look across tenants and
@@ -173,7 +177,7 @@ func (c *Cache) counts() (evaluated, reused int) {
 func (c *Cache) len() int { return c.Stats().Entries }
 
 // cacheFormat changes when what an entry holds changes.
-const cacheFormat = "k3sync loader cache 1"
+const cacheFormat = "k3sync loader cache 2"
 
 var schemaDigest = sync.OnceValue(func() []byte {
 	h := sha256.New()
@@ -195,9 +199,16 @@ var schemaDigest = sync.OnceValue(func() []byte {
 
 // baseKey is what every tenant's key of one load shares: k3sync's schema
 // and version, how the load evaluates (in process or in a sandbox child,
-// whose entries hold different things), the platform file's bytes and the
-// options.
-func baseKey(platform []byte, opts Options, sandboxed bool) []byte {
+// whose entries hold different things), the platform's input limits and
+// the options.
+//
+// Of platform.cue only policy.input is part of the key: it decides which
+// files of a folder are listed and read and the limits of its evaluation.
+// A tenant's files are unified with the schema alone (unit.eval), never
+// with the platform, so clusters, gateways, capacity or guardrails do not
+// change what a folder evaluates to; the checks that read them run over
+// every tenant on every load (ADR 0008).
+func baseKey(limits model.InputLimits, opts Options, sandboxed bool) []byte {
 	h := sha256.New()
 	writeField(h, []byte(cacheFormat))
 	writeField(h, []byte(version.Version))
@@ -207,16 +218,18 @@ func baseKey(platform []byte, opts Options, sandboxed bool) []byte {
 		mode = []byte("sandbox")
 	}
 	writeField(h, mode)
-	writeField(h, platform)
-	// Every option but how the load runs: a field added to Options is
-	// part of the key without anyone remembering to add it.
+	// Every option but how the load runs, and every input limit: a field
+	// added to either is part of the key without anyone remembering to
+	// add it.
 	opts.Sandbox, opts.Cache = nil, nil
-	b, err := json.Marshal(opts)
-	if err != nil {
-		// Never the same twice: such a load reuses nothing.
-		b = []byte(rand.Text())
+	for _, v := range []any{limits, opts} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			// Never the same twice: such a load reuses nothing.
+			b = []byte(rand.Text())
+		}
+		writeField(h, b)
 	}
-	writeField(h, b)
 	return h.Sum(nil)
 }
 
@@ -250,18 +263,15 @@ func writeUint(h hash.Hash, n uint64) {
 }
 
 // useCache sets the loader up to reuse and keep tenant evaluations in
-// opts.Cache, in process. It returns the load's view of the cache, nil
-// without a cache or without a readable platform file (such a load fails
-// anyway).
-func (l *loader) useCache() *cacheLoad {
+// opts.Cache, in process, for a load whose tenant folders were sized
+// within limits. It keeps the load's view of the cache in l.cache; it does
+// nothing without a cache.
+func (l *loader) useCache(limits model.InputLimits) {
 	if l.opts.Cache == nil {
-		return nil
+		return
 	}
-	platform, ok := readPlatform(l.fsys)
-	if !ok {
-		return nil
-	}
-	cl := l.opts.Cache.begin(baseKey(platform, l.opts, false))
+	cl := l.opts.Cache.begin(baseKey(limits, l.opts, false))
+	l.cache = cl
 	l.reuse = func(u *unit) *cacheEntry {
 		k := u.cacheKey(cl.base)
 		u.key = &k
@@ -275,18 +285,6 @@ func (l *loader) useCache() *cacheLoad {
 		cl.store(*u.key, e)
 		u.entry = e
 	}
-	return cl
-}
-
-// readPlatform reads platform.cue as the loader does, within
-// MaxPlatformFileBytes.
-func readPlatform(fsys fs.FS) ([]byte, bool) {
-	info, err := fs.Stat(fsys, PlatformFile)
-	if err != nil || !info.Mode().IsRegular() || info.Size() > MaxPlatformFileBytes {
-		return nil, false
-	}
-	b, err := readFile(fsys, PlatformFile, info.Size())
-	return b, err == nil
 }
 
 // read reads the unit's files ahead of parsing, keeping what it read and
@@ -329,16 +327,13 @@ type sandboxCache struct {
 	reuse []reusedUnit
 }
 
-// useCache looks up every tenant folder of the snapshot in opts.Cache.
-func (s *snapshotFS) useCache(opts Options) *sandboxCache {
+// useCache looks up every tenant folder of the snapshot, read within
+// limits, in opts.Cache.
+func (s *snapshotFS) useCache(opts Options, limits model.InputLimits) *sandboxCache {
 	if opts.Cache == nil {
 		return nil
 	}
-	pf, ok := s.byPath[PlatformFile]
-	if !ok {
-		return nil
-	}
-	sc := &sandboxCache{cl: opts.Cache.begin(baseKey(pf.Data, opts, true)), keys: map[string]cacheKey{}}
+	sc := &sandboxCache{cl: opts.Cache.begin(baseKey(limits, opts, true)), keys: map[string]cacheKey{}}
 	for _, d := range s.dirs[TenantsDir] {
 		if !d.IsDir() {
 			continue

@@ -84,13 +84,41 @@ func TestIncrementalLoadEqualsFullLoad(t *testing.T) {
 			want: `tenants/a-b/tenant.cue:7:14: kubernetes.namespaces."a-b": namespace "a-b" on cluster eu-west is already claimed by tenant a (tenants/a/tenant.cue)`,
 		},
 		{
-			name: "touch platform.cue: every tenant again, capacity across tenants",
+			// Tenant folders are evaluated against the schema, not the
+			// platform: a cluster's capacity is checked again over the
+			// kept models.
+			name: "platform.cue lowers a capacity: no tenant again, capacity across tenants",
 			edit: set("platform.cue", strings.Replace(string(platform), "pods: 2000", "pods: 35", 1)),
 			// a: 2 namespaces, a-b: 1, b: 1, d: 2 at 10 pods each.
-			evaluated: 4, kept: 4,
+			evaluated: 0, kept: 4,
 			want: "tenants' quotas allow 60 pods on cluster eu-west, more than its capacity 35",
 		},
 		{name: "the conflict resolved", edit: set("tenants/a/tenant.cue", nsTenant(1, "a")), evaluated: 1, kept: 4, want: "tenants' quotas allow 41 pods"},
+		{
+			// The input limits decide what of a folder is read and how
+			// its evaluation is bounded: every folder again.
+			name: "platform.cue changes policy.input: every tenant again",
+			edit: func(fsys fstest.MapFS) {
+				src := strings.Replace(string(fsys["platform.cue"].Data), "policy: {", "policy: {\n\tinput: maxFileBytes: 64Ki", 1)
+				set("platform.cue", src)(fsys)
+			},
+			evaluated: 4, kept: 4, want: "tenants' quotas allow 41 pods",
+		},
+		{
+			name: "platform.cue tightens policy.input below a tenant's file",
+			edit: func(fsys fstest.MapFS) {
+				src := strings.Replace(string(fsys["platform.cue"].Data), "maxFileBytes: 64Ki", "maxFileBytes: 100", 1)
+				set("platform.cue", src)(fsys)
+			},
+			// tenants/b/quota.cue is under 100 bytes; every other file is
+			// over and its tenant is not evaluated.
+			evaluated: 1, kept: 1, want: "policy.input.maxFileBytes",
+		},
+		{
+			name:      "a broken platform.cue: tenants are still checked as before",
+			edit:      set("platform.cue", "package k3sync\n\nclusters: 1\n"),
+			evaluated: 4, kept: 4, want: "platform.cue:3:",
+		},
 	}
 	for _, mode := range []string{"in-process", "sandbox"} {
 		t.Run(mode, func(t *testing.T) {
@@ -167,17 +195,19 @@ func checkWant(t *testing.T, rev revision, repo *model.Repo, err error) {
 
 // TestCacheKeyIsTheBytes: two folders with the same file names and sizes
 // but other bytes are different entries, and so are the same bytes under
-// another platform file or other options.
+// other input limits or other options.
 func TestCacheKeyIsTheBytes(t *testing.T) {
-	base := baseKey([]byte("platform"), Options{}, false)
+	limits := model.InputLimits{MaxFileBytes: 1 << 20, EvalTimeout: "10s"}
+	base := baseKey(limits, Options{}, false)
 	k := tenantKey(base, "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")})
 	for name, other := range map[string]cacheKey{
 		"other bytes, same size":  tenantKey(base, "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 2")}),
 		"other folder":            tenantKey(base, "tenants/b", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
 		"bytes moved to the name": tenantKey(base, "tenants/a", []string{"tenants/a/t.cuex: 1"}, [][]byte{nil}),
-		"other platform":          tenantKey(baseKey([]byte("platform "), Options{}, false), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
-		"other options":           tenantKey(baseKey([]byte("platform"), Options{ReservedNamespaces: []string{"ops"}}, false), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
-		"sandboxed":               tenantKey(baseKey([]byte("platform"), Options{}, true), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
+		"other file limit":        tenantKey(baseKey(model.InputLimits{MaxFileBytes: 1<<20 + 1, EvalTimeout: "10s"}, Options{}, false), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
+		"other eval timeout":      tenantKey(baseKey(model.InputLimits{MaxFileBytes: 1 << 20, EvalTimeout: "11s"}, Options{}, false), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
+		"other options":           tenantKey(baseKey(limits, Options{ReservedNamespaces: []string{"ops"}}, false), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
+		"sandboxed":               tenantKey(baseKey(limits, Options{}, true), "tenants/a", []string{"tenants/a/t.cue"}, [][]byte{[]byte("x: 1")}),
 	} {
 		if other == k {
 			t.Errorf("%s: same key", name)

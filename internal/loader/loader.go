@@ -70,13 +70,12 @@ func LoadWith(ctx context.Context, fsys fs.FS, opts Options) (*model.Repo, error
 		return opts.Sandbox.load(ctx, fsys, opts)
 	}
 	l := &loader{fsys: fsys, opts: opts, tenants: map[string]*unit{}, stop: ctx.Done()}
-	cl := l.useCache()
 	repo := l.load()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load repo: %w", err)
 	}
-	if cl != nil {
-		cl.end()
+	if l.cache != nil {
+		l.cache.end()
 	}
 	if err := l.errs.Err(); err != nil {
 		return nil, err
@@ -107,6 +106,8 @@ type loader struct {
 	// stop, once closed, ends the load before the next tenant folder
 	// (LoadWith's ctx; in process, one evaluation cannot be interrupted).
 	stop <-chan struct{}
+	// cache is the load's view of opts.Cache, set by useCache.
+	cache *cacheLoad
 	// reuse, when set, returns the kept evaluation of a tenant unit whose
 	// files were read (u.src), or nil when the unit is to be evaluated.
 	reuse func(u *unit) *cacheEntry
@@ -180,7 +181,9 @@ func (l *loader) load() *model.Repo {
 	}
 	dirs := l.tenantDirs()
 	// Sizes and counts are checked for every tenant before any is read.
-	units := l.sizeTenants(dirs, l.inputLimits(ev, platformOK, &repo.Platform))
+	limits := l.inputLimits(ev, platformOK, &repo.Platform)
+	units := l.sizeTenants(dirs, limits)
+	l.useCache(limits)
 	tenants := make([]*model.Tenant, len(dirs))
 	// Tenants are independent: evaluate them in parallel, one CUE context
 	// per worker, results in indexed slots.

@@ -262,7 +262,7 @@ func (s *Sandbox) load(ctx context.Context, fsys fs.FS, opts Options) (*model.Re
 	if err != nil {
 		return nil, err
 	}
-	cache := snap.useCache(opts)
+	cache := snap.useCache(opts, limits)
 	opts.Sandbox, opts.Cache = nil, nil
 	culprits := readErrs
 	for blamedSoFar := 0; ; {
