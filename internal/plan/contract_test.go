@@ -97,6 +97,17 @@ func TestStale(t *testing.T) {
 	if err := (Request{}).Stale("a", Kafka, "main", []Change{{Key: key("a", "x"), Action: Delete}}); err != nil {
 		t.Errorf("no checked plan: %v", err)
 	}
+	// One checker serves every tenant of a target's apply.
+	sc := req.StaleChecker(Kafka, "main")
+	if err := sc.Stale("a", same); err != nil {
+		t.Errorf("checker, tenant a's checked changes: %v", err)
+	}
+	if err := sc.Stale("b", []Change{{Key: key("b", "t3"), Action: Delete}}); err != nil {
+		t.Errorf("checker, tenant b's checked changes: %v", err)
+	}
+	if err := sc.Stale("b", nil); !errors.Is(err, ErrStale) {
+		t.Errorf("checker, tenant b's delete no longer planned: %v, want ErrStale", err)
+	}
 }
 
 func TestFinish(t *testing.T) {

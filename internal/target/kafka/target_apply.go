@@ -42,12 +42,13 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	}
 	// A tenant whose fresh plan is not the one checked is not touched.
 	p := &planned{items: all.items}
+	stale := req.StaleChecker(plan.Kafka, t.name)
 	for _, tp := range all.tenants {
 		changes := make([]plan.Change, len(tp.items))
 		for i, it := range tp.items {
 			changes[i] = it.change
 		}
-		if err := req.Stale(tp.name, plan.Kafka, t.name, changes); err != nil {
+		if err := stale.Stale(tp.name, changes); err != nil {
 			for _, it := range tp.items {
 				if it.change.Action != plan.Blocked {
 					it.refuse("apply", err)

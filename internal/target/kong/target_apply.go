@@ -50,12 +50,13 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	}
 	// Apply what was checked: a tenant whose fresh plan differs from the
 	// checked one is not synced at all, and its state is left alone.
+	stale := req.StaleChecker(plan.Kong, t.name)
 	for _, tp := range gp.tenants {
 		changes := make([]plan.Change, len(tp.items))
 		for i, it := range tp.items {
 			changes[i] = it.change
 		}
-		if err := req.Stale(tp.tenant, plan.Kong, t.name, changes); err != nil {
+		if err := stale.Stale(tp.tenant, changes); err != nil {
 			tp.stale = true
 			for _, it := range tp.items {
 				if it.change.Action != plan.Blocked {

@@ -51,12 +51,13 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	for i := range order {
 		order[i] = i
 	}
+	stale := req.StaleChecker(plan.Kubernetes, t.name)
 	// Tenants whose turn has come take the slots first (plan.ReadyFirst).
 	for _, i := range plan.ReadyFirst(opts, order, func(i int) string { return tps[i].tenant }) {
 		tp := tps[i]
 		g.Go(func() error {
 			defer opts.Done(tp.tenant)
-			if err := req.Stale(tp.tenant, plan.Kubernetes, t.name, tp.changes()); err != nil {
+			if err := stale.Stale(tp.tenant, tp.changes()); err != nil {
 				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return fmt.Errorf("%s: %w", c.Key, err) })
 				return nil
 			}
