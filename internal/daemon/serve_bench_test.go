@@ -70,6 +70,14 @@ func benchmarkServeBinary(b *testing.B) {
 		listen := freeAddr(b)
 		brokers, _ := json.Marshal(kc.ListenAddrs())
 		cfg := filepath.Join(dir, "k3sync.yaml")
+		profiles := os.Getenv(heapProfilesEnv)
+		if profiles != "" {
+			// An operator token for /debug/pprof/; no other test or
+			// benchmark reads it.
+			if err := os.WriteFile(filepath.Join(dir, "token"), []byte(benchPprofToken), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`clusters:
   eu-west: {kubeconfig: %q, qps: 2000, burst: 4000, concurrency: 16}
   us-east: {kubeconfig: %q, qps: 2000, burst: 4000, concurrency: 16}
@@ -79,24 +87,30 @@ gateways:
   edge: {adminURL: %q}
 state: {path: %q}
 git: {url: %q, interval: 1h, dir: %q}
-server: {listen: %q}
+server:
+  listen: %q
 `, cps[0].KubeconfigPath(), cps[1].KubeconfigPath(), brokers, kongURL, filepath.Join(dir, "state.db"),
-			repo.FileURL(), filepath.Join(dir, "clone"), listen)), 0o600); err != nil {
+			repo.FileURL(), filepath.Join(dir, "clone"), listen)+pprofConfig(profiles, dir)), 0o600); err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()
 		cmd := startServe(b, bin, cfg)
 		peakHeap := watchHeap(b, "http://"+listen+"/metrics")
+		stopProfiles := func() {}
+		if profiles != "" {
+			stopProfiles = writeHeapProfiles(b, "http://"+listen+"/debug/pprof/heap?gc=1", profiles)
+		}
 		waitFor(b, 10*time.Minute, "the first sync", func() bool {
 			req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, "http://"+listen+"/readyz", nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return false
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return resp.StatusCode == http.StatusOK
 		})
 		b.ReportMetric(time.Since(start).Seconds(), "first-sync-s")
+		stopProfiles()
 		b.ReportMetric(vmHWM(b, cmd.Process.Pid), "serve-peak-rss-MiB")
 		// What the RSS is made of once synced: the binary's pages and
 		// other files (RssFile) and the heap, stacks and runtime (RssAnon).
@@ -133,7 +147,7 @@ func watchHeap(b *testing.B, url string) func() float64 {
 				continue
 			}
 			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			for _, line := range strings.Split(string(raw), "\n") {
 				if rest, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
 					v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
@@ -166,4 +180,60 @@ func procStatusMiB(b *testing.B, pid int, field string) float64 {
 		}
 	}
 	return 0
+}
+
+// heapProfilesEnv names a directory: when set, the served binary serves
+// /debug/pprof/ and the benchmark writes a heap profile there every
+// second until the first sync is done (heap-001.pb.gz, …), each after a
+// forced collection, so that each is the live heap at that moment and
+// the largest is the live heap's peak (`go tool pprof -top -sample_index
+// inuse_space`). The collections lower the peak RSS: measure without it.
+const heapProfilesEnv = "K3SYNC_BENCH_HEAP_PROFILES"
+
+const benchPprofToken = "bench-pprof-operator-token"
+
+// pprofConfig is the server configuration that serves /debug/pprof/ to
+// the token in dir/token, when profiles are asked for.
+func pprofConfig(profiles, dir string) string {
+	if profiles == "" {
+		return ""
+	}
+	return fmt.Sprintf("  pprof: true\n  tokens: [{name: bench, role: operator, tokenFile: %q}]\n", filepath.Join(dir, "token"))
+}
+
+// writeHeapProfiles fetches url every second into dir until the returned
+// function is called.
+func writeHeapProfiles(b *testing.B, url, dir string) func() {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req.Header.Set("Authorization", "Bearer "+benchPprofToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("heap-%03d.pb.gz", n)), raw, 0o600)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -177,16 +178,21 @@ func (r *Reconciler) runSync(ctx context.Context, s *view.Sync) {
 // request builds the plan request for tenants of a revision. A tenant
 // the revision does not have was removed from Git: the request names it
 // as removed, so that what it owns goes even when the request is not
-// complete (an apply of some tenants, a retry).
+// complete (an apply of some tenants, a retry). Kubernetes objects are
+// rendered when a cluster's target plans or applies the tenant and let go
+// when its clusters are done (render.TenantOnDemand): the request does
+// not hold a thousand tenants' objects from its first target to its last.
+// The revision's model is never changed once loaded.
 func request(l *loaded, tenants []string, complete bool) plan.Request {
 	req := plan.Request{Revision: l.commit.Hash, Platform: &l.repo.Platform, Complete: complete}
+	req.Tenants = make([]plan.TenantRequest, 0, len(tenants))
 	for _, name := range tenants {
 		t := l.repo.Tenant(name)
 		if t == nil {
 			req.Tenants = append(req.Tenants, plan.RemovedTenant(name))
 			continue
 		}
-		req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: render.TenantResources(&l.repo.Platform, t), Model: t})
+		req.Tenants = append(req.Tenants, plan.TenantRequest{Desired: render.TenantOnDemand(&l.repo.Platform, t), Model: t})
 	}
 	return req
 }
@@ -295,9 +301,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 		areq.Checked = p
 		areq.AllowMassDeletion = true
 		rep := r.engine.Apply(ctx, areq, plan.ApplyOptions{})
-		for _, res := range rep.Results {
-			results[res.Tenant] = append(results[res.Tenant], res)
-		}
+		results = resultsByTenant(rep.Results)
 		for _, e := range rep.Errors {
 			for _, name := range applyTenants {
 				if concerns(l, name, e) {
@@ -426,6 +430,28 @@ func (r *Reconciler) record(ctx context.Context, run state.Run) state.Run {
 	}
 	run.Result, run.Message = state.ResultFailed, msg
 	return run
+}
+
+// resultsByTenant cuts an apply's results into each tenant's, sharing
+// them as splitPlan shares a plan's changes: a first sync of a thousand
+// tenants holds its results once.
+func resultsByTenant(rs []plan.Result) map[string][]plan.Result {
+	out := map[string][]plan.Result{}
+	if !slices.IsSortedFunc(rs, func(a, b plan.Result) int { return cmp.Compare(a.Tenant, b.Tenant) }) {
+		for _, r := range rs {
+			out[r.Tenant] = append(out[r.Tenant], r)
+		}
+		return out
+	}
+	for i := 0; i < len(rs); {
+		j := i + 1
+		for j < len(rs) && rs[j].Tenant == rs[i].Tenant {
+			j++
+		}
+		out[rs[i].Tenant] = rs[i:j:j]
+		i = j
+	}
+	return out
 }
 
 func asResults(changes []plan.Change) []plan.Result {

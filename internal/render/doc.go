@@ -8,6 +8,15 @@
 // values. Output order is stable (kinds in dependency order, then names),
 // so renders can be golden-tested and diffed across commits.
 //
+// # On demand
+//
+// The daemon renders a tenant's Kubernetes objects only when a cluster's
+// target plans or applies it (TenantOnDemand, ClusterResources.Desired),
+// and the target lets them go tenant by tenant (ClusterResources.Release):
+// since rendering is deterministic, rendering again gives the same
+// objects, and a sync of a thousand tenants never holds all of them. The
+// CLI and the pull request loop render up front (TenantResources).
+//
 // # Canonical values
 //
 // Values are written the way the target stores them, so a server's

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,9 +15,70 @@ import (
 
 // ClusterResources are a tenant's objects on one cluster. The objects
 // are shared with the tenant's other clusters: read-only.
+//
+// A tenant rendered with TenantOnDemand has no Objects until a cluster
+// asks for them (Desired), and they are let go once every cluster of the
+// tenant is done with them (Release): the daemon plans and applies a
+// thousand tenants without holding all their objects for the whole sync.
 type ClusterResources struct {
 	Cluster string                       `json:"cluster"`
 	Objects []*unstructured.Unstructured `json:"objects"`
+	// onDemand, when set, renders Objects, which is nil.
+	onDemand *onDemand
+}
+
+// Desired returns the objects on the cluster: Objects, or those of a
+// tenant rendered with TenantOnDemand, rendered at the first call of any
+// of its clusters and shared by them until every one has released them.
+func (c *ClusterResources) Desired() []*unstructured.Unstructured {
+	if c.onDemand == nil {
+		return c.Objects
+	}
+	return c.onDemand.get()
+}
+
+// Release says the cluster's target is done with the objects Desired
+// returned (what it still holds stays valid): once every cluster of the
+// tenant has released them, nothing here holds them any more, and a later
+// Desired renders them again. It does nothing for Objects rendered up
+// front.
+func (c *ClusterResources) Release() {
+	if c.onDemand != nil {
+		c.onDemand.release(c.Cluster)
+	}
+}
+
+// onDemand renders a tenant's objects when a cluster first asks and keeps
+// them while a cluster that may still ask has not released them: one copy
+// for all the tenant's clusters, none before or after.
+type onDemand struct {
+	render func() []*unstructured.Unstructured
+	mu     sync.Mutex
+	objs   []*unstructured.Unstructured
+	// holding are the clusters that have not released the objects.
+	holding map[string]bool
+}
+
+func (o *onDemand) get() []*unstructured.Unstructured {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.objs != nil {
+		return o.objs
+	}
+	objs := o.render()
+	if len(o.holding) > 0 {
+		o.objs = objs
+	}
+	return objs
+}
+
+func (o *onDemand) release(cluster string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.holding, cluster)
+	if len(o.holding) == 0 {
+		o.objs = nil
+	}
 }
 
 // KindOrder is the order objects are created in: a kind's dependencies come
@@ -28,6 +90,41 @@ func kubernetes(p *model.Platform, t *model.Tenant) []*ClusterResources {
 	if k == nil {
 		return nil
 	}
+	objs := kubernetesObjects(p, t)
+	clusters := slices.Clone(k.Clusters)
+	slices.Sort(clusters)
+	// Every cluster gets the same objects, which are read-only: a
+	// thousand tenants on several clusters hold one copy.
+	out := make([]*ClusterResources, 0, len(clusters))
+	for _, cl := range slices.Compact(clusters) {
+		out = append(out, &ClusterResources{Cluster: cl, Objects: objs})
+	}
+	return out
+}
+
+// kubernetesOnDemand is kubernetes, the objects rendered when a cluster
+// asks (ClusterResources.Desired).
+func kubernetesOnDemand(p *model.Platform, t *model.Tenant) []*ClusterResources {
+	k := t.Kubernetes
+	if k == nil {
+		return nil
+	}
+	clusters := slices.Clone(k.Clusters)
+	slices.Sort(clusters)
+	clusters = slices.Compact(clusters)
+	od := &onDemand{render: func() []*unstructured.Unstructured { return kubernetesObjects(p, t) }, holding: map[string]bool{}}
+	out := make([]*ClusterResources, 0, len(clusters))
+	for _, cl := range clusters {
+		od.holding[cl] = true
+		out = append(out, &ClusterResources{Cluster: cl, onDemand: od})
+	}
+	return out
+}
+
+// kubernetesObjects renders the tenant's objects, the same on each of its
+// clusters, in KindOrder.
+func kubernetesObjects(p *model.Platform, t *model.Tenant) []*unstructured.Unstructured {
+	k := t.Kubernetes
 	var objs []*unstructured.Unstructured
 	for _, nsName := range sortedKeys(k.Namespaces) {
 		ns := k.Namespaces[nsName]
@@ -47,15 +144,7 @@ func kubernetes(p *model.Platform, t *model.Tenant) []*ClusterResources {
 	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
 		return slices.Index(KindOrder, a.GetKind()) - slices.Index(KindOrder, b.GetKind())
 	})
-	clusters := slices.Clone(k.Clusters)
-	slices.Sort(clusters)
-	// Every cluster gets the same objects, which are read-only: a
-	// thousand tenants on several clusters hold one copy.
-	out := make([]*ClusterResources, 0, len(clusters))
-	for _, cl := range slices.Compact(clusters) {
-		out = append(out, &ClusterResources{Cluster: cl, Objects: objs})
-	}
-	return out
+	return objs
 }
 
 func labels(t *model.Tenant, extra map[string]string) map[string]any {

@@ -39,6 +39,20 @@ func TenantResources(p *model.Platform, t *model.Tenant) *Tenant {
 	}
 }
 
+// TenantOnDemand renders one tenant like TenantResources, except that its
+// Kubernetes objects are rendered when a cluster's target asks for them
+// (ClusterResources.Desired) and let go once every cluster has released
+// them (ClusterResources.Release). The tenant's model and the platform
+// must not change while it is in use.
+func TenantOnDemand(p *model.Platform, t *model.Tenant) *Tenant {
+	return &Tenant{
+		Name:       t.Name,
+		Kubernetes: kubernetesOnDemand(p, t),
+		Kafka:      kafka(p, t),
+		Kong:       kong(t),
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, e := range list {
 		if e == s {

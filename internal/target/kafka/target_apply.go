@@ -105,6 +105,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		}
 		for _, tp := range round {
 			opts.Done(tp.name)
+			tp.applied()
 		}
 		pending = rest
 	}
@@ -115,6 +116,18 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	}
 	results, applyErr := plan.Finish("kafka "+t.name, results)
 	return results, errors.Join(applyErr, saveErrs.Err())
+}
+
+// applied lets go of what the tenant's apply needed once its round is
+// over (its writes, records and inventory): the results need only each
+// item's change, errors and notes. A sync of a thousand tenants then
+// holds only the work of those still waiting for their turn.
+func (tp *tenantPlan) applied() {
+	for _, it := range tp.items {
+		it.record, it.topic, it.acl, it.quota, it.user = nil, nil, nil, nil, nil
+	}
+	tp.items, tp.desired, tp.stored, tp.entry.Resources = nil, nil, nil, nil
+	tp.prune, tp.confirmed = nil, nil
 }
 
 // itemsOf returns the items of the tenants, in the order of items.

@@ -73,4 +73,16 @@
 // forced only for tenants whose drift policy is revert; otherwise they
 // fail that object's change and are reported. Every change has its own
 // result; an unreachable cluster fails its own changes only.
+//
+// # Memory
+//
+// With a request that renders on demand (render.TenantOnDemand, the
+// daemon's), a tenant new on the cluster is planned holding its object
+// IDs, its objects rendered for its own comparisons only; a tenant k3sync
+// applied before keeps its objects while the plan compares them with what
+// was applied (one copy for all its clusters). Either way, planned
+// changes do not hold objects (shed): an apply renders a tenant's again
+// when its turn comes (restore) and lets go of its plan once it is
+// applied. A first sync of a thousand tenants holds the objects of the
+// tenants being applied, not all of them.
 package kubernetes

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k3sync/k3sync/internal/credentials"
@@ -36,6 +37,9 @@ var ErrDependency = errors.New("dependency failed")
 // *plan.PartialError; the error is for failures that prevented planning
 // at all otherwise.
 func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) ([]plan.Result, error) {
+	// Tenants wait for their turn holding their changes, not their
+	// objects: plan let go of those rendered on demand (shed), which are
+	// rendered again when the tenant's turn comes (restore).
 	tps, err := t.plan(ctx, req)
 	if err != nil {
 		return nil, err
@@ -52,11 +56,20 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 		order[i] = i
 	}
 	stale := req.StaleChecker(plan.Kubernetes, t.name)
+	names := make([]string, len(tps))
+	for i, tp := range tps {
+		names[i] = tp.tenant
+	}
 	// Tenants whose turn has come take the slots first (plan.ReadyFirst).
 	for _, i := range plan.ReadyFirst(opts, order, func(i int) string { return tps[i].tenant }) {
 		tp := tps[i]
 		g.Go(func() error {
 			defer opts.Done(tp.tenant)
+			// Once applied, the tenant's plan and desired objects are
+			// let go: a sync of a thousand tenants holds only those
+			// still to apply.
+			defer func() { tps[i] = nil }()
+			defer tp.release()
 			if err := stale.Stale(tp.tenant, tp.changes()); err != nil {
 				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return fmt.Errorf("%s: %w", c.Key, err) })
 				return nil
@@ -65,15 +78,24 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return plan.GateFailed(c, err) })
 				return nil
 			}
+			if err := tp.restore(); err != nil {
+				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return fmt.Errorf("%s: %w", c.Key, err) })
+				return nil
+			}
 			perTenant[i], errs[i] = t.applyTenant(ctx, tp, opts)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	var results []plan.Result
+	n := 0
+	for _, rs := range perTenant {
+		n += len(rs)
+	}
+	results := make([]plan.Result, 0, n)
 	for i, rs := range perTenant {
 		results = append(results, rs...)
-		failed.Add(tps[i].tenant, errs[i])
+		perTenant[i] = nil
+		failed.Add(names[i], errs[i])
 	}
 	results, applyErr := plan.Finish("cluster "+t.name, results)
 	return results, errors.Join(applyErr, failed.Err())
@@ -311,6 +333,60 @@ func (t *Target) save(ctx context.Context, e state.Entry) error {
 
 func entriesEqual(a, b state.Entry) bool {
 	return maps.EqualFunc(a.Resources, b.Resources, func(x, y json.RawMessage) bool { return string(x) == string(y) })
+}
+
+// shed lets go of the desired objects of a tenant plan whose objects the
+// request renders on demand (render.TenantOnDemand), and releases them:
+// restore renders them again. Objects rendered up front stay, as the
+// request holds them anyway.
+func (tp *tenantPlan) shed() {
+	if tp.from == nil || tp.from.Objects != nil {
+		return
+	}
+	for _, it := range tp.items {
+		if it.desired != nil {
+			it.desired, it.shed = nil, true
+		}
+	}
+	for _, it := range tp.unchanged {
+		it.desired, it.shed = nil, true
+	}
+	tp.from.Release()
+}
+
+// restore renders the objects shed let go of again. Rendering is
+// deterministic, so they are those the plan was made with; restore fails
+// when one is missing.
+func (tp *tenantPlan) restore() error {
+	var byID map[string]*unstructured.Unstructured
+	find := func(it *item, id string) error {
+		if !it.shed {
+			return nil
+		}
+		if byID == nil {
+			byID = map[string]*unstructured.Unstructured{}
+			for _, d := range tp.from.Desired() {
+				byID[idOf(d)] = d
+			}
+		}
+		d, ok := byID[id]
+		if !ok {
+			return fmt.Errorf("desired object %s: not rendered again", id)
+		}
+		it.desired, it.shed = d, false
+		return nil
+	}
+	for _, it := range tp.items {
+		if err := find(it, objectID(it.change.Kind, it.change.Namespace, it.change.Name)); err != nil {
+			return err
+		}
+	}
+	for id, it := range tp.unchanged {
+		if err := find(it, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // notAttempted is the results of a tenant of which nothing was sent:

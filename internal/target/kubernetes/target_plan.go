@@ -30,6 +30,8 @@ type item struct {
 	// dropCredentials: the item orphans a namespace; the credential
 	// Secrets k3sync delivered in it go (dropCredentials in apply).
 	dropCredentials bool
+	// shed: desired was let go of until the apply (tenantPlan.shed).
+	shed bool
 }
 
 // tenantPlan is the plan of one tenant on this cluster.
@@ -44,6 +46,16 @@ type tenantPlan struct {
 	unchanged map[string]*item
 	// live holds the live objects of deletes, for their UID precondition.
 	live map[string]*unstructured.Unstructured
+	// from is where the desired objects came from, to release them.
+	from *render.ClusterResources
+}
+
+// release tells the request that this cluster is done with the tenant's
+// desired objects (render.ClusterResources.Release).
+func (tp *tenantPlan) release() {
+	if tp.from != nil {
+		tp.from.Release()
+	}
 }
 
 // Plan reads the cluster and returns the changes that would make it match
@@ -53,16 +65,26 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 	if err != nil {
 		return nil, err
 	}
-	var out []plan.Change
+	n := 0
+	for _, tp := range tps {
+		n += len(tp.items)
+	}
+	out := make([]plan.Change, 0, n)
 	for _, tp := range tps {
 		for _, it := range tp.items {
 			out = append(out, it.change)
 		}
+		tp.release()
 	}
 	plan.Sort(out)
 	return out, nil
 }
 
+// plan plans every tenant in scope. The tenant plans hold their desired
+// objects when the request rendered them up front; those it renders on
+// demand are rendered one tenant at a time and let go of (shed). The
+// caller releases the tenant plans (tenantPlan.release); when plan fails,
+// it has released them.
 func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, error) {
 	scope, err := t.scope(ctx, req)
 	if err != nil {
@@ -71,6 +93,17 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	if len(scope) == 0 {
 		return nil, nil
 	}
+	tps, err := t.planScope(ctx, req, scope)
+	if err != nil {
+		for _, s := range scope {
+			s.release()
+		}
+		return nil, err
+	}
+	return tps, nil
+}
+
+func (t *Target) planScope(ctx context.Context, req plan.Request, scope []scoped) ([]*tenantPlan, error) {
 	var names []string
 	if !req.Complete {
 		names = make([]string, 0, len(scope))
@@ -94,8 +127,10 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 		s := &scope[i]
 		s.untouched, s.heads = map[string]string{}, map[string]appliedHead{}
 		decode := memo.tenant(s.tenant)
-		for _, d := range s.desired {
-			id := idOf(d)
+		// The objects themselves are compared only with what the
+		// inventory says was applied to a live object: rendered then.
+		var objs []*unstructured.Unstructured
+		for j, id := range s.ids {
 			raw, owned := s.entry.Resources[id]
 			var h appliedHead
 			if owned {
@@ -107,9 +142,14 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 				continue
 			}
 			if owned {
-				if rv := l.GetResourceVersion(); h.ResourceVersion != "" && h.ResourceVersion == rv && h.Deletable == t.deletable(req, *s, d) && h.sameObject(d.Object) {
-					s.untouched[id] = rv
-					continue
+				if rv := l.GetResourceVersion(); h.ResourceVersion != "" && h.ResourceVersion == rv {
+					if objs == nil {
+						objs = s.objects()
+					}
+					if d := objs[j]; h.Deletable == t.deletable(req, *s, d) && h.sameObject(d.Object) {
+						s.untouched[id] = rv
+						continue
+					}
 				}
 			}
 			toDiff = append(toDiff, id)
@@ -119,15 +159,15 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	if err := t.readFull(ctx, names, toDiff, live, partial); err != nil {
 		return nil, err
 	}
-	var missing []*unstructured.Unstructured
+	var missing []string
 	adopting := map[string]bool{} // namespaces a tenant that adopts desires
 	for _, s := range scope {
-		for _, d := range s.desired {
-			if _, ok := live[idOf(d)]; !ok {
-				missing = append(missing, d)
+		for _, id := range s.ids {
+			if _, ok := live[id]; !ok {
+				missing = append(missing, id)
 			}
-			if s.adopts() && d.GetKind() == kinds[0].GVK.Kind {
-				adopting[d.GetName()] = true
+			if kind, _, name := splitID(id); s.adopts() && kind == kinds[0].GVK.Kind {
+				adopting[name] = true
 			}
 		}
 	}
@@ -138,8 +178,8 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	// What a tenant may adopt is read in full, to diff it with Git.
 	var toRead []string
 	for _, s := range scope {
-		for _, d := range s.desired {
-			if id := idOf(d); unowned[id] != nil && s.adopts() && t.adoptable(s, id, live[id], unowned[id]) == "" {
+		for _, id := range s.ids {
+			if unowned[id] != nil && s.adopts() && t.adoptable(s, id, live[id], unowned[id]) == "" {
 				toRead = append(toRead, id)
 			}
 		}
@@ -151,12 +191,15 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	for id, o := range adoptLive {
 		live[id] = o
 	}
-	var out []*tenantPlan
+	out := make([]*tenantPlan, 0, len(scope))
 	for _, s := range scope {
 		tp, err := t.planTenant(ts, req, s, live, partial, unowned)
 		if err != nil {
 			return nil, err
 		}
+		// Objects rendered on demand are let go of tenant by tenant:
+		// an apply renders them again (tenantPlan.restore).
+		tp.shed()
 		out = append(out, tp)
 	}
 	t.capDeletes(req, out)
@@ -165,9 +208,12 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 
 // scoped is a tenant the request concerns on this cluster.
 type scoped struct {
-	tenant  string
-	model   *model.Tenant
+	tenant string
+	model  *model.Tenant
+	// desired are the desired objects when the request rendered them up
+	// front; ids are their IDs, in the same order, either way.
 	desired []*unstructured.Unstructured
+	ids     []string
 	entry   state.Entry
 	// inv says which tenants' inventories on this cluster hold what.
 	inv *state.Inventories
@@ -178,6 +224,26 @@ type scoped struct {
 	// heads are the inventory entries of the desired objects, decoded
 	// once per plan.
 	heads map[string]appliedHead
+	// from is where desired came from, to release it.
+	from *render.ClusterResources
+}
+
+// release: see tenantPlan.release.
+func (s scoped) release() {
+	if s.from != nil {
+		s.from.Release()
+	}
+}
+
+// objects returns the desired objects, in the order of ids: those scope
+// kept, or, for a tenant new here whose request renders them on demand,
+// rendered now for the caller alone, so that a first sync's plan holds
+// one tenant's objects at a time, not a thousand tenants'.
+func (s scoped) objects() []*unstructured.Unstructured {
+	if s.desired != nil || s.from == nil {
+		return s.desired
+	}
+	return s.from.Desired()
 }
 
 // head is the decoded inventory entry of id.
@@ -193,7 +259,8 @@ func (s scoped) adopts() bool { return s.model != nil && s.model.Policies.Adopt 
 
 // scope lists the tenants the request covers here (plan.Request.Scope)
 // with something desired here or something in the inventory here, sorted
-// by name.
+// by name. Their desired objects are rendered now, when the request
+// renders them on demand (render.TenantOnDemand).
 func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) {
 	inv, err := state.ReadInventories(ctx, t.store, t.stateTarget())
 	if err != nil {
@@ -203,6 +270,9 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 	for _, sc := range req.Scope(inv.Tenants) {
 		s := scoped{tenant: sc.Name, inv: inv}
 		if s.entry, err = inv.Entry(ctx, sc.Name); err != nil {
+			for _, o := range out {
+				o.release()
+			}
 			return nil, fmt.Errorf("cluster %s: %w", t.name, err)
 		}
 		if tr := sc.Request; tr != nil && !tr.Removed {
@@ -210,12 +280,29 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 			if tr.Desired != nil {
 				for _, cr := range tr.Desired.Kubernetes {
 					if cr.Cluster == t.name {
-						s.desired = cr.Objects
+						s.from = cr
+						objs := cr.Desired()
+						s.ids = make([]string, len(objs))
+						for i, d := range objs {
+							s.ids[i] = idOf(d)
+						}
+						// A tenant k3sync applied here before is
+						// compared object by object with what it
+						// applied: its objects stay for the plan, as
+						// do those rendered up front. A tenant new
+						// here (a first sync) needs only their IDs
+						// until planTenant renders them again, one
+						// tenant at a time (objects).
+						if cr.Objects != nil || len(s.entry.Resources) > 0 {
+							s.desired = objs
+						}
+						cr.Release()
 					}
 				}
 			}
 		}
-		if len(s.desired) == 0 && len(s.entry.Resources) == 0 {
+		if len(s.ids) == 0 && len(s.entry.Resources) == 0 {
+			s.release()
 			continue
 		}
 		out = append(out, s)
@@ -228,7 +315,7 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 // found without them (readUnowned).
 func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map[string]*unstructured.Unstructured,
 	partial map[string]bool, unowned map[string]*metav1.PartialObjectMetadata) (*tenantPlan, error) {
-	tp := &tenantPlan{tenant: s.tenant, entry: s.entry, unchanged: map[string]*item{}, live: live}
+	tp := &tenantPlan{tenant: s.tenant, entry: s.entry, unchanged: map[string]*item{}, live: live, from: s.from}
 	keyOf := func(kind, namespace, name string) plan.Key {
 		return plan.Key{Tenant: s.tenant, System: plan.Kubernetes, Target: t.name, Kind: kind, Namespace: namespace, Name: name}
 	}
@@ -238,7 +325,8 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 	foreign := map[string]string{}
 	adopt := map[string]string{} // what the tenant adopts, with what was found
 	blockedNamespaces := map[string]bool{}
-	for _, d := range s.desired {
+	desired := s.objects()
+	for _, d := range desired {
 		id := idOf(d)
 		found, ok := t.notOwned(s, id, live[id], unowned[id])
 		if !ok {
@@ -259,7 +347,7 @@ func (t *Target) planTenant(ts *typeSchema, req plan.Request, s scoped, live map
 		}
 	}
 	desiredIDs := map[string]bool{}
-	for _, d := range s.desired {
+	for _, d := range desired {
 		id := idOf(d)
 		desiredIDs[id] = true
 		_, level, _ := kindByName(d.GetKind())

@@ -209,7 +209,7 @@ func (t *Target) readFull(ctx context.Context, tenants []string, ids []string, l
 // looked for, since everything of the tenant in it is blocked, unless
 // the namespace is in adopting: a tenant that adopts it adopts what it
 // desires in it too.
-func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstructured, adopting map[string]bool) (map[string]*metav1.PartialObjectMetadata, error) {
+func (t *Target) readUnowned(ctx context.Context, missing []string, adopting map[string]bool) (map[string]*metav1.PartialObjectMetadata, error) {
 	found := map[string]*metav1.PartialObjectMetadata{}
 	if len(missing) == 0 {
 		return found, nil
@@ -224,22 +224,23 @@ func (t *Target) readUnowned(ctx context.Context, missing []*unstructured.Unstru
 		namespace string
 	}
 	wanted := map[group]map[string]bool{}
-	for _, d := range missing {
-		if d.GetKind() == nsKind.GVK.Kind {
-			if o, ok := namespaces[d.GetName()]; ok {
-				found[idOf(d)] = o
+	for _, id := range missing {
+		kindName, namespace, name := splitID(id)
+		if kindName == nsKind.GVK.Kind {
+			if o, ok := namespaces[name]; ok {
+				found[id] = o
 			}
 			continue
 		}
-		k, _, ok := kindByName(d.GetKind())
-		if _, exists := namespaces[d.GetNamespace()]; !ok || !exists {
+		k, _, ok := kindByName(kindName)
+		if _, exists := namespaces[namespace]; !ok || !exists {
 			continue
 		}
-		g := group{k, d.GetNamespace()}
+		g := group{k, namespace}
 		if wanted[g] == nil {
 			wanted[g] = map[string]bool{}
 		}
-		wanted[g][d.GetName()] = true
+		wanted[g][name] = true
 	}
 	for g := range wanted {
 		if _, foreign := found[objectID(nsKind.GVK.Kind, "", g.namespace)]; foreign && !adopting[g.namespace] {
