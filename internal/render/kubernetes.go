@@ -24,7 +24,7 @@ type ClusterResources struct {
 	Cluster string                       `json:"cluster"`
 	Objects []*unstructured.Unstructured `json:"objects"`
 	// onDemand, when set, renders Objects, which is nil.
-	onDemand *onDemand
+	onDemand *onDemandObjects
 }
 
 // Desired returns the objects on the cluster: Objects, or those of a
@@ -48,10 +48,10 @@ func (c *ClusterResources) Release() {
 	}
 }
 
-// onDemand renders a tenant's objects when a cluster first asks and keeps
+// onDemandObjects renders a tenant's objects when a cluster first asks and keeps
 // them while a cluster that may still ask has not released them: one copy
 // for all the tenant's clusters, none before or after.
-type onDemand struct {
+type onDemandObjects struct {
 	render func() []*unstructured.Unstructured
 	mu     sync.Mutex
 	objs   []*unstructured.Unstructured
@@ -59,7 +59,7 @@ type onDemand struct {
 	holding map[string]bool
 }
 
-func (o *onDemand) get() []*unstructured.Unstructured {
+func (o *onDemandObjects) get() []*unstructured.Unstructured {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.objs != nil {
@@ -72,7 +72,7 @@ func (o *onDemand) get() []*unstructured.Unstructured {
 	return objs
 }
 
-func (o *onDemand) release(cluster string) {
+func (o *onDemandObjects) release(cluster string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	delete(o.holding, cluster)
@@ -85,26 +85,7 @@ func (o *onDemand) release(cluster string) {
 // before it. Deletes go in reverse.
 var KindOrder = []string{"Namespace", "ServiceAccount", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy"}
 
-func kubernetes(p *model.Platform, t *model.Tenant) []*ClusterResources {
-	k := t.Kubernetes
-	if k == nil {
-		return nil
-	}
-	objs := kubernetesObjects(p, t)
-	clusters := slices.Clone(k.Clusters)
-	slices.Sort(clusters)
-	// Every cluster gets the same objects, which are read-only: a
-	// thousand tenants on several clusters hold one copy.
-	out := make([]*ClusterResources, 0, len(clusters))
-	for _, cl := range slices.Compact(clusters) {
-		out = append(out, &ClusterResources{Cluster: cl, Objects: objs})
-	}
-	return out
-}
-
-// kubernetesOnDemand is kubernetes, the objects rendered when a cluster
-// asks (ClusterResources.Desired).
-func kubernetesOnDemand(p *model.Platform, t *model.Tenant) []*ClusterResources {
+func kubernetes(p *model.Platform, t *model.Tenant, onDemand bool) []*ClusterResources {
 	k := t.Kubernetes
 	if k == nil {
 		return nil
@@ -112,11 +93,20 @@ func kubernetesOnDemand(p *model.Platform, t *model.Tenant) []*ClusterResources 
 	clusters := slices.Clone(k.Clusters)
 	slices.Sort(clusters)
 	clusters = slices.Compact(clusters)
-	od := &onDemand{render: func() []*unstructured.Unstructured { return kubernetesObjects(p, t) }, holding: map[string]bool{}}
 	out := make([]*ClusterResources, 0, len(clusters))
+	if onDemand {
+		od := &onDemandObjects{render: func() []*unstructured.Unstructured { return kubernetesObjects(p, t) }, holding: map[string]bool{}}
+		for _, cl := range clusters {
+			od.holding[cl] = true
+			out = append(out, &ClusterResources{Cluster: cl, onDemand: od})
+		}
+		return out
+	}
+	// Every cluster gets the same objects, which are read-only: a
+	// thousand tenants on several clusters hold one copy.
+	objs := kubernetesObjects(p, t)
 	for _, cl := range clusters {
-		od.holding[cl] = true
-		out = append(out, &ClusterResources{Cluster: cl, onDemand: od})
+		out = append(out, &ClusterResources{Cluster: cl, Objects: objs})
 	}
 	return out
 }

@@ -31,12 +31,7 @@ func Repo(repo *model.Repo, only ...string) *Output {
 
 // TenantResources renders one tenant.
 func TenantResources(p *model.Platform, t *model.Tenant) *Tenant {
-	return &Tenant{
-		Name:       t.Name,
-		Kubernetes: kubernetes(p, t),
-		Kafka:      kafka(p, t),
-		Kong:       kong(t),
-	}
+	return tenant(p, t, false)
 }
 
 // TenantOnDemand renders one tenant like TenantResources, except that its
@@ -45,9 +40,13 @@ func TenantResources(p *model.Platform, t *model.Tenant) *Tenant {
 // them (ClusterResources.Release). The tenant's model and the platform
 // must not change while it is in use.
 func TenantOnDemand(p *model.Platform, t *model.Tenant) *Tenant {
+	return tenant(p, t, true)
+}
+
+func tenant(p *model.Platform, t *model.Tenant, onDemand bool) *Tenant {
 	return &Tenant{
 		Name:       t.Name,
-		Kubernetes: kubernetesOnDemand(p, t),
+		Kubernetes: kubernetes(p, t, onDemand),
 		Kafka:      kafka(p, t),
 		Kong:       kong(t),
 	}
