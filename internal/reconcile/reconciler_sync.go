@@ -432,23 +432,29 @@ func (r *Reconciler) record(ctx context.Context, run state.Run) state.Run {
 	return run
 }
 
-// resultsByTenant cuts an apply's results into each tenant's, sharing
-// them as splitPlan shares a plan's changes: a first sync of a thousand
-// tenants holds its results once.
+// resultsByTenant cuts an apply's results into each tenant's, in the
+// apply's order, sharing them as splitPlan shares a plan's changes: a
+// first sync of a thousand tenants holds its results once.
 func resultsByTenant(rs []plan.Result) map[string][]plan.Result {
-	out := map[string][]plan.Result{}
-	if !slices.IsSortedFunc(rs, func(a, b plan.Result) int { return cmp.Compare(a.Tenant, b.Tenant) }) {
-		for _, r := range rs {
-			out[r.Tenant] = append(out[r.Tenant], r)
-		}
-		return out
+	byTenant := func(a, b plan.Result) int { return cmp.Compare(a.Tenant, b.Tenant) }
+	if !slices.IsSortedFunc(rs, byTenant) {
+		rs = slices.Clone(rs)
+		slices.SortStableFunc(rs, byTenant)
 	}
-	for i := 0; i < len(rs); {
+	return tenantRuns(rs, func(r plan.Result) string { return r.Tenant })
+}
+
+// tenantRuns cuts xs, whose items of one tenant are next to each other,
+// into each tenant's run. The runs share xs's array, each capped at its
+// end: appending to one never writes into another's.
+func tenantRuns[T any](xs []T, tenant func(T) string) map[string][]T {
+	out := map[string][]T{}
+	for i := 0; i < len(xs); {
 		j := i + 1
-		for j < len(rs) && rs[j].Tenant == rs[i].Tenant {
+		for j < len(xs) && tenant(xs[j]) == tenant(xs[i]) {
 			j++
 		}
-		out[rs[i].Tenant] = rs[i:j:j]
+		out[tenant(xs[i])] = xs[i:j:j]
 		i = j
 	}
 	return out
@@ -480,19 +486,13 @@ func splitPlan(l *loaded, p *plan.Plan, tenants []string) map[string]*plan.Plan 
 	if !slices.IsSortedFunc(p.Changes, plan.Compare) {
 		plan.Sort(p.Changes)
 	}
-	for i := 0; i < len(p.Changes); {
-		tenant := p.Changes[i].Tenant
-		j := i + 1
-		for j < len(p.Changes) && p.Changes[j].Tenant == tenant {
-			j++
-		}
+	for tenant, changes := range tenantRuns(p.Changes, func(c plan.Change) string { return c.Tenant }) {
 		tp, ok := out[tenant]
 		if !ok {
 			tp = &plan.Plan{Revision: p.Revision}
 			out[tenant] = tp
 		}
-		tp.Changes = p.Changes[i:j:j]
-		i = j
+		tp.Changes = changes
 	}
 	return out
 }
