@@ -41,9 +41,9 @@ func (c *ClusterResources) Desired() []*unstructured.Unstructured {
 // returned (what it still holds stays valid): once every cluster of the
 // tenant has released them, nothing here holds them any more, and a later
 // Desired renders them again. It does nothing for Objects rendered up
-// front.
+// front, or on nil (a tenant with nothing desired on the cluster).
 func (c *ClusterResources) Release() {
-	if c.onDemand != nil {
+	if c != nil && c.onDemand != nil {
 		c.onDemand.release(c.Cluster)
 	}
 }

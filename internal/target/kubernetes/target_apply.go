@@ -69,7 +69,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			// let go: a sync of a thousand tenants holds only those
 			// still to apply.
 			defer func() { tps[i] = nil }()
-			defer tp.release()
+			defer tp.from.Release()
 			if err := stale.Stale(tp.tenant, tp.changes()); err != nil {
 				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return fmt.Errorf("%s: %w", c.Key, err) })
 				return nil

@@ -50,14 +50,6 @@ type tenantPlan struct {
 	from *render.ClusterResources
 }
 
-// release tells the request that this cluster is done with the tenant's
-// desired objects (render.ClusterResources.Release).
-func (tp *tenantPlan) release() {
-	if tp.from != nil {
-		tp.from.Release()
-	}
-}
-
 // Plan reads the cluster and returns the changes that would make it match
 // the request.
 func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, error) {
@@ -74,7 +66,7 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 		for _, it := range tp.items {
 			out = append(out, it.change)
 		}
-		tp.release()
+		tp.from.Release()
 	}
 	plan.Sort(out)
 	return out, nil
@@ -83,7 +75,7 @@ func (t *Target) Plan(ctx context.Context, req plan.Request) ([]plan.Change, err
 // plan plans every tenant in scope. The tenant plans hold their desired
 // objects when the request rendered them up front; those it renders on
 // demand are rendered one tenant at a time and let go of (shed). The
-// caller releases the tenant plans (tenantPlan.release); when plan fails,
+// caller releases the tenant plans (tenantPlan.from.Release); when plan fails,
 // it has released them.
 func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, error) {
 	scope, err := t.scope(ctx, req)
@@ -96,7 +88,7 @@ func (t *Target) plan(ctx context.Context, req plan.Request) ([]*tenantPlan, err
 	tps, err := t.planScope(ctx, req, scope)
 	if err != nil {
 		for _, s := range scope {
-			s.release()
+			s.from.Release()
 		}
 		return nil, err
 	}
@@ -228,13 +220,6 @@ type scoped struct {
 	from *render.ClusterResources
 }
 
-// release: see tenantPlan.release.
-func (s scoped) release() {
-	if s.from != nil {
-		s.from.Release()
-	}
-}
-
 // objects returns the desired objects, in the order of ids: those scope
 // kept, or, for a tenant new here whose request renders them on demand,
 // rendered now for the caller alone, so that a first sync's plan holds
@@ -271,7 +256,7 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 		s := scoped{tenant: sc.Name, inv: inv}
 		if s.entry, err = inv.Entry(ctx, sc.Name); err != nil {
 			for _, o := range out {
-				o.release()
+				o.from.Release()
 			}
 			return nil, fmt.Errorf("cluster %s: %w", t.name, err)
 		}
@@ -302,7 +287,7 @@ func (t *Target) scope(ctx context.Context, req plan.Request) ([]scoped, error) 
 			}
 		}
 		if len(s.ids) == 0 && len(s.entry.Resources) == 0 {
-			s.release()
+			s.from.Release()
 			continue
 		}
 		out = append(out, s)
