@@ -81,9 +81,15 @@ func backoff(n int) time.Duration {
 
 // held is how long the forge still asked the loop to wait.
 func (l *Loop) held() time.Duration {
+	return time.Until(l.holdEnd())
+}
+
+// holdEnd is when the forge's wait ends. Every status that waits for it
+// comes due at that same instant, so that they are posted oldest first.
+func (l *Loop) holdEnd() time.Time {
 	l.holdMu.Lock()
 	defer l.holdMu.Unlock()
-	return time.Until(l.holdUntil)
+	return l.holdUntil
 }
 
 // noteLimit remembers a rate limit answer in err, the error of a call to
@@ -187,7 +193,7 @@ func (l *Loop) post(ctx context.Context, q *queued) error {
 	}
 	if err := l.heldErr(); err != nil {
 		o.mu.Lock()
-		q.next = time.Now().Add(l.held())
+		q.next = l.holdEnd()
 		o.mu.Unlock()
 		return err
 	}
@@ -201,10 +207,11 @@ func (l *Loop) post(ctx context.Context, q *queued) error {
 	}
 	q.attempts++
 	wait := backoff(q.attempts)
-	if d, ok := forge.RetryAfter(err); ok {
-		wait = d
-	}
 	q.next = time.Now().Add(wait)
+	if _, ok := forge.RetryAfter(err); ok {
+		// noteLimit set the forge's wait from this answer.
+		q.next = l.holdEnd()
+	}
 	return err //nolint:wrapcheck // names the forge and commit
 }
 
