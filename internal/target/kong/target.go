@@ -44,8 +44,10 @@ type Target struct {
 	writes chan struct{}
 	// memo remembers the tenants whose last diff found nothing to do.
 	memo memo
-	// diffs counts go-database-reconciler runs, for tests of the memo.
-	diffs atomic.Int64
+	// diffs counts the tenants diffed by go-database-reconciler, for
+	// tests of the memo; batched those of them diffed in a batch
+	// (diffBatch).
+	diffs, batched atomic.Int64
 }
 
 // Option tunes a Target.

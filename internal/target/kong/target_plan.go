@@ -181,11 +181,48 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	}
 	gp.gen = t.memo.check(ctx, s, t.concurrency)
 	errs := make([]error, len(gp.tenants))
+	need := make([]bool, len(gp.tenants))
+	var recall errgroup.Group
+	recall.SetLimit(runtime.GOMAXPROCS(0))
+	for i, tp := range gp.tenants {
+		recall.Go(func() error {
+			need[i], errs[i] = t.recallTenant(s, tp, gp.gen, current)
+			return nil
+		})
+	}
+	_ = recall.Wait() // errors are per tenant
+	if !current {
+		// A plan diffs the tenants that have something on the gateway in
+		// batches when it can (diffBatch); an apply, which needs each
+		// tenant's desired state for its records, diffs them apart.
+		var batch []*tenantPlan
+		for i, tp := range gp.tenants {
+			if need[i] && errs[i] == nil && !tp.live.empty() {
+				batch = append(batch, tp)
+			}
+		}
+		done := t.diffBatch(ctx, s, batch)
+		j := 0
+		for i, tp := range gp.tenants {
+			if need[i] && errs[i] == nil && !tp.live.empty() {
+				if done[j] {
+					need[i] = false
+					finishTenant(tp, current)
+				}
+				j++
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, tp := range gp.tenants {
+		if !need[i] || errs[i] != nil {
+			continue
+		}
 		g.Go(func() error {
-			errs[i] = t.planTenant(gctx, s, tp, gp.gen, current)
+			if errs[i] = t.diffTenant(gctx, s, tp); errs[i] == nil {
+				finishTenant(tp, current)
+			}
 			return nil
 		})
 	}
@@ -216,14 +253,16 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 	return gp, perr.Err()
 }
 
-// planTenant diffs one tenant with go-database-reconciler's syncer in dry
-// run mode and plans its key-auth credentials, unless the memo of
+// recallTenant computes the fingerprint of one tenant's diff and reports
+// whether the tenant must be diffed (diffTenant, then finishTenant) with
+// go-database-reconciler's syncer in dry run mode: not when the memo of
 // generation gen says that the same inputs had nothing to do (and, with
-// current, that the tenant's record was up to date).
-func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan, gen uint64, current bool) error {
+// current, that the tenant's record was up to date), or remembers the
+// changes they had.
+func (t *Target) recallTenant(s *session, tp *tenantPlan, gen uint64, current bool) (bool, error) {
 	fp, err := fingerprintOf(s, tp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tp.fingerprint = fp
 	if current {
@@ -231,22 +270,24 @@ func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan, gen
 		// else will.
 		if items := t.memo.takePending(gen, tp.tenant, fp); items != nil {
 			tp.items, tp.reused = items, true
-			return nil
+			return false, nil
 		}
 	}
 	if e, ok := t.memo.lookup(gen, tp.tenant, fp); ok {
 		switch {
 		case e.pending != nil:
 			tp.items, tp.reused = cloneItems(e.pending), true
-			return nil
+			return false, nil
 		case e.current || !current:
 			tp.memoized = true
-			return nil
+			return false, nil
 		}
 	}
-	if err := t.diffTenant(ctx, s, tp); err != nil {
-		return err
-	}
+	return true, nil
+}
+
+// finishTenant records what a tenant's diff found.
+func finishTenant(tp *tenantPlan, current bool) {
 	if !current {
 		// Only an apply's save reads the desired state again: a plan of
 		// a thousand tenants would otherwise hold a thousand of them.
@@ -256,7 +297,6 @@ func (t *Target) planTenant(ctx context.Context, s *session, tp *tenantPlan, gen
 	if !tp.settled {
 		tp.diffed = cloneItems(tp.items)
 	}
-	return nil
 }
 
 // cloneItems copies planned items for another plan or apply to change.
@@ -291,9 +331,16 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 		return fmt.Errorf("diff: %w", errors.Join(run.errs...))
 	}
 	tp.target, tp.names = run.target, run.names
+	return t.planActions(tp, run.actions, run.names)
+}
+
+// planActions turns the syncer's actions on a tenant's entities into
+// its planned changes, adds the adopted entities that match Git and plans
+// its key-auth credentials.
+func (t *Target) planActions(tp *tenantPlan, actions []diff.EntityAction, names *namer) error {
 	seen := map[string]bool{}
-	for _, a := range run.actions {
-		kind, name, ok := run.names.identify(entityOf(a))
+	for _, a := range actions {
+		kind, name, ok := names.identify(entityOf(a))
 		if !ok {
 			return fmt.Errorf("diff: unexpected %s entity %s", a.Entity.Kind, a.Entity.Name)
 		}
@@ -309,11 +356,11 @@ func (t *Target) diffTenant(ctx context.Context, s *session, tp *tenantPlan) err
 			c = t.createChange(tp, kind, name)
 		case diff.UpdateAction:
 			c.Action = plan.Update
-			before, err := run.names.document(a.Entity.Old)
+			before, err := names.document(a.Entity.Old)
 			if err != nil {
 				return fmt.Errorf("kong %s %s: live: %w", kind, name, err)
 			}
-			after, err := run.names.document(a.Entity.New)
+			after, err := names.document(a.Entity.New)
 			if err != nil {
 				return fmt.Errorf("kong %s %s: desired: %w", kind, name, err)
 			}
