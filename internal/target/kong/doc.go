@@ -141,20 +141,23 @@
 // # Diffing in batches
 //
 // Each tenant's plan is its own diff: one tenant's error or delete cap
-// never touches another's. A plan (not an apply, which needs each tenant's
-// desired state for its records) still diffs the tenants it must diff,
-// those with something on the gateway, in batches of 64, one
-// go-database-reconciler syncer run per batch, the batches on every core:
-// the live state, file.Get's desired state and its defaulter are built
-// once per batch instead of once per tenant, which cost more than the
-// diff itself. A batch runs only when its tenants' entities cannot meet:
-// no service, route, consumer or upstream name, custom ID or ID used by
-// two tenants (go-database-reconciler looks entities up by ID or name),
-// every live reference within the tenant's own slice and every desired one
+// never touches another's. A plan (not an apply) still diffs the tenants
+// it must diff, those with something on the gateway, in batches of 64,
+// one go-database-reconciler syncer run per batch, the batches on every
+// core: the live state, file.Get's desired state and its defaulter are
+// built once per batch instead of once per tenant, which cost more than
+// the diff itself. A batch only ever concludes that a tenant has nothing
+// to do; a tenant it finds a change for is diffed apart, so that every
+// planned change, and every write of an apply, comes from the tenant's
+// own diff. A tenant joins a batch only when its entities cannot meet
+// another's: no service, route, consumer or upstream name, custom ID or ID
+// used by another tenant of the plan (go-database-reconciler looks
+// entities up by ID or name; both tenants are then diffed apart), every
+// live reference within the tenant's own slice and every desired one
 // within its own Git, no global plugin. Each action goes to the tenant of
-// its root entity. A shared name, an error in any tenant's desired state or
-// diff, or an action no tenant owns, and the batch's tenants are diffed
-// apart instead, as without batches: each error lands on its own tenant.
+// its root entity; an error in any tenant's desired state or diff, or an
+// action no tenant owns, and the batch's tenants are diffed apart, where
+// each error lands on its own tenant.
 //
 // # Remembering no-op diffs
 //

@@ -45,8 +45,8 @@ type Target struct {
 	// memo remembers the tenants whose last diff found nothing to do.
 	memo memo
 	// diffs counts the tenants diffed by go-database-reconciler, for
-	// tests of the memo; batched those of them diffed in a batch
-	// (diffBatch).
+	// tests of the memo; batched those of them a batch found with
+	// nothing to do (diffBatch).
 	diffs, batched atomic.Int64
 }
 

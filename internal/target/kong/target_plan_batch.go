@@ -18,28 +18,38 @@ import (
 // diffs a whole gateway: one live state of the batch's tenants' slices,
 // one desired state of their Git (one file.Get, one defaulter), one diff.
 // Diffing each tenant apart builds those per tenant, which costs more
-// than the diff itself (docs/performance.md). It reports the tenants it
-// diffed; the others are left as they were, to be diffed apart.
+// than the diff itself (docs/performance.md). It reports the tenants a
+// batch found with nothing to do; the others are left as they were, to be
+// diffed apart.
 //
-// Each tenant still gets exactly what its own diff would find: batches
-// only run when the tenants' slices cannot meet. Every service, route,
-// consumer and upstream (by name, custom ID or ID, desired or live) and
-// every other live entity (by ID) belongs to one tenant, every reference
-// stays within the tenant's own desired or live slice, and no plugin is
-// global; then go-database-reconciler, which matches desired entities
-// with live ones by those names and IDs, pairs each tenant's entities
-// with its own only, and every action is the tenant's of its root entity.
-// Anything else — a name two tenants use, an error in any tenant's
-// desired state or diff, an action no tenant owns — and the batch's
-// tenants are diffed apart, where each error lands on its own tenant.
-// Only plans batch: the apply runs each tenant's syncer apart.
+// A batch only ever concludes that a tenant has nothing to do: a tenant
+// it finds a change for is diffed apart, so every planned change, and
+// every write an apply makes of a plan, comes from the tenant's own diff.
+// And a tenant only joins a batch when its slice cannot meet another's
+// (batchOwners): every service, route, consumer and upstream (by name,
+// custom ID or ID, desired or live) and every other live entity (by ID)
+// belongs to it alone, every reference stays within its own desired or
+// live slice, and none of its plugins is global. go-database-reconciler,
+// which matches desired entities with live ones by those names and IDs,
+// then pairs each tenant's entities with its own only, and every action
+// is the tenant's of its root entity. A tenant whose slice may meet
+// another's is diffed apart, and so is the other; a batch with an error
+// in any tenant's desired state or diff, or an action no tenant owns,
+// leaves all its tenants to be diffed apart, where each error lands on
+// its own tenant. Only plans batch: an apply diffs each tenant apart.
 func (t *Target) diffBatch(ctx context.Context, s *session, tps []*tenantPlan) []bool {
 	done := make([]bool, len(tps))
-	if len(tps) < 2 || alwaysSync || !batchDiffs {
+	if alwaysSync || !batchDiffs {
 		return done
 	}
-	owners, ok := batchOwners(tps)
-	if !ok {
+	owners, alone := batchOwners(tps)
+	var in []int // indexes in tps of the tenants that may batch
+	for i, tp := range tps {
+		if !alone[tp.tenant] {
+			in = append(in, i)
+		}
+	}
+	if len(in) < 2 {
 		return done
 	}
 	// Batches of batchSize tenants, on every core: a batch's cost grows
@@ -47,13 +57,15 @@ func (t *Target) diffBatch(ctx context.Context, s *session, tps []*tenantPlan) [
 	// one core.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for lo := 0; lo < len(tps); lo += batchSize {
-		hi := min(lo+batchSize, len(tps))
+	for lo := 0; lo < len(in); lo += batchSize {
+		batch := in[lo:min(lo+batchSize, len(in))]
 		g.Go(func() error {
-			if t.diffTogether(gctx, s, tps[lo:hi], owners) {
-				for i := lo; i < hi; i++ {
-					done[i] = true
-				}
+			members := make([]*tenantPlan, len(batch))
+			for j, i := range batch {
+				members[j] = tps[i]
+			}
+			for j, clean := range t.diffTogether(gctx, s, members, owners) {
+				done[batch[j]] = clean
 			}
 			return nil
 		})
@@ -69,15 +81,18 @@ var batchDiffs = true
 // batchSize is the number of tenants diffBatch diffs in one syncer run.
 const batchSize = 64
 
-// diffTogether diffs tenants in one syncer run (see diffBatch); false when
-// it did not, having changed nothing.
-func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan, owners owners) bool {
+// diffTogether diffs tenants in one syncer run (see diffBatch) and
+// reports, for each, whether the run found it with nothing to do and
+// planned it so (its adoptions and credentials, as a diff apart would).
+// The other tenants are left unchanged.
+func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan, owners owners) []bool {
+	clean := make([]bool, len(tps))
 	merged := &file.Content{FormatVersion: "3.0"}
 	liveRaw := &utils.KongRawState{}
 	for _, tp := range tps {
 		c, err := content(tp.desired)
 		if err != nil {
-			return false
+			return clean
 		}
 		merged.Services = append(merged.Services, c.Services...)
 		merged.Plugins = append(merged.Plugins, c.Plugins...)
@@ -94,21 +109,17 @@ func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan
 	}
 	current, err := kstate.Get(liveRaw)
 	if err != nil {
-		return false
+		return clean
 	}
 	rc := s.render
 	rc.CurrentState = current
 	targetRaw, err := file.Get(ctx, merged, rc, dump.Config{}, s.client)
 	if err != nil {
-		return false
+		return clean
 	}
 	target, err := kstate.Get(targetRaw)
 	if err != nil {
-		return false
-	}
-	names, err := newNamer(current, target)
-	if err != nil {
-		return false
+		return clean
 	}
 	quiet := func(...any) {}
 	syncer, err := diff.NewSyncer(diff.SyncerOpts{
@@ -117,7 +128,7 @@ func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan
 		CreatePrintln: quiet, UpdatePrintln: quiet, DeletePrintln: quiet,
 	})
 	if err != nil {
-		return false
+		return clean
 	}
 	var actions []diff.EntityAction
 	done := make(chan struct{})
@@ -130,45 +141,37 @@ func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan
 	_, errs, _ := syncer.Solve(ctx, t.concurrency, true, false)
 	<-done
 	if len(errs) > 0 {
-		return false
+		return clean
 	}
-	byTenant := map[string][]diff.EntityAction{}
+	acted := map[string]bool{}
 	for _, a := range actions {
-		if a.Error != nil {
-			return false
-		}
 		tn := owners.of(entityOf(a))
-		if tn == "" {
-			return false
+		if a.Error != nil || tn == "" {
+			return clean
 		}
-		byTenant[tn] = append(byTenant[tn], a)
+		acted[tn] = true
 	}
-	for _, tp := range tps {
-		if err := t.planActions(tp, byTenant[tp.tenant], names); err != nil {
-			for _, tp := range tps {
-				tp.items = nil
-			}
-			return false
+	n := 0
+	for i, tp := range tps {
+		if acted[tp.tenant] {
+			continue // diffed apart: its changes come from its own diff
 		}
+		if err := t.planActions(tp, nil, nil); err != nil {
+			tp.items = nil
+			continue
+		}
+		clean[i] = true
+		n++
 	}
-	t.diffs.Add(int64(len(tps)))
-	t.batched.Add(int64(len(tps)))
-	return true
+	t.diffs.Add(int64(n))
+	t.batched.Add(int64(n))
+	return clean
 }
 
 // owners maps the entities of a batch to their tenant: kind/name and
 // kind/ID of services, routes, consumers (and their custom IDs) and
 // upstreams; kind/ID of the other live entities.
 type owners map[string]string
-
-// claim records key as the tenant's; false when another tenant has it.
-func (o owners) claim(key, tenant string) bool {
-	if prev, ok := o[key]; ok && prev != tenant {
-		return false
-	}
-	o[key] = tenant
-	return true
-}
 
 // root is the tenant of the entity kind with id or name: "" when neither
 // is known or they belong to different tenants.
@@ -224,48 +227,50 @@ func (o owners) of(obj any) string {
 	return ""
 }
 
-// batchOwners maps the batch's entities to their tenants, and reports
-// false when the tenants' slices may meet (see diffBatch).
-func batchOwners(tps []*tenantPlan) (owners, bool) {
+// batchOwners maps the entities of the tenants to their tenants, and
+// returns the tenants whose slices may meet another's, or reference what
+// is not theirs (see diffBatch): those are diffed apart. Two tenants that
+// claim the same key are both.
+func batchOwners(tps []*tenantPlan) (owners, map[string]bool) {
 	o := owners{}
-	claim := func(tenant, kind string, keys ...*string) bool {
-		for _, k := range keys {
-			if k != nil && !o.claim(kind+"/"+*k, tenant) {
-				return false
-			}
-		}
-		return true
-	}
+	alone := map[string]bool{}
 	for _, tp := range tps {
 		tn := tp.tenant
+		claim := func(kind string, keys ...*string) {
+			for _, k := range keys {
+				if k == nil {
+					continue
+				}
+				if prev, ok := o[kind+"/"+*k]; ok && prev != tn {
+					alone[prev], alone[tn] = true, true
+					continue
+				}
+				o[kind+"/"+*k] = tn
+			}
+		}
 		// Desired: names, and references within the tenant's own.
 		if d := tp.desired; d != nil {
 			services, routes, consumers := map[string]bool{}, map[string]bool{}, map[string]bool{}
 			for _, sv := range d.Services {
 				services[sv.Name] = true
-				if !claim(tn, KindService, &sv.Name) {
-					return nil, false
-				}
+				claim(KindService, &sv.Name)
 			}
 			for _, r := range d.Routes {
 				routes[r.Name] = true
-				if !services[r.Service] || !claim(tn, KindRoute, &r.Name) {
-					return nil, false
+				claim(KindRoute, &r.Name)
+				if !services[r.Service] {
+					alone[tn] = true
 				}
 			}
 			for _, c := range d.Consumers {
 				consumers[c.Username] = true
-				if !claim(tn, KindConsumer, &c.Username) {
-					return nil, false
-				}
-				if c.CustomID != "" && !claim(tn, KindConsumer, &c.CustomID) {
-					return nil, false
+				claim(KindConsumer, &c.Username)
+				if c.CustomID != "" {
+					claim(KindConsumer, &c.CustomID)
 				}
 			}
 			for _, u := range d.Upstreams {
-				if !claim(tn, KindUpstream, &u.Name) {
-					return nil, false
-				}
+				claim(KindUpstream, &u.Name)
 			}
 			for _, p := range d.Plugins {
 				switch {
@@ -273,7 +278,7 @@ func batchOwners(tps []*tenantPlan) (owners, bool) {
 				case p.Route != "" && routes[p.Route]:
 				case p.Consumer != "" && consumers[p.Consumer]:
 				default:
-					return nil, false
+					alone[tn] = true
 				}
 			}
 		}
@@ -281,52 +286,47 @@ func batchOwners(tps []*tenantPlan) (owners, bool) {
 		r := &tp.live.raw
 		ids := map[string]bool{}
 		for _, e := range r.Services {
-			if !claim(tn, KindService, e.ID, e.Name) {
-				return nil, false
-			}
+			claim(KindService, e.ID, e.Name)
 			ids[KindService+"/"+str(e.ID)] = true
 		}
 		for _, e := range r.Routes {
-			if !claim(tn, KindRoute, e.ID, e.Name) {
-				return nil, false
-			}
+			claim(KindRoute, e.ID, e.Name)
 			ids[KindRoute+"/"+str(e.ID)] = true
 		}
 		for _, e := range r.Consumers {
-			if !claim(tn, KindConsumer, e.ID, e.Username, e.CustomID) {
-				return nil, false
-			}
+			claim(KindConsumer, e.ID, e.Username, e.CustomID)
 			ids[KindConsumer+"/"+str(e.ID)] = true
 		}
 		for _, e := range r.Upstreams {
-			if !claim(tn, KindUpstream, e.ID, e.Name) {
-				return nil, false
-			}
+			claim(KindUpstream, e.ID, e.Name)
 			ids[KindUpstream+"/"+str(e.ID)] = true
 		}
 		within := func(kind string, id *string) bool { return id != nil && ids[kind+"/"+*id] }
 		for _, e := range r.Routes {
 			if e.Service != nil && !within(KindService, e.Service.ID) {
-				return nil, false
+				alone[tn] = true
 			}
 		}
 		for _, e := range r.Targets {
-			if !claim(tn, KindTarget, e.ID) || e.Upstream == nil || !within(KindUpstream, e.Upstream.ID) {
-				return nil, false
+			claim(KindTarget, e.ID)
+			if e.ID == nil || e.Upstream == nil || !within(KindUpstream, e.Upstream.ID) {
+				alone[tn] = true
 			}
 		}
 		for _, e := range r.ACLGroups {
-			if !claim(tn, KindACLGroup, e.ID) || e.Consumer == nil || !within(KindConsumer, e.Consumer.ID) {
-				return nil, false
+			claim(KindACLGroup, e.ID)
+			if e.ID == nil || e.Consumer == nil || !within(KindConsumer, e.Consumer.ID) {
+				alone[tn] = true
 			}
 		}
 		for _, e := range r.Plugins {
-			if !claim(tn, KindPlugin, e.ID) || !pluginWithin(e, within) {
-				return nil, false
+			claim(KindPlugin, e.ID)
+			if e.ID == nil || !pluginWithin(e, within) {
+				alone[tn] = true
 			}
 		}
 	}
-	return o, true
+	return o, alone
 }
 
 // pluginWithin reports whether a live plugin has exactly one parent and

@@ -15,9 +15,9 @@ import (
 )
 
 // planBoth plans req with an empty memo twice: tenants diffed in batches,
-// then each tenant apart. It returns both plans, their errors and how many
-// tenants the first diffed in a batch.
-func planBoth(t *testing.T, tg *Target, req plan.Request) (batched, apart []plan.Change, errBatched, errApart error, n int64) {
+// then each tenant apart. It returns both plans, how many tenants the
+// first concluded in a batch, and both plans' errors.
+func planBoth(t *testing.T, tg *Target, req plan.Request) (batched, apart []plan.Change, n int64, errBatched, errApart error) {
 	t.Helper()
 	tg.forget()
 	before := tg.batched.Load()
@@ -28,7 +28,7 @@ func planBoth(t *testing.T, tg *Target, req plan.Request) (batched, apart []plan
 	defer func() { batchDiffs = true }()
 	apart, errApart = tg.Plan(t.Context(), req)
 	tg.forget()
-	return batched, apart, errBatched, errApart, n
+	return batched, apart, n, errBatched, errApart
 }
 
 func errText(err error) string {
@@ -52,12 +52,14 @@ func appliedExample(t *testing.T) (*Target, *desired, string) {
 // TestBatchedPlanAgreesWithTenantDiffs: a plan that diffs the tenants
 // with something on the gateway in one batch finds exactly the changes
 // that diffing each tenant apart finds — changes in Git, drift made
-// outside k3sync, deletes — and each under its own tenant.
+// outside k3sync, deletes — each under its own tenant. The batch
+// concludes only for the tenant with nothing to do (checkout); the
+// tenants it finds changes for are diffed apart.
 func TestBatchedPlanAgreesWithTenantDiffs(t *testing.T) {
 	tg, d, url := appliedExample(t)
-	// Git: payments changes a route's paths and drops a plugin; checkout
-	// changes a service's port. Outside k3sync: search's first service
-	// gets another host.
+	// Git: payments changes a route's paths and drops a plugin. Outside
+	// k3sync: search's first service gets another host. Checkout
+	// changes nothing.
 	pay := d.kong(t, "payments")
 	pay.Routes[0].Paths = []string{"/moved"}
 	if len(pay.Plugins) == 0 {
@@ -65,32 +67,81 @@ func TestBatchedPlanAgreesWithTenantDiffs(t *testing.T) {
 	}
 	dropped := pay.Plugins[len(pay.Plugins)-1]
 	pay.Plugins = pay.Plugins[:len(pay.Plugins)-1]
-	co := d.kong(t, "checkout")
-	co.Services[0].Port++
 	search := d.kong(t, "search").Services[0].Name
 	if code, out := admin(t, http.MethodPatch, url+"/services/"+search, map[string]any{"host": "elsewhere.example"}); code != http.StatusOK {
 		t.Fatalf("patch %s: %d %v", search, code, out)
 	}
 
-	batched, apart, errB, errA, n := planBoth(t, tg, d.Request())
+	batched, apart, n, errB, errA := planBoth(t, tg, d.Request())
 	if errB != nil || errA != nil {
 		t.Fatalf("plans: %v / %v", errB, errA)
 	}
-	if n < 3 {
-		t.Errorf("%d tenants diffed in a batch, want payments, checkout and search", n)
+	if n != 1 {
+		t.Errorf("%d tenants concluded in a batch, want 1 (checkout)", n)
 	}
 	if diff := cmp.Diff(apart, batched); diff != "" {
 		t.Errorf("batched plan (-apart +batched):\n%s", diff)
 	}
 	want := map[plan.Key]plan.Action{
-		{Tenant: "payments", System: plan.Kong, Target: gateway, Kind: KindRoute, Name: pay.Routes[0].Name}:    plan.Update,
-		{Tenant: "payments", System: plan.Kong, Target: gateway, Kind: KindPlugin, Name: pluginName(dropped)}:  plan.Delete,
-		{Tenant: "checkout", System: plan.Kong, Target: gateway, Kind: KindService, Name: co.Services[0].Name}: plan.Update,
-		{Tenant: "search", System: plan.Kong, Target: gateway, Kind: KindService, Name: search}:                plan.Update,
+		{Tenant: "payments", System: plan.Kong, Target: gateway, Kind: KindRoute, Name: pay.Routes[0].Name}:   plan.Update,
+		{Tenant: "payments", System: plan.Kong, Target: gateway, Kind: KindPlugin, Name: pluginName(dropped)}: plan.Delete,
+		{Tenant: "search", System: plan.Kong, Target: gateway, Kind: KindService, Name: search}:               plan.Update,
 	}
 	got := map[plan.Key]plan.Action{}
 	for _, c := range batched {
 		got[c.Key] = c.Action
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("batched plan's changes (-want +got):\n%s", diff)
+	}
+}
+
+// TestBatchedPlanKeepsOthersBatched: a tenant that names its service by
+// another tenant's service ID, whose entities go-database-reconciler would
+// pair if they were diffed together, is diffed apart, and so is the
+// other tenant; the remaining tenants are still diffed in a batch. A
+// hostile name costs the plan two tenants' diffs, not the batching of
+// all.
+func TestBatchedPlanKeepsOthersBatched(t *testing.T) {
+	_, url := emulator(t, kongemu.Options{})
+	tg := newTarget(t, url, state.NewMemory(), newSink())
+	req := syntheticRequest(6, 2)
+	mustApply(t, tg, req)
+	kongOf := func(i int) *render.KongResources { return req.Tenants[i].Desired.Kong }
+	// t000 changes a route in Git; t001's service drifts; t002 wants a
+	// service named by t003's service's ID. t004 and t005 change nothing.
+	kongOf(0).Routes[0].Paths = []string{"/moved"}
+	drifted := kongOf(1).Services[0].Name
+	if code, out := admin(t, http.MethodPatch, url+"/services/"+drifted, map[string]any{"port": 9090}); code != http.StatusOK {
+		t.Fatalf("patch %s: %d %v", drifted, code, out)
+	}
+	code, out := admin(t, http.MethodGet, url+"/services/"+kongOf(3).Services[0].Name, nil)
+	id, _ := out["id"].(string)
+	if code != http.StatusOK || id == "" {
+		t.Fatalf("get t003's service: %d %v", code, out)
+	}
+	kongOf(2).Services = append(kongOf(2).Services, render.KongService{
+		Name: id, Protocol: "http", Host: "t002.example", Port: 80, Tags: render.Tags("t002"),
+	})
+
+	batched, apart, n, errB, errA := planBoth(t, tg, req)
+	if errB != nil || errA != nil {
+		t.Fatalf("plans: %v / %v", errB, errA)
+	}
+	if n != 2 {
+		t.Errorf("%d tenants concluded in a batch, want 2 (t004 and t005)", n)
+	}
+	if diff := cmp.Diff(apart, batched); diff != "" {
+		t.Errorf("batched plan (-apart +batched):\n%s", diff)
+	}
+	got := map[plan.Key]plan.Action{}
+	for _, c := range batched {
+		got[c.Key] = c.Action
+	}
+	want := map[plan.Key]plan.Action{
+		{Tenant: "t000", System: plan.Kong, Target: gateway, Kind: KindRoute, Name: kongOf(0).Routes[0].Name}: plan.Update,
+		{Tenant: "t001", System: plan.Kong, Target: gateway, Kind: KindService, Name: drifted}:                plan.Update,
+		{Tenant: "t002", System: plan.Kong, Target: gateway, Kind: KindService, Name: id}:                     plan.Create,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("batched plan's changes (-want +got):\n%s", diff)
@@ -131,9 +182,9 @@ func TestBatchedPlanFallsBack(t *testing.T) {
 	search.Services = append(search.Services, render.KongService{
 		Name: id, Protocol: "http", Host: "search.example", Port: 80, Tags: render.Tags("search"),
 	})
-	batched, apart, errB, errA, n := planBoth(t, tg, d.Request())
+	batched, apart, n, errB, errA := planBoth(t, tg, d.Request())
 	if n != 0 {
-		t.Errorf("%d tenants diffed in a batch, want none: search names a service by payments' service's ID", n)
+		t.Errorf("%d tenants concluded in a batch, want none: search names a service by payments' service's ID, and checkout is left alone", n)
 	}
 	if errText(errB) != errText(errA) {
 		t.Errorf("errors: batched %v, apart %v", errB, errA)
@@ -161,7 +212,7 @@ func TestBatchedPlanFallsBack(t *testing.T) {
 		t.Fatal("search has no plugin")
 	}
 	search.Plugins[0].Name = "no-such-plugin"
-	batched, apart, errB, errA, _ = planBoth(t, tg, d.Request())
+	batched, apart, _, errB, errA = planBoth(t, tg, d.Request())
 	var pe *PlanError
 	if !errors.As(errB, &pe) || len(pe.Tenants) != 1 || pe.Tenants[0].Tenant != "search" {
 		t.Fatalf("batched plan: %v, want a PlanError for search alone", errB)
