@@ -161,22 +161,56 @@ func (r Request) StaleChecker(system System, target string) *StaleChecker {
 
 // Stale is Request.Stale for tenant on the checker's target.
 func (sc *StaleChecker) Stale(tenant string, fresh []Change) error {
+	ptrs := make([]*Change, len(fresh))
+	for i := range fresh {
+		ptrs[i] = &fresh[i]
+	}
+	_, err := sc.check(tenant, ptrs)
+	return err
+}
+
+// Adopt is Stale for a target's own changes of tenant, by pointer: when
+// they are the checked ones, each write among them takes the fields of
+// its checked change, which are equal. An apply then holds the fields of
+// one plan, the checked one, instead of two until its results are
+// dropped. Fields are never changed once planned.
+func (sc *StaleChecker) Adopt(tenant string, fresh []*Change) error {
+	pairs, err := sc.check(tenant, fresh)
+	for _, p := range pairs {
+		p[1].Fields = p[0].Fields
+	}
+	return err
+}
+
+// check compares tenant's writes among fresh with the checked ones and
+// returns them in pairs, checked first, when they are the same.
+func (sc *StaleChecker) check(tenant string, fresh []*Change) ([][2]*Change, error) {
 	if !sc.checked {
-		return nil
+		return nil, nil
 	}
 	want := sc.writes[tenant]
-	got := writes(fresh, func(c *Change) bool { return c.Tenant == tenant })
+	var got []*Change
+	for _, c := range fresh {
+		if c.Action != Blocked && c.Tenant == tenant {
+			got = append(got, c)
+		}
+	}
+	slices.SortFunc(got, func(a, b *Change) int { return Compare(*a, *b) })
 	for i := range max(len(want), len(got)) {
 		switch {
 		case i >= len(want):
-			return fmt.Errorf("%w (%s %s was not in the checked plan)", ErrStale, got[i].Action, got[i].Key)
+			return nil, fmt.Errorf("%w (%s %s was not in the checked plan)", ErrStale, got[i].Action, got[i].Key)
 		case i >= len(got):
-			return fmt.Errorf("%w (%s %s is no longer planned)", ErrStale, want[i].Action, want[i].Key)
+			return nil, fmt.Errorf("%w (%s %s is no longer planned)", ErrStale, want[i].Action, want[i].Key)
 		case !sameChange(want[i], got[i]):
-			return fmt.Errorf("%w (%s %s was planned as %s)", ErrStale, got[i].Action, got[i].Key, want[i].Action)
+			return nil, fmt.Errorf("%w (%s %s was planned as %s)", ErrStale, got[i].Action, got[i].Key, want[i].Action)
 		}
 	}
-	return nil
+	pairs := make([][2]*Change, len(got))
+	for i := range got {
+		pairs[i] = [2]*Change{want[i], got[i]}
+	}
+	return pairs, nil
 }
 
 // writes returns the changes that write, of those keep selects, sorted.

@@ -110,6 +110,47 @@ func TestStale(t *testing.T) {
 	}
 }
 
+// TestAdopt: a target's changes that are the checked ones take the
+// checked plan's fields, so that an apply holds one plan's; stale ones
+// keep their own.
+func TestAdopt(t *testing.T) {
+	key := func(name string) Key {
+		return Key{Tenant: "a", System: Kafka, Target: "main", Kind: "topic", Name: name}
+	}
+	fields := func() []FieldChange { return []FieldChange{{Path: "configs.retention.ms", Before: "1", After: 2}} }
+	checked := &Plan{Changes: []Change{
+		{Key: key("t2"), Action: Update, Fields: fields()},
+		{Key: key("t1"), Action: Create, Fields: fields()},
+	}}
+	sc := Request{Checked: checked}.StaleChecker(Kafka, "main")
+	fresh := []Change{
+		{Key: key("t1"), Action: Create, Fields: fields()},
+		{Key: key("t2"), Action: Update, Fields: fields()},
+		{Key: key("t3"), Action: Blocked, Fields: fields()},
+	}
+	if err := sc.Adopt("a", []*Change{&fresh[0], &fresh[1], &fresh[2]}); err != nil {
+		t.Fatalf("the checked changes: %v", err)
+	}
+	for i, j := range []int{1, 0} {
+		if &fresh[i].Fields[0] != &checked.Changes[j].Fields[0] {
+			t.Errorf("%s holds fields of its own, want the checked plan's", fresh[i].Name)
+		}
+	}
+	if &fresh[2].Fields[0] == &checked.Changes[0].Fields[0] || &fresh[2].Fields[0] == &checked.Changes[1].Fields[0] {
+		t.Errorf("a blocked change took a checked change's fields")
+	}
+	moved := []Change{
+		{Key: key("t1"), Action: Create, Fields: fields()},
+		{Key: key("t2"), Action: Update, Fields: []FieldChange{{Path: "configs.retention.ms", Before: "5", After: 2}}},
+	}
+	if err := sc.Adopt("a", []*Change{&moved[0], &moved[1]}); !errors.Is(err, ErrStale) {
+		t.Fatalf("a field moved: Adopt = %v, want ErrStale", err)
+	}
+	if &moved[0].Fields[0] == &checked.Changes[1].Fields[0] {
+		t.Errorf("a stale tenant's change took the checked plan's fields")
+	}
+}
+
 func TestFinish(t *testing.T) {
 	boom := errors.New("boom")
 	results, err := Finish("kafka main", []Result{

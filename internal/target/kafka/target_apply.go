@@ -44,11 +44,11 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	p := &planned{items: all.items}
 	stale := req.StaleChecker(plan.Kafka, t.name)
 	for _, tp := range all.tenants {
-		changes := make([]plan.Change, len(tp.items))
+		changes := make([]*plan.Change, len(tp.items))
 		for i, it := range tp.items {
-			changes[i] = it.change
+			changes[i] = &it.change
 		}
-		if err := stale.Stale(tp.name, changes); err != nil {
+		if err := stale.Adopt(tp.name, changes); err != nil {
 			for _, it := range tp.items {
 				if it.change.Action != plan.Blocked {
 					it.refuse("apply", err)

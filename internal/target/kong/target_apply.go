@@ -52,11 +52,11 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 	// checked one is not synced at all, and its state is left alone.
 	stale := req.StaleChecker(plan.Kong, t.name)
 	for _, tp := range gp.tenants {
-		changes := make([]plan.Change, len(tp.items))
+		changes := make([]*plan.Change, len(tp.items))
 		for i, it := range tp.items {
-			changes[i] = it.change
+			changes[i] = &it.change
 		}
-		if err := stale.Stale(tp.tenant, changes); err != nil {
+		if err := stale.Adopt(tp.tenant, changes); err != nil {
 			tp.stale = true
 			for _, it := range tp.items {
 				if it.change.Action != plan.Blocked {

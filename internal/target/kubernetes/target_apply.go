@@ -70,7 +70,7 @@ func (t *Target) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOpt
 			// still to apply.
 			defer func() { tps[i] = nil }()
 			defer tp.from.Release()
-			if err := stale.Stale(tp.tenant, tp.changes()); err != nil {
+			if err := stale.Adopt(tp.tenant, tp.changes()); err != nil {
 				perTenant[i] = notAttempted(tp, func(c plan.Change) error { return fmt.Errorf("%s: %w", c.Key, err) })
 				return nil
 			}
@@ -403,10 +403,10 @@ func notAttempted(tp *tenantPlan, errOf func(plan.Change) error) []plan.Result {
 }
 
 // changes are the tenant's planned changes.
-func (tp *tenantPlan) changes() []plan.Change {
-	out := make([]plan.Change, len(tp.items))
+func (tp *tenantPlan) changes() []*plan.Change {
+	out := make([]*plan.Change, len(tp.items))
 	for i, it := range tp.items {
-		out[i] = it.change
+		out[i] = &it.change
 	}
 	return out
 }
