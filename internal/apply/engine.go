@@ -46,7 +46,11 @@ func (e *Engine) Plan(ctx context.Context, req plan.Request) *plan.Plan {
 		})
 	}
 	_ = g.Wait()
-	p := &plan.Plan{Revision: req.Revision}
+	n := 0
+	for _, cs := range changes {
+		n += len(cs)
+	}
+	p := &plan.Plan{Revision: req.Revision, Changes: make([]plan.Change, 0, n)}
 	for i, t := range e.targets {
 		p.Errors = append(p.Errors, targetErrors(t, errs[i])...)
 		p.Changes = append(p.Changes, changes[i]...)
