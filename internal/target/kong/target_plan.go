@@ -652,6 +652,17 @@ func (t *Target) solve(ctx context.Context, s *session, tp *tenantPlan, dry, noD
 	if err != nil {
 		return nil, err
 	}
+	run := &solveRun{target: target, names: names}
+	if run.actions, run.errs, err = t.runSyncer(ctx, s, current, target, dry, noDeletes); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// runSyncer runs go-database-reconciler's syncer from current to target
+// and returns its per-entity actions and its errors: a dry run reports
+// the changes, a real one makes them. noDeletes keeps every delete back.
+func (t *Target) runSyncer(ctx context.Context, s *session, current, target *kstate.KongState, dry, noDeletes bool) ([]diff.EntityAction, []error, error) {
 	quiet := func(...any) {}
 	syncer, err := diff.NewSyncer(diff.SyncerOpts{
 		CurrentState: current, TargetState: target, KongClient: s.client,
@@ -659,19 +670,19 @@ func (t *Target) solve(ctx context.Context, s *session, tp *tenantPlan, dry, noD
 		CreatePrintln: quiet, UpdatePrintln: quiet, DeletePrintln: quiet,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("syncer: %w", err)
+		return nil, nil, fmt.Errorf("syncer: %w", err)
 	}
-	run := &solveRun{target: target, names: names}
+	var actions []diff.EntityAction
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for a := range syncer.GetResultChan() {
-			run.actions = append(run.actions, a)
+			actions = append(actions, a)
 		}
 	}()
-	_, run.errs, _ = syncer.Solve(ctx, t.concurrency, dry, false)
+	_, errs, _ := syncer.Solve(ctx, t.concurrency, dry, false)
 	<-done
-	return run, nil
+	return actions, errs, nil
 }
 
 // desiredState builds the tenant's target state from Git with file.Get,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 
-	"github.com/kong/go-database-reconciler/pkg/diff"
 	"github.com/kong/go-database-reconciler/pkg/dump"
 	"github.com/kong/go-database-reconciler/pkg/file"
 	kstate "github.com/kong/go-database-reconciler/pkg/state"
@@ -121,26 +120,8 @@ func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan
 	if err != nil {
 		return clean
 	}
-	quiet := func(...any) {}
-	syncer, err := diff.NewSyncer(diff.SyncerOpts{
-		CurrentState: current, TargetState: target, KongClient: s.client,
-		SilenceWarnings: true, EnableEntityActions: true,
-		CreatePrintln: quiet, UpdatePrintln: quiet, DeletePrintln: quiet,
-	})
-	if err != nil {
-		return clean
-	}
-	var actions []diff.EntityAction
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for a := range syncer.GetResultChan() {
-			actions = append(actions, a)
-		}
-	}()
-	_, errs, _ := syncer.Solve(ctx, t.concurrency, true, false)
-	<-done
-	if len(errs) > 0 {
+	actions, errs, err := t.runSyncer(ctx, s, current, target, true, false)
+	if err != nil || len(errs) > 0 {
 		return clean
 	}
 	acted := map[string]bool{}

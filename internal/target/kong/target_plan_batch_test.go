@@ -31,6 +31,28 @@ func planBoth(t *testing.T, tg *Target, req plan.Request) (batched, apart []plan
 	return batched, apart, n, errBatched, errApart
 }
 
+// agreeingPlan plans req both ways (planBoth), checks that both plans
+// succeed and are equal and that the batch concluded want tenants (who
+// they are, for the message), and returns the plan's actions by key.
+func agreeingPlan(t *testing.T, tg *Target, req plan.Request, want int64, who string) map[plan.Key]plan.Action {
+	t.Helper()
+	batched, apart, n, errB, errA := planBoth(t, tg, req)
+	if errB != nil || errA != nil {
+		t.Fatalf("plans: %v / %v", errB, errA)
+	}
+	if n != want {
+		t.Errorf("%d tenants concluded in a batch, want %d (%s)", n, want, who)
+	}
+	if diff := cmp.Diff(apart, batched); diff != "" {
+		t.Errorf("batched plan (-apart +batched):\n%s", diff)
+	}
+	got := map[plan.Key]plan.Action{}
+	for _, c := range batched {
+		got[c.Key] = c.Action
+	}
+	return got
+}
+
 func errText(err error) string {
 	if err == nil {
 		return ""
@@ -72,24 +94,11 @@ func TestBatchedPlanAgreesWithTenantDiffs(t *testing.T) {
 		t.Fatalf("patch %s: %d %v", search, code, out)
 	}
 
-	batched, apart, n, errB, errA := planBoth(t, tg, d.Request())
-	if errB != nil || errA != nil {
-		t.Fatalf("plans: %v / %v", errB, errA)
-	}
-	if n != 1 {
-		t.Errorf("%d tenants concluded in a batch, want 1 (checkout)", n)
-	}
-	if diff := cmp.Diff(apart, batched); diff != "" {
-		t.Errorf("batched plan (-apart +batched):\n%s", diff)
-	}
+	got := agreeingPlan(t, tg, d.Request(), 1, "checkout")
 	want := map[plan.Key]plan.Action{
 		{Tenant: "payments", System: plan.Kong, Target: gateway, Kind: KindRoute, Name: pay.Routes[0].Name}:   plan.Update,
 		{Tenant: "payments", System: plan.Kong, Target: gateway, Kind: KindPlugin, Name: pluginName(dropped)}: plan.Delete,
 		{Tenant: "search", System: plan.Kong, Target: gateway, Kind: KindService, Name: search}:               plan.Update,
-	}
-	got := map[plan.Key]plan.Action{}
-	for _, c := range batched {
-		got[c.Key] = c.Action
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("batched plan's changes (-want +got):\n%s", diff)
@@ -124,20 +133,7 @@ func TestBatchedPlanKeepsOthersBatched(t *testing.T) {
 		Name: id, Protocol: "http", Host: "t002.example", Port: 80, Tags: render.Tags("t002"),
 	})
 
-	batched, apart, n, errB, errA := planBoth(t, tg, req)
-	if errB != nil || errA != nil {
-		t.Fatalf("plans: %v / %v", errB, errA)
-	}
-	if n != 2 {
-		t.Errorf("%d tenants concluded in a batch, want 2 (t004 and t005)", n)
-	}
-	if diff := cmp.Diff(apart, batched); diff != "" {
-		t.Errorf("batched plan (-apart +batched):\n%s", diff)
-	}
-	got := map[plan.Key]plan.Action{}
-	for _, c := range batched {
-		got[c.Key] = c.Action
-	}
+	got := agreeingPlan(t, tg, req, 2, "t004 and t005")
 	want := map[plan.Key]plan.Action{
 		{Tenant: "t000", System: plan.Kong, Target: gateway, Kind: KindRoute, Name: kongOf(0).Routes[0].Name}: plan.Update,
 		{Tenant: "t001", System: plan.Kong, Target: gateway, Kind: KindService, Name: drifted}:                plan.Update,
