@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/kongemu"
+	"github.com/k3sync/k3sync/internal/server"
 	kafkaenv "github.com/k3sync/k3sync/internal/testenv/kafka"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 )
@@ -78,6 +80,14 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen, kafkaPeer 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
+	// The API's address first: a taken one fails now, not after a minute
+	// of starting peers, and nothing else takes it meanwhile.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", listen)
+	if err != nil {
+		return fmt.Errorf("dev: listen on %s: %w", listen, err)
+	}
+	defer func() { _ = ln.Close() }() // served and closed by the server, unless it never starts
 	fmt.Fprintf(out, "k3sync dev: starting two clusters, Kafka, Kong and a Git repo in %s …\n", dir)
 
 	// Peers.
@@ -90,7 +100,7 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen, kafkaPeer 
 			return err //nolint:wrapcheck // says which binary is missing
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	defer func() {
 		for _, cp := range planes {
 			if cp != nil {
@@ -148,7 +158,7 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen, kafkaPeer 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, nil) }()
+	go func() { done <- serve(ctx, cfg, log, []server.Option{server.WithListener(ln)}) }()
 	if err := waitReady(ctx, "http://"+listen+"/readyz", done); err != nil {
 		return err
 	}

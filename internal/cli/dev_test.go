@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
@@ -321,5 +322,23 @@ func curlForm(t *testing.T, line string) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("%s (as an HTTP request): %d %s", line, resp.StatusCode, b)
+	}
+}
+
+// TestDevTakenAddress: `k3sync dev` on an address something else listens
+// on fails at once, naming the address, before it starts any peer.
+func TestDevTakenAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out bytes.Buffer
+	err = runDev(t.Context(), &out, t.TempDir(), exampleRepo, ln.Addr().String(), devKafkaFake, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
+		t.Fatalf("runDev on a taken address: %v, want a listen error naming it", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("runDev started something before failing:\n%s", out.String())
 	}
 }

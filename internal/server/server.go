@@ -74,6 +74,8 @@ type Server struct {
 	pprof         bool
 	extra         []mount
 	shutdownGrace time.Duration
+	// ln, when set, is served instead of listening on listen.
+	ln net.Listener
 
 	handler http.Handler
 }
@@ -113,6 +115,14 @@ func WithLogger(l *slog.Logger) Option {
 // once its context ends (default 10s).
 func WithShutdownGrace(d time.Duration) Option {
 	return func(s *Server) { s.shutdownGrace = d }
+}
+
+// WithListener makes Start serve ln, which the caller bound already,
+// instead of listening on the configured address: `k3sync dev` binds it
+// before it starts the peers, so that a taken address fails at once and
+// stays its own meanwhile.
+func WithListener(ln net.Listener) Option {
+	return func(s *Server) { s.ln = ln }
 }
 
 // New reads the API tokens and webhook secrets and builds the server. A
@@ -237,6 +247,9 @@ func apiNotFound(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 // Start serves on the configured address until ctx ends, then stops
 // accepting connections and waits for the requests in flight.
 func (s *Server) Start(ctx context.Context) error {
+	if s.ln != nil {
+		return s.serve(ctx, s.ln)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.listen)
 	if err != nil {
