@@ -56,7 +56,7 @@ drift happen. Stops everything on Ctrl-C.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "working folder for the repo, config, tokens and state (default: a new temporary folder)")
 	cmd.Flags().StringVar(&repoDir, "repo", "examples/platform-repo", "platform repo to start from")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API and dashboard")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API and dashboard (port 0: a free one, printed in the banner)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level")
 	cmd.Flags().StringVar(&kafkaPeer, "kafka", devKafkaFake, "Kafka to run: kfake (in process, starts at once) or broker (three real Apache Kafka nodes; needs 'make kafka-bin' and Java 17)")
 	return cmd
@@ -88,6 +88,7 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen, kafkaPeer 
 		return fmt.Errorf("dev: listen on %s: %w", listen, err)
 	}
 	defer func() { _ = ln.Close() }() // served and closed by the server, unless it never starts
+	listen = ln.Addr().String()       // a port 0 becomes the one bound
 	fmt.Fprintf(out, "k3sync dev: starting two clusters, Kafka, Kong and a Git repo in %s …\n", dir)
 
 	// Peers.

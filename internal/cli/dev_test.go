@@ -35,19 +35,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // bannerCommands returns the shell commands a banner prints: the
 // k3sync, kubectl, kcat and curl lines, continuation lines joined.
 func bannerCommands(banner string) []string {
@@ -123,7 +110,7 @@ func TestDevBannerCommands(t *testing.T) {
 
 func testDevBanner(t *testing.T, kafkaPeer string) {
 	clearPlanEnv(t)
-	listen := freeAddr(t)
+	listen := "127.0.0.1:0" // dev binds it first and prints the port
 	var out, logs lockedBuffer
 	log, err := newLoggerTo(&logs, "text", "info")
 	if err != nil {
@@ -332,7 +319,7 @@ func TestDevTakenAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	var out bytes.Buffer
 	err = runDev(t.Context(), &out, t.TempDir(), exampleRepo, ln.Addr().String(), devKafkaFake, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
