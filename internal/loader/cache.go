@@ -325,6 +325,9 @@ type sandboxCache struct {
 	cl    *cacheLoad
 	keys  map[string]cacheKey
 	reuse []reusedUnit
+	// reused are the folders sent to the child as kept: what it answers
+	// for them is never kept (keep).
+	reused map[string]bool
 }
 
 // useCache looks up every tenant folder of the snapshot, read within
@@ -333,7 +336,7 @@ func (s *snapshotFS) useCache(opts Options, limits model.InputLimits) *sandboxCa
 	if opts.Cache == nil {
 		return nil
 	}
-	sc := &sandboxCache{cl: opts.Cache.begin(baseKey(limits, opts, true)), keys: map[string]cacheKey{}}
+	sc := &sandboxCache{cl: opts.Cache.begin(baseKey(limits, opts, true)), keys: map[string]cacheKey{}, reused: map[string]bool{}}
 	for _, d := range s.dirs[TenantsDir] {
 		if !d.IsDir() {
 			continue
@@ -351,18 +354,23 @@ func (s *snapshotFS) useCache(opts Options, limits model.InputLimits) *sandboxCa
 		sc.keys[dir] = k
 		if e := sc.cl.lookup(k); e != nil {
 			sc.reuse = append(sc.reuse, reusedUnit{Dir: dir, Model: e.model, Errs: e.errs})
+			sc.reused[dir] = true
 		}
 	}
 	return sc
 }
 
 // keep keeps the tenant folders the child evaluated and ends the load.
+// Only the folders it was asked to evaluate are kept: the cache is shared
+// by the daemon's loads of its branch and of pull requests, and a child
+// evaluating a pull request never replaces what another load keeps for a
+// folder it was handed.
 func (sc *sandboxCache) keep(resp *childResponse) {
 	if sc == nil {
 		return
 	}
 	for _, u := range resp.Units {
-		if k, ok := sc.keys[u.Dir]; ok {
+		if k, ok := sc.keys[u.Dir]; ok && !sc.reused[u.Dir] {
 			sc.cl.store(k, &cacheEntry{model: u.Model, errs: u.Errs})
 		}
 	}

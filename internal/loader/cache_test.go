@@ -245,3 +245,48 @@ func TestIncrementalLoadExampleRepo(t *testing.T) {
 		})
 	}
 }
+
+// TestSandboxKeepsOnlyWhatItAsked: what a sandbox child answers for a
+// folder it was handed as kept never replaces the cache's entry. The
+// daemon's loads of its branch and of pull requests share one cache: a
+// child evaluating a pull request's tree, whatever it answers, cannot
+// change the model another load reuses for a tenant the pull request
+// does not touch.
+func TestSandboxKeepsOnlyWhatItAsked(t *testing.T) {
+	platform, err := os.ReadFile("testdata/platform.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{
+		"platform.cue":       {Data: platform},
+		"tenants/a/t.cue":    {Data: []byte(nsTenant(1, "a"))},
+		"tenants/b/t.cue":    {Data: []byte(nsTenant(1, "b"))},
+		"tenants/b/more.cue": {Data: []byte("package k3sync\n")},
+	}
+	opts := Options{Cache: NewCache(4)}
+	s, limits, errs, err := snapshot(fsys, opts)
+	if err != nil || len(errs) > 0 {
+		t.Fatalf("snapshot: %v %v", err, errs)
+	}
+	// The first load evaluates both folders.
+	sc := s.useCache(opts, limits)
+	if len(sc.reuseList()) != 0 {
+		t.Fatalf("first load reuses %d folders", len(sc.reuseList()))
+	}
+	sc.keep(&childResponse{Units: []childUnit{
+		{Dir: "tenants/a", Model: []byte(`{"name":"a"}`)},
+		{Dir: "tenants/b", Model: []byte(`{"name":"b"}`)},
+	}})
+	// The second is handed both as kept, and answers another model for b.
+	sc = s.useCache(opts, limits)
+	if len(sc.reuseList()) != 2 {
+		t.Fatalf("second load reuses %d folders, want 2", len(sc.reuseList()))
+	}
+	sc.keep(&childResponse{Units: []childUnit{{Dir: "tenants/b", Model: []byte(`{"name":"forged"}`)}}})
+	// The third still gets b's own model.
+	for _, u := range s.useCache(opts, limits).reuseList() {
+		if u.Dir == "tenants/b" && string(u.Model) != `{"name":"b"}` {
+			t.Errorf("b's kept model is %s, want the one its evaluation made", u.Model)
+		}
+	}
+}
