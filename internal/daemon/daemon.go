@@ -63,6 +63,8 @@ type Daemon struct {
 	review     *review.Loop
 	targets    []apply.Target
 	closers    []func()
+	// loaderCache is the reconciler's and the review loop's.
+	loaderCache *loader.Cache
 
 	// Notifier sends the notifications section's events, nil when none is
 	// configured; it is a prometheus.Collector of their counts.
@@ -111,6 +113,13 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// One cache of tenant evaluations for the reconciler and the review
+	// loop (ADR 0008): a pull request's tree shares all but a few folders
+	// with the branch the reconciler loaded, so the first pull request
+	// after a start evaluates only its own folders, and the branch's
+	// evaluations are held once.
+	loaderOpts.Cache = loader.NewCache(sharedCacheLoads)
+	d.loaderCache = loaderOpts.Cache
 	notifier, err := notify.FromConfig(cfg.Notifications, d.log)
 	if err != nil {
 		return nil, err
@@ -255,6 +264,12 @@ func leaseName(le *config.LeaderElection) string {
 	}
 	return le.Name
 }
+
+// sharedCacheLoads is how many recent loads' tenant evaluations the
+// shared loader cache keeps: the reconciler's last 2 revisions and the
+// review loop's last 8 loads (a pass's base and pull requests), the two
+// caches they kept apart before.
+const sharedCacheLoads = 2 + 8
 
 // stateLockWait is how long a daemon waits for the bbolt file (a
 // replaced pod's predecessor may still be closing it).

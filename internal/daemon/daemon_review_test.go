@@ -219,8 +219,14 @@ func TestPullRequestFeedbackOnGitea(t *testing.T) {
 	// state, a success status with the summary and one comment.
 	returns := "package k3sync\n\nkafka: topics: \"checkout.returns\": partitions: 3\n"
 	pr1, head1 := p.openPR(t, "returns", map[string]string{"tenants/checkout/returns.cue": returns})
+	evaluated := d.loaderCache.Stats().Evaluated
 	if err := loop.RunOnce(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// The loop's first pass reuses the reconciler's evaluations of main:
+	// only the folder the pull request changes is evaluated.
+	if n := d.loaderCache.Stats().Evaluated - evaluated; n != 1 {
+		t.Errorf("the first pass evaluated %d tenant folders, want 1 (checkout's)", n)
 	}
 	st, ok := p.status(t, head1, forge.ContextPlan)
 	if want := "1 change: 1 to create, 0 to update, 0 to delete, 0 to orphan, 0 blocked"; !ok || st.State != "success" || st.Description != want || st.TargetURL != dashboard+"/tenants/checkout" {
