@@ -118,7 +118,11 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	// with the branch the reconciler loaded, so the first pull request
 	// after a start evaluates only its own folders, and the branch's
 	// evaluations are held once.
-	loaderOpts.Cache = loader.NewCache(sharedCacheLoads)
+	loads := reconcilerCacheLoads
+	if cfg.Forge.Enabled() {
+		loads += reviewCacheLoads
+	}
+	loaderOpts.Cache = loader.NewCache(loads)
 	d.loaderCache = loaderOpts.Cache
 	notifier, err := notify.FromConfig(cfg.Notifications, d.log)
 	if err != nil {
@@ -265,11 +269,13 @@ func leaseName(le *config.LeaderElection) string {
 	return le.Name
 }
 
-// sharedCacheLoads is how many recent loads' tenant evaluations the
-// shared loader cache keeps: the reconciler's last 2 revisions and the
-// review loop's last 8 loads (a pass's base and pull requests), the two
-// caches they kept apart before.
-const sharedCacheLoads = 2 + 8
+// How many recent loads' tenant evaluations the shared loader cache
+// keeps: the reconciler's last revisions (a revert is free) and, with a
+// forge, the review loop's last loads (a pass's base and pull requests).
+const (
+	reconcilerCacheLoads = 2
+	reviewCacheLoads     = 8
+)
 
 // stateLockWait is how long a daemon waits for the bbolt file (a
 // replaced pod's predecessor may still be closing it).
