@@ -195,21 +195,17 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 		// A plan diffs the tenants that have something on the gateway in
 		// batches when it can (diffBatch); an apply, which needs each
 		// tenant's desired state for its records, diffs them apart.
+		var idx []int // of the tenants that may be diffed in a batch
 		var batch []*tenantPlan
 		for i, tp := range gp.tenants {
 			if need[i] && errs[i] == nil && !tp.live.empty() {
-				batch = append(batch, tp)
+				idx, batch = append(idx, i), append(batch, tp)
 			}
 		}
-		done := t.diffBatch(ctx, s, batch)
-		j := 0
-		for i, tp := range gp.tenants {
-			if need[i] && errs[i] == nil && !tp.live.empty() {
-				if done[j] {
-					need[i] = false
-					finishTenant(tp, current)
-				}
-				j++
+		for j, clean := range t.diffBatch(ctx, s, batch) {
+			if clean {
+				need[idx[j]] = false
+				finishTenant(batch[j], current)
 			}
 		}
 	}
@@ -693,20 +689,15 @@ func (t *Target) desiredState(ctx context.Context, s *session, tp *tenantPlan, c
 	if err != nil {
 		return nil, nil, err
 	}
-	rc := s.render
-	rc.CurrentState = current
-	if current == nil {
-		if rc.CurrentState, err = kstate.NewKongState(); err != nil {
+	live := current
+	if live == nil {
+		if live, err = kstate.NewKongState(); err != nil {
 			return nil, nil, fmt.Errorf("live state: %w", err)
 		}
 	}
-	targetRaw, err := file.Get(ctx, c, rc, dump.Config{}, s.client)
+	target, err := t.targetState(ctx, s, c, live)
 	if err != nil {
-		return nil, nil, fmt.Errorf("desired state: %w", err)
-	}
-	target, err := kstate.Get(targetRaw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("desired state: %w", err)
+		return nil, nil, err
 	}
 	names, err := newNamer(current, target)
 	if err != nil {
@@ -715,10 +706,32 @@ func (t *Target) desiredState(ctx context.Context, s *session, tp *tenantPlan, c
 	return target, names, nil
 }
 
+// targetState builds the target state of content c from Git with
+// file.Get over current, as decK does.
+func (t *Target) targetState(ctx context.Context, s *session, c *file.Content, current *kstate.KongState) (*kstate.KongState, error) {
+	rc := s.render
+	rc.CurrentState = current
+	targetRaw, err := file.Get(ctx, c, rc, dump.Config{}, s.client)
+	if err != nil {
+		return nil, fmt.Errorf("desired state: %w", err)
+	}
+	target, err := kstate.Get(targetRaw)
+	if err != nil {
+		return nil, fmt.Errorf("desired state: %w", err)
+	}
+	return target, nil
+}
+
 // cloneRaw copies a raw state: building a state rewrites references in
 // place, and a tenant's slice is built more than once.
 func cloneRaw(r *utils.KongRawState) *utils.KongRawState {
 	out := &utils.KongRawState{}
+	appendRaw(out, r)
+	return out
+}
+
+// appendRaw appends copies of r's entities to out.
+func appendRaw(out, r *utils.KongRawState) {
 	for _, e := range r.Services {
 		out.Services = append(out.Services, e.DeepCopy())
 	}
@@ -740,7 +753,6 @@ func cloneRaw(r *utils.KongRawState) *utils.KongRawState {
 	for _, e := range r.Targets {
 		out.Targets = append(out.Targets, e.DeepCopy())
 	}
-	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

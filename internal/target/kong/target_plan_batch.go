@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 
-	"github.com/kong/go-database-reconciler/pkg/dump"
 	"github.com/kong/go-database-reconciler/pkg/file"
 	kstate "github.com/kong/go-database-reconciler/pkg/state"
 	"github.com/kong/go-database-reconciler/pkg/utils"
@@ -97,26 +96,13 @@ func (t *Target) diffTogether(ctx context.Context, s *session, tps []*tenantPlan
 		merged.Plugins = append(merged.Plugins, c.Plugins...)
 		merged.Consumers = append(merged.Consumers, c.Consumers...)
 		merged.Upstreams = append(merged.Upstreams, c.Upstreams...)
-		r := cloneRaw(&tp.live.raw)
-		liveRaw.Services = append(liveRaw.Services, r.Services...)
-		liveRaw.Routes = append(liveRaw.Routes, r.Routes...)
-		liveRaw.Plugins = append(liveRaw.Plugins, r.Plugins...)
-		liveRaw.Consumers = append(liveRaw.Consumers, r.Consumers...)
-		liveRaw.ACLGroups = append(liveRaw.ACLGroups, r.ACLGroups...)
-		liveRaw.Upstreams = append(liveRaw.Upstreams, r.Upstreams...)
-		liveRaw.Targets = append(liveRaw.Targets, r.Targets...)
+		appendRaw(liveRaw, &tp.live.raw)
 	}
 	current, err := kstate.Get(liveRaw)
 	if err != nil {
 		return clean
 	}
-	rc := s.render
-	rc.CurrentState = current
-	targetRaw, err := file.Get(ctx, merged, rc, dump.Config{}, s.client)
-	if err != nil {
-		return clean
-	}
-	target, err := kstate.Get(targetRaw)
+	target, err := t.targetState(ctx, s, merged, current)
 	if err != nil {
 		return clean
 	}
