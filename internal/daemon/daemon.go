@@ -89,7 +89,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { _ = d.store.Close() })
-	var srcOpts []source.Option
+	srcOpts := []source.Option{source.WithLogger(d.log)}
 	if m, ok := opts.Metrics.(interface{ SourceRecloned() }); ok {
 		srcOpts = append(srcOpts, source.OnReclone(m.SourceRecloned))
 	}

@@ -1,13 +1,17 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -420,4 +424,49 @@ func getKong(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestDaemonLogsThroughItsLogger: every line the daemon logs, the Git
+// poller's included, goes to the logger it was given, in that logger's
+// format; none goes to the process's default logger as plain text.
+func TestDaemonLogsThroughItsLogger(t *testing.T) {
+	p := startPeers(t, 0)
+	var out lockedBuffer
+	d, err := New(p.cfg, Options{Now: weekdayClock(), Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	d.Reconciler.PollOnce(t.Context())
+	msgs := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var rec struct{ Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+		msgs[rec.Msg] = true
+	}
+	for _, want := range []string{"git branch moved", "revision applied"} {
+		if !msgs[want] {
+			t.Errorf("no %q in the daemon's log; got %v", want, msgs)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the daemon's goroutines may write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p) //nolint:wrapcheck // a bytes.Buffer's
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
