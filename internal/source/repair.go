@@ -12,15 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/objfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
@@ -250,7 +247,7 @@ func (p *Poller) reclone(cause error) error {
 		return fmt.Errorf("git source %s: re-clone: %w", dir, err)
 	}
 	p.repo, p.verified = repo, ""
-	p.objects = filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault())
+	p.objects = newStorage(dir)
 	p.damaged.Store(nil)
 	p.log.Warn("git clone corrupt: cloning again", "dir", dir, "kept", aside, "next_reclone_after", p.recloneAt.UTC().Format(time.RFC3339), "error", cause.Error())
 	for _, fn := range p.onReclone {

@@ -246,7 +246,7 @@ func New(cfg Config, opts ...Option) (*Poller, error) {
 	if p.remote, err = newRemote(cfg.URL, cfg.Auth, cfg.Dir); err != nil {
 		return nil, err
 	}
-	p.objects = filesystem.NewStorage(osfs.New(cfg.Dir), cache.NewObjectLRUDefault())
+	p.objects = newStorage(cfg.Dir)
 	return p, nil
 }
 
@@ -287,7 +287,32 @@ func openBare(dir string, branch plumbing.ReferenceName) (*git.Repository, error
 	if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, branch)); err != nil {
 		return nil, fmt.Errorf("set HEAD: %w", err)
 	}
+	// Opened again on a bounded storage: git.PlainOpen's holds up to 96
+	// MiB of objects and reads any object whole.
+	if repo, err = git.Open(newStorage(dir), nil); err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
 	return repo, nil
+}
+
+// objectCacheBytes bounds the decoded objects each storage of the clone
+// keeps (go-git's default: 96 MiB). A revision is read once, and the
+// loader keeps what it evaluated, so the cache serves little more than
+// the delta bases of one read: reading 1,000 tenants' files with 1 MiB
+// instead of 96 costs 2 ms more, and holds 4 MiB less.
+const objectCacheBytes = 1 * cache.MiByte
+
+// largeObjectBytes: a larger object is streamed from its pack when read,
+// never held whole in memory. Every file of a new revision is read
+// through before it is handed out, a 100 MB file a tenant committed
+// included (the loader then rejects it by its size, without reading it):
+// read whole, it cost 600 MB of allocations and its size in heap.
+const largeObjectBytes = 1 << 20
+
+// newStorage opens the clone's objects and references in dir.
+func newStorage(dir string) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCacheBytes),
+		filesystem.Options{LargeObjectThreshold: largeObjectBytes})
 }
 
 // URL is the repository URL without credentials.
