@@ -67,6 +67,10 @@ type Git struct {
 	// SSHKeyFile and KnownHostsFile for SSH URLs.
 	SSHKeyFile     string `json:"sshKeyFile,omitempty"`
 	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+	// MaxObjectBytes bounds one object a fetch of the branch or of a pull
+	// request brings, inflated: a file, or what a delta rebuilds (default
+	// 32 MiB). A fetch over it is refused whole, before it takes memory.
+	MaxObjectBytes int64 `json:"maxObjectBytes,omitempty"`
 }
 
 // Server is the daemon's HTTP side.
@@ -398,6 +402,9 @@ func Parse(b []byte) (*Config, error) {
 	}
 	if c.Git.Interval.Duration == 0 {
 		c.Git.Interval.Duration = 30 * time.Second
+	}
+	if c.Git.MaxObjectBytes < 0 {
+		errs = append(errs, fmt.Errorf("git.maxObjectBytes: %d is negative", c.Git.MaxObjectBytes))
 	}
 	return c, errors.Join(errs...)
 }

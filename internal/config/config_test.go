@@ -53,6 +53,7 @@ func TestParseRejects(t *testing.T) {
 		"bad mechanism":  {"kafka: {main: {brokers: [x], sasl: {mechanism: GSSAPI}}}", `"GSSAPI" is not PLAIN`},
 		"no admin url":   {"gateways: {edge: {}}", "gateways.edge.adminURL: required"},
 		"inline secrets": {"kafka: {main: {brokers: [x], sasl: {mechanism: PLAIN, password: hunter2}}}", `unknown field "password"`},
+		"object limit":   {"git: {url: x, maxObjectBytes: -1}", "git.maxObjectBytes: -1 is negative"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

@@ -2,8 +2,11 @@ package review
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/k3sync/k3sync/internal/diag"
@@ -12,6 +15,7 @@ import (
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
 	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/source"
 )
 
 // Review is what k3sync found for one pull request head: data, rendered
@@ -88,6 +92,9 @@ func (r *Review) retry() bool {
 // stops the review: it is planned again once the forge's wait elapsed.
 func (l *Loop) review(ctx context.Context, pr forge.PullRequest, ps *pass) error {
 	rev, err := l.src.FetchRef(ctx, l.pullRef(pr.Number))
+	if tooLarge := (*source.ObjectTooLargeError)(nil); errors.As(err, &tooLarge) && pr.HeadSHA != "" {
+		return l.refuse(ctx, pr, ps, tooLarge)
+	}
 	if err != nil {
 		return err //nolint:wrapcheck // redacted by source
 	}
@@ -300,4 +307,25 @@ func short(hash string) string {
 		return hash[:12]
 	}
 	return hash
+}
+
+// refuse reports a pull request whose fetch was refused (its history holds
+// a file over the fetch's limit) with a failed status, once per head: it
+// is not fetched again until its head moves.
+func (l *Loop) refuse(ctx context.Context, pr forge.PullRequest, ps *pass, cause *source.ObjectTooLargeError) error {
+	l.log.Warn("pull request not planned: its fetch was refused", "pr", pr.Number, "head", short(pr.HeadSHA), "error", cause.Error())
+	st := forge.Status{Context: forge.ContextPlan, State: forge.Failure, TargetURL: pr.URL,
+		Description: fmt.Sprintf("Not planned: a file in this branch's history is over k3sync's %s limit", mib(cause.Limit))}
+	if err := l.setStatus(ctx, pr.HeadSHA, st); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.prs[pr.Number] = prState{head: pr.HeadSHA, base: ps.base.hash, status: st, done: true}
+	l.mu.Unlock()
+	return nil
+}
+
+// mib writes a byte count in MiB, with a fraction when it has one.
+func mib(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + " MiB"
 }

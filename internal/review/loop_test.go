@@ -397,3 +397,62 @@ func TestPendingPlanPlansWhoHoldsTheNames(t *testing.T) {
 		t.Fatalf("with the inventory unreadable: %d plans, last %s", len(eng.reqs), requested(len(eng.reqs)-1))
 	}
 }
+
+// TestPullRequestOverFetchLimit: a pull request whose branch holds a file
+// over the fetch's limit (48 MiB of zeros: kilobytes on the wire) is not
+// fetched into the clone: it gets a failed status saying why, once, and
+// is not fetched again until its head moves.
+func TestPullRequestOverFetchLimit(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	up := gitserver.NewRepo(t, root, "platform.git")
+	up.CopyDir(exampleRepo)
+	up.Commit("Import the example platform repo")
+	up.Git("checkout", "--quiet", "-b", "dump")
+	f, err := os.Create(filepath.Join(up.Work, "tenants", "payments", "dump.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(source.DefaultMaxObjectBytes + 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	head := up.CommitRef("payments: data dump", "refs/pull/7/head")
+
+	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := newGitHubAPI(t)
+	api.pulls = []map[string]any{{"number": 7, "title": "payments: data dump", "html_url": "https://github.com/o/r/pull/7",
+		"user": map[string]any{"login": "alice"}, "head": map[string]any{"ref": "dump", "sha": head}, "base": map[string]any{"ref": "main"}}}
+	gh, err := forge.NewGitHub(api.srv.URL, "o/r", "gh-token", api.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &fakeEngine{fn: func(req plan.Request) *plan.Plan { return bigPlan(req, 1) }}
+	loop := New(gh, src, eng, Options{DashboardURL: "https://k3sync.example", Logger: testLogger(t)})
+	for range 2 {
+		if err := loop.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"GET /repos/o/r/pulls?base=main&per_page=100&state=open",
+		"POST /repos/o/r/statuses/" + head,
+		"GET /repos/o/r/pulls?base=main&per_page=100&state=open",
+	}
+	if diff := cmp.Diff(want, api.take()); diff != "" {
+		t.Errorf("REST calls (-want +got):\n%s", diff)
+	}
+	wantStatuses := []map[string]string{{"sha": head, "context": "k3sync/plan", "state": "failure",
+		"description": "Not planned: a file in this branch's history is over k3sync's 32 MiB limit", "target_url": "https://github.com/o/r/pull/7"}}
+	if diff := cmp.Diff(wantStatuses, api.statuses); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if len(eng.reqs) != 0 {
+		t.Errorf("%d plans of a refused pull request", len(eng.reqs))
+	}
+}

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // remoteName names the remote in go-git's fetch; it is never written to
@@ -150,7 +152,11 @@ func (p *Poller) fetch(ctx context.Context, remoteRef, localRef plumbing.Referen
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", remoteRef, localRef))
-	rem := git.NewRemote(p.repo.Storer, &config.RemoteConfig{
+	st, ok := p.repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return fmt.Errorf("the clone's storage is a %T", p.repo.Storer)
+	}
+	rem := git.NewRemote(guardedStorage{Storage: st, maxObject: cmp.Or(p.cfg.MaxObjectBytes, DefaultMaxObjectBytes), dir: p.cfg.Dir}, &config.RemoteConfig{
 		Name:  remoteName,
 		URLs:  []string{p.remote.url},
 		Fetch: []config.RefSpec{spec},

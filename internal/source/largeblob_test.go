@@ -1,6 +1,9 @@
 package source
 
 import (
+	"bytes"
+	"compress/zlib"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,15 +12,11 @@ import (
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 )
 
-// TestVerifyLargeBlobStreams: a revision's files are read through before
-// it is handed out, a large one included (a data dump a tenant merged
-// into its folder, which the loader then rejects by its size). The read
-// streams it: the check never holds the whole file in memory.
-func TestVerifyLargeBlobStreams(t *testing.T) {
-	up, root := upstream(t)
-	up.CopyDir(exampleRepo)
-	const size = 96 << 20
-	f, err := os.Create(filepath.Join(up.Work, "tenants", "search", "dump.bin"))
+// writeZeros writes a file of size zero bytes: a few kilobytes once
+// compressed, as in a pack.
+func writeZeros(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +26,26 @@ func TestVerifyLargeBlobStreams(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// allocated returns the bytes fn allocated.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestVerifyLargeBlobStreams: a revision's files are read through before
+// it is handed out, a large one included (a data dump a tenant merged
+// into its folder, which the loader then rejects by its size). The read
+// streams it: the check never holds the whole file in memory.
+func TestVerifyLargeBlobStreams(t *testing.T) {
+	up, root := upstream(t)
+	up.CopyDir(exampleRepo)
+	const size = 24 << 20 // under the fetch's limit
+	writeZeros(t, filepath.Join(up.Work, "tenants", "search", "dump.bin"), size)
 	up.Commit("Add a data dump")
 	srv := gitserver.NewHTTP(t, root)
 	p := newPoller(t, srv.RepoURL(up.Name), Auth{})
@@ -37,15 +56,12 @@ func TestVerifyLargeBlobStreams(t *testing.T) {
 	// The poll checked the revision; check it again, as after a restart.
 	p.fetchMu.Lock()
 	p.verified = ""
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	err = p.verify(rev.Hash)
-	runtime.ReadMemStats(&after)
+	got := allocated(func() { err = p.verify(rev.Hash) })
 	p.fetchMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > size/16 {
+	if got > size/16 {
 		t.Errorf("checking the revision allocated %d MiB for a %d MiB file", got>>20, size>>20)
 	}
 	fsys, err := p.FS(rev.Hash)
@@ -57,5 +73,120 @@ func TestVerifyLargeBlobStreams(t *testing.T) {
 	}).Stat("tenants/search/dump.bin")
 	if err != nil || info.Size() != size {
 		t.Fatalf("stat the dump: %v, %v", info, err)
+	}
+}
+
+// TestFetchRefusesLargeObject: a branch or a pull request whose history
+// holds a file over the limit (96 MiB of zeros: 96 KiB on the wire) is
+// refused while its pack arrives, before go-git's indexer would hold the
+// file whole: the fetch fails naming the limit, leaves nothing behind,
+// and the clone keeps serving the last good revision.
+func TestFetchRefusesLargeObject(t *testing.T) {
+	up, root := upstream(t)
+	up.CopyDir(exampleRepo)
+	good := up.Commit("Add the platform repo")
+	srv := gitserver.NewHTTP(t, root)
+	dir := filepath.Join(t.TempDir(), "clone")
+	p, err := New(Config{URL: srv.RepoURL(up.Name), Dir: dir}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	const size = 96 << 20
+	up.Git("checkout", "--quiet", "-b", "feature")
+	writeZeros(t, filepath.Join(up.Work, "tenants", "search", "dump.bin"), size)
+	pr := up.CommitRef("Add a data dump", "refs/heads/feature")
+	up.UpdateRef("refs/pull/7/head", pr)
+	up.UpdateRef("refs/heads/main", pr) // merged
+
+	for name, fetch := range map[string]func() error{
+		"branch":       func() error { _, err := p.Poll(t.Context()); return err },
+		"pull request": func() error { _, err := p.FetchRef(t.Context(), "refs/pull/7/head"); return err },
+	} {
+		var err error
+		got := allocated(func() { err = fetch() })
+		if !errors.Is(err, ErrObjectTooLarge) {
+			t.Fatalf("%s: fetch: %v, want ErrObjectTooLarge", name, err)
+		}
+		if got > size/8 {
+			t.Errorf("%s: the refused fetch allocated %d MiB for a %d MiB file", name, got>>20, size>>20)
+		}
+		if tmp, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "tmp_*")); len(tmp) > 0 {
+			t.Errorf("%s: the refused pack left %v", name, tmp)
+		}
+	}
+	if got := p.Status().Last.Hash; got != good {
+		t.Errorf("last revision after the refused fetch: %s, want %s", got, good)
+	}
+	if got := gitIn(t, dir, "rev-parse", "main"); got != good {
+		t.Errorf("the clone's branch moved to %s", got)
+	}
+	if fsys, err := p.FS(good); err != nil {
+		t.Error(err)
+	} else if _, err := fsys.Open("platform.cue"); err != nil {
+		t.Errorf("the last good revision: %v", err)
+	}
+}
+
+// TestCheckPackRefusesDeltaBomb: a delta of a few bytes may declare that
+// it rebuilds a gigabyte; its declared result is what is bounded.
+func TestCheckPackRefusesDeltaBomb(t *testing.T) {
+	base := []byte("package k3sync\n")
+	// Base size, then result size (1 GiB), as 7-bit groups.
+	delta := append([]byte{byte(len(base))}, 0x80, 0x80, 0x80, 0x80, 0x04)
+	var pack bytes.Buffer
+	pack.WriteString("PACK\x00\x00\x00\x02\x00\x00\x00\x02")
+	writeObject(t, &pack, 3, base) // a blob
+	baseOffset := 12
+	offset := pack.Len()
+	writeObject(t, &pack, 6, delta, byte(offset-baseOffset)) // an offset delta on it
+	pack.Write(make([]byte, 20))                             // the checksum is not reached
+	err := checkPack(&pack, 32<<20)
+	if !errors.Is(err, ErrObjectTooLarge) {
+		t.Fatalf("checkPack: %v, want ErrObjectTooLarge", err)
+	}
+}
+
+// writeObject appends a pack object: its type and size header, an offset
+// delta's distance to its base (one byte), then its zlib data.
+func writeObject(t *testing.T, w *bytes.Buffer, typ byte, data []byte, distance ...byte) {
+	t.Helper()
+	if len(data) >= 16 {
+		t.Fatal("writeObject writes sizes under 16 only")
+	}
+	w.WriteByte(typ<<4 | byte(len(data)))
+	w.Write(distance)
+	z := zlib.NewWriter(w)
+	if _, err := z.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFetchObjectLimitIsConfigured: git.maxObjectBytes sets the limit.
+func TestFetchObjectLimitIsConfigured(t *testing.T) {
+	up, root := upstream(t)
+	up.CopyDir(exampleRepo)
+	writeZeros(t, filepath.Join(up.Work, "tenants", "search", "dump.bin"), 2<<20)
+	up.Commit("Add a data dump")
+	srv := gitserver.NewHTTP(t, root)
+	for limit, refused := range map[int64]bool{1 << 20: true, 4 << 20: false} {
+		p, err := New(Config{URL: srv.RepoURL(up.Name), Dir: filepath.Join(t.TempDir(), "clone"), MaxObjectBytes: limit}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Poll(t.Context())
+		var tooLarge *ObjectTooLargeError
+		switch {
+		case refused && (!errors.As(err, &tooLarge) || tooLarge.Limit != limit || tooLarge.Size != 2<<20):
+			t.Errorf("limit %d: %v, want the 2 MiB file refused", limit, err)
+		case !refused && err != nil:
+			t.Errorf("limit %d: %v", limit, err)
+		}
 	}
 }

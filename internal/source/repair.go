@@ -48,15 +48,10 @@ func repair(dir string) ([]string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return removed, fmt.Errorf("repair refs: %w", err)
 	}
-	tmp, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "tmp_*"))
+	tmp, err := removeTempPacks(dir)
+	removed = append(removed, tmp...)
 	if err != nil {
 		return removed, fmt.Errorf("repair packs: %w", err)
-	}
-	for _, p := range tmp {
-		if err := os.Remove(p); err != nil {
-			return removed, fmt.Errorf("repair packs: %w", err)
-		}
-		removed = append(removed, p)
 	}
 	return removed, nil
 }

@@ -50,6 +50,9 @@ type Config struct {
 	Interval time.Duration
 	// Auth are the credentials.
 	Auth Auth
+	// MaxObjectBytes bounds one object a fetch brings, inflated: a file,
+	// or what a delta rebuilds (default DefaultMaxObjectBytes).
+	MaxObjectBytes int64
 }
 
 // Auth are the credentials for the remote. They are values: the caller
