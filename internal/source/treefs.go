@@ -21,11 +21,16 @@ import (
 // maxLinks bounds the symlinks followed to resolve one path, as Linux does.
 const maxLinks = 40
 
+// maxLinkBytes bounds a symbolic link's target, as Linux's PATH_MAX does:
+// a link's target is a blob, read whole.
+const maxLinkBytes = 4096
+
 var (
 	errNotDir       = errors.New("not a directory")
 	errIsDir        = errors.New("is a directory")
 	errLinkLoop     = errors.New("too many levels of symbolic links")
 	errLinkEscapes  = errors.New("symbolic link points outside the repository")
+	errLinkTooLong  = fmt.Errorf("symbolic link target longer than %d bytes", maxLinkBytes)
 	errNotALink     = errors.New("not a symbolic link")
 	errWrongHashLen = errors.New("want a full hex commit hash")
 )
@@ -172,6 +177,20 @@ func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
 	return data, nil
 }
 
+// link reads the target of a symbolic link, at most maxLinkBytes.
+// Callers hold mu.
+func (f *treeFS) link(h plumbing.Hash) ([]byte, error) {
+	size, err := f.s.EncodedObjectSize(h)
+	if err != nil {
+		f.note(err)
+		return nil, fmt.Errorf("read blob %s: %w", h, err)
+	}
+	if size > maxLinkBytes {
+		return nil, errLinkTooLong
+	}
+	return f.blob(h)
+}
+
 // find resolves name, a valid path, following symbolic links in its
 // folders, and in its last element too when follow is set. Callers hold
 // mu.
@@ -206,7 +225,7 @@ func (f *treeFS) follow(n node, links *int) (node, error) {
 	if *links++; *links > maxLinks {
 		return node{}, errLinkLoop
 	}
-	target, err := f.blob(n.hash)
+	target, err := f.link(n.hash)
 	if err != nil {
 		return node{}, err
 	}
@@ -380,7 +399,7 @@ func (f *treeFS) ReadLink(name string) (string, error) {
 	}
 	var target []byte
 	if err == nil {
-		target, err = f.blob(n.hash)
+		target, err = f.link(n.hash)
 	}
 	if err != nil {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -315,5 +316,37 @@ func TestFSConcurrentWithFetches(t *testing.T) {
 	wg.Wait()
 	if n := packs(t, p.cfg.Dir); n != 1 {
 		t.Errorf("%d packs, want 1 after compactions", n)
+	}
+}
+
+// TestTreeFSLongLink: a symbolic link's target is read only when it is
+// at most as long as Linux allows (a tenant's link blob could be
+// megabytes; a file system would not hold it).
+func TestTreeFSLongLink(t *testing.T) {
+	up, _ := upstream(t)
+	up.CopyDir(exampleRepo)
+	up.Commit("Add the platform repo")
+	long := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(long, []byte(strings.Repeat("a/", 1<<20)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blob := up.Git("hash-object", "-w", long)
+	up.Git("update-index", "--add", "--cacheinfo", "120000,"+blob+",tenants/search/long.cue")
+	up.Git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "A long link")
+	up.Git("push", "--quiet", "--force", "origin", "HEAD:refs/heads/main")
+	h := up.Git("rev-parse", "HEAD")
+	p := newPoller(t, up.FileURL(), Auth{})
+	if _, err := p.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := p.FS(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.ReadFile(fsys, "tenants/search/long.cue"); !errors.Is(err, errLinkTooLong) {
+		t.Errorf("read through the long link: %v, want %v", err, errLinkTooLong)
+	}
+	if _, err := fs.ReadLink(fsys, "tenants/search/long.cue"); !errors.Is(err, errLinkTooLong) {
+		t.Errorf("readlink of the long link: %v, want %v", err, errLinkTooLong)
 	}
 }
