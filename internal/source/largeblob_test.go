@@ -3,11 +3,14 @@ package source
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/sha1" //nolint:gosec // a pack's checksum is SHA-1
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 )
@@ -188,5 +191,74 @@ func TestFetchObjectLimitIsConfigured(t *testing.T) {
 		case !refused && err != nil:
 			t.Errorf("limit %d: %v", limit, err)
 		}
+	}
+}
+
+// packRecorder is the pack writer behind a packGuard in tests.
+type packRecorder struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (r *packRecorder) Close() error { r.closed = true; return nil }
+
+// testPack is a pack of two small blobs, with its checksum.
+func testPack(t *testing.T) []byte {
+	t.Helper()
+	var pack bytes.Buffer
+	pack.WriteString("PACK\x00\x00\x00\x02\x00\x00\x00\x02")
+	writeObject(t, &pack, 3, []byte("package k3sync\n"))
+	writeObject(t, &pack, 3, []byte("owners: []\n"))
+	sum := sha1.Sum(pack.Bytes())
+	pack.Write(sum[:])
+	return pack.Bytes()
+}
+
+// writeChunks writes b through w in chunks of n bytes, then closes w; it
+// fails the test when the guard hangs.
+func writeChunks(t *testing.T, w io.WriteCloser, b []byte, n int) (writeErr, closeErr error) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(b) > 0 && writeErr == nil {
+			c := b[:min(n, len(b))]
+			b = b[len(c):]
+			_, writeErr = w.Write(c)
+		}
+		closeErr = w.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pack guard hangs")
+	}
+	return writeErr, closeErr
+}
+
+// TestPackGuard: a sound pack reaches the pack writer byte for byte; a
+// truncated one is closed with the scanner's error; a refused one never
+// reaches the writer whole.
+func TestPackGuard(t *testing.T) {
+	pack := testPack(t)
+	for _, chunk := range []int{1, 7, 1 << 10} {
+		var rec packRecorder
+		werr, cerr := writeChunks(t, newPackGuard(&rec, 1<<20, t.TempDir()), pack, chunk)
+		if werr != nil || cerr != nil || !bytes.Equal(rec.Bytes(), pack) || !rec.closed {
+			t.Errorf("chunks of %d: write %v, close %v, %d of %d bytes through, closed %v", chunk, werr, cerr, rec.Len(), len(pack), rec.closed)
+		}
+	}
+
+	var rec packRecorder
+	werr, cerr := writeChunks(t, newPackGuard(&rec, 1<<20, t.TempDir()), pack[:len(pack)/2], 5)
+	if werr != nil || cerr == nil || !rec.closed {
+		t.Errorf("truncated pack: write %v, close %v, closed %v; want a close error", werr, cerr, rec.closed)
+	}
+
+	rec = packRecorder{}
+	large := testPack(t)
+	werr, cerr = writeChunks(t, newPackGuard(&rec, 8, t.TempDir()), large, 3)
+	if !errors.Is(werr, ErrObjectTooLarge) || !errors.Is(cerr, ErrObjectTooLarge) || rec.Len() >= len(large) || !rec.closed {
+		t.Errorf("a 15-byte blob over an 8-byte limit: write %v, close %v, %d of %d bytes through, closed %v", werr, cerr, rec.Len(), len(large), rec.closed)
 	}
 }

@@ -135,17 +135,23 @@ func (g *packGuard) Close() error {
 	return g.w.Close() //nolint:wrapcheck // go-git's, wrapped by the fetch
 }
 
-// guardReader is checkPack's side of packGuard.
+// guardReader is checkPack's side of packGuard. It asks only while the
+// pack goes on: one ask at most is ever waiting.
 type guardReader struct {
 	g   *packGuard
 	cur []byte
+	eof bool
 }
 
 func (r *guardReader) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
 		r.g.asks <- struct{}{}
 		c, ok := <-r.g.chunks
 		if !ok {
+			r.eof = true
 			return 0, io.EOF
 		}
 		r.cur = c
