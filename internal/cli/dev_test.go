@@ -12,28 +12,11 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p) //nolint:wrapcheck // a buffer
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // bannerCommands returns the shell commands a banner prints: the
 // k3sync, kubectl, kcat and curl lines, continuation lines joined.
@@ -111,7 +94,7 @@ func TestDevBannerCommands(t *testing.T) {
 func testDevBanner(t *testing.T, kafkaPeer string) {
 	clearPlanEnv(t)
 	listen := "127.0.0.1:0" // dev binds it first and prints the port
-	var out, logs lockedBuffer
+	var out, logs syncbuf.Buffer
 	log, err := newLoggerTo(&logs, "text", "info")
 	if err != nil {
 		t.Fatal(err)

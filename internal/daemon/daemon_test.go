@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +33,7 @@ import (
 	kafkaenv "github.com/k3sync/k3sync/internal/testenv/kafka"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 	"github.com/k3sync/k3sync/internal/testenv/repogen"
+	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 	"github.com/k3sync/k3sync/internal/view"
 )
 
@@ -431,7 +430,7 @@ func getKong(t *testing.T, url string) string {
 // format; none goes to the process's default logger as plain text.
 func TestDaemonLogsThroughItsLogger(t *testing.T) {
 	p := startPeers(t, 0)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	d, err := New(p.cfg, Options{Now: weekdayClock(), Logger: slog.New(slog.NewJSONHandler(&out, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -451,22 +450,4 @@ func TestDaemonLogsThroughItsLogger(t *testing.T) {
 			t.Errorf("no %q in the daemon's log; got %v", want, msgs)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer the daemon's goroutines may write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p) //nolint:wrapcheck // a bytes.Buffer's
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,14 +1,12 @@
 package deploytest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
+	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 	"github.com/k3sync/k3sync/internal/view"
 )
 
@@ -140,32 +139,17 @@ type rbacRun struct {
 	admin  map[string]kubernetes.Interface
 	d      *daemon.Daemon
 	repo   *gitserver.Repo
-	log    *lockedBuffer
+	log    *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p) //nolint:wrapcheck // a buffer
-}
-
-func (r *rbacRun) logs() string {
-	r.log.mu.Lock()
-	defer r.log.mu.Unlock()
-	return r.log.b.String()
-}
+func (r *rbacRun) logs() string { return r.log.String() }
 
 func startRBACRun(t *testing.T, rbac []*unstructured.Unstructured) *rbacRun {
 	t.Helper()
 	ctx := t.Context()
-	run := &rbacRun{admin: map[string]kubernetes.Interface{}, log: &lockedBuffer{}}
+	run := &rbacRun{admin: map[string]kubernetes.Interface{}, log: &syncbuf.Buffer{}}
 	// With the controller manager: it aggregates the rules of view, edit
 	// and admin. Without it they are empty, anybody may bind them and the
 	// escalation check this test is about never bites.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -82,25 +83,7 @@ func (rc *receiver) count() int {
 	return len(rc.bodies)
 }
 
-// logBuffer is a slog destination safe for the senders' goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p) //nolint:wrapcheck // a buffer
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func debugLogger(buf *logBuffer) *slog.Logger {
+func debugLogger(buf *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -398,7 +381,7 @@ func TestNoSecretInPayloadsOrLogs(t *testing.T) {
 	for _, s := range sinks {
 		names = append(names, s.Name)
 	}
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	log := debugLogger(&logs)
 	n, err := New(sinks, []Route{{Sinks: names}}, Options{Logger: log, BackoffBase: time.Millisecond})
 	if err != nil {
@@ -578,7 +561,7 @@ func TestDedupe(t *testing.T) {
 // counted and summed up in one message when the window ends.
 func TestRateLimit(t *testing.T) {
 	rc := newReceiver(t, nil)
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	n, err := New([]Sink{{Name: "s", Kind: "slack", URL: rc.srv.URL, RatePerMinute: 3}}, []Route{{Sinks: []string{"s"}}},
 		Options{Logger: debugLogger(&logs), RateWindow: 400 * time.Millisecond})
 	if err != nil {
@@ -616,7 +599,7 @@ func TestRateLimit(t *testing.T) {
 func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	release := make(chan struct{})
 	rc := newReceiver(t, func(_ int, _ http.ResponseWriter) { <-release })
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	n, err := New([]Sink{{Name: "s", Kind: "slack", URL: rc.srv.URL, RatePerMinute: 100, Timeout: time.Minute}}, []Route{{Sinks: []string{"s"}}},
 		Options{Logger: debugLogger(&logs), QueueSize: 2})
 	if err != nil {

@@ -65,14 +65,7 @@ func TestFolderAgreesWithTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := up.Commit("Odd tree")
-	p := newPoller(t, up.FileURL(), Auth{})
-	if _, err := p.Poll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	tree, err := p.FS(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree := polledFS(t, up, h)
 	folder, err := Folder(up.Work)
 	if err != nil {
 		t.Fatal(err)

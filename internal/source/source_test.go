@@ -2,6 +2,7 @@ package source
 
 import (
 	"io"
+	"io/fs"
 	"log/slog"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,21 @@ func upstream(t *testing.T) (*gitserver.Repo, string) {
 	t.Helper()
 	root := t.TempDir()
 	return gitserver.NewRepo(t, root, "platform.git"), root
+}
+
+// polledFS polls up's branch with a new poller and returns the tree of
+// its commit h.
+func polledFS(t *testing.T, up *gitserver.Repo, h string) fs.FS {
+	t.Helper()
+	p := newPoller(t, up.FileURL(), Auth{})
+	if _, err := p.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := p.FS(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsys
 }
 
 // quiet discards the poller's logs.

@@ -22,14 +22,7 @@ func TestFSLoadsLikeAFolder(t *testing.T) {
 	up, _ := upstream(t)
 	up.CopyDir(exampleRepo)
 	h := up.Commit("Add the platform repo")
-	p := newPoller(t, up.FileURL(), Auth{})
-	if _, err := p.Poll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	tree, err := p.FS(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree := polledFS(t, up, h)
 	want, err := loader.Load(os.DirFS(exampleRepo))
 	if err != nil {
 		t.Fatalf("load the folder: %v", err)
@@ -64,14 +57,7 @@ func TestFSInvalidRepoErrors(t *testing.T) {
 	up.CopyDir(exampleRepo)
 	up.WriteFile("tenants/search/broken.cue", "package k3sync\n\nkafka: topics: \"search.x\": partitions: \"many\"\n")
 	h := up.Commit("Break search")
-	p := newPoller(t, up.FileURL(), Auth{})
-	if _, err := p.Poll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	tree, err := p.FS(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree := polledFS(t, up, h)
 	_, folderErr := loader.Load(os.DirFS(up.Work))
 	_, treeErr := loader.Load(tree)
 	want, ok1 := loader.Validation(folderErr)
@@ -111,14 +97,7 @@ func TestFSTree(t *testing.T) {
 		}
 	}
 	h := up.Commit("Odd tree")
-	p := newPoller(t, up.FileURL(), Auth{})
-	if _, err := p.Poll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := p.FS(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys := polledFS(t, up, h)
 
 	t.Run("listing", func(t *testing.T) {
 		entries, err := fs.ReadDir(fsys, ".")
@@ -335,14 +314,7 @@ func TestTreeFSLongLink(t *testing.T) {
 	up.Git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "A long link")
 	up.Git("push", "--quiet", "--force", "origin", "HEAD:refs/heads/main")
 	h := up.Git("rev-parse", "HEAD")
-	p := newPoller(t, up.FileURL(), Auth{})
-	if _, err := p.Poll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := p.FS(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys := polledFS(t, up, h)
 	if _, err := fs.ReadFile(fsys, "tenants/search/long.cue"); !errors.Is(err, errLinkTooLong) {
 		t.Errorf("read through the long link: %v, want %v", err, errLinkTooLong)
 	}

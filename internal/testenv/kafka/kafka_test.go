@@ -1,11 +1,9 @@
 package kafka_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,13 +12,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/k3sync/k3sync/internal/testenv/kafka"
+	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 )
 
 // TestOneBroker: SCRAM authentication, authorization, and a record
 // produced and consumed on a one-node cluster.
 func TestOneBroker(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c := kafka.StartT(t, kafka.Options{Plaintext: true, Logs: &logs})
 	t.Logf("startup time: %s", c.StartupTime())
 	if out := logs.String(); !strings.Contains(out, "[kafka-1 ") || !strings.Contains(out, "Kafka Server started") {
@@ -145,22 +144,4 @@ func TestMissingJars(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("Start without jars: %v, want %q", err, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p) //nolint:wrapcheck // bytes.Buffer does not fail
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
