@@ -29,8 +29,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,8 +71,8 @@ type Git struct {
 	KnownHostsFile string `json:"knownHostsFile,omitempty"`
 	// MaxObjectBytes bounds one object a fetch of the branch or of a pull
 	// request brings, inflated: a file, or what a delta rebuilds (default
-	// 32 MiB). A fetch over it is refused whole, before it takes memory.
-	MaxObjectBytes int64 `json:"maxObjectBytes,omitempty"`
+	// 32Mi). A fetch over it is refused whole, before it takes memory.
+	MaxObjectBytes ByteSize `json:"maxObjectBytes,omitempty"`
 }
 
 // Server is the daemon's HTTP side.
@@ -149,6 +151,43 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes "30s".
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(d.String()) //nolint:wrapcheck // a string cannot fail
+}
+
+// ByteSize is a number of bytes, written as a number or with a binary
+// suffix: 1048576, "512Ki", "64Mi", "1Gi".
+type ByteSize int64
+
+// byteSuffixes are the suffixes ByteSize reads.
+var byteSuffixes = []struct {
+	suffix string
+	shift  uint
+}{{"Ki", 10}, {"Mi", 20}, {"Gi", 30}}
+
+// UnmarshalJSON reads a number, or a string of digits with an optional
+// Ki, Mi or Gi.
+func (b *ByteSize) UnmarshalJSON(data []byte) error {
+	var n int64
+	if err := json.Unmarshal(data, &n); err == nil {
+		*b = ByteSize(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("size: %s is not a number of bytes or a string such as \"64Mi\"", data)
+	}
+	digits, shift := s, uint(0)
+	for _, u := range byteSuffixes {
+		if d, ok := strings.CutSuffix(s, u.suffix); ok {
+			digits, shift = d, u.shift
+			break
+		}
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64>>shift {
+		return fmt.Errorf("size: %q is not a number of bytes with an optional Ki, Mi or Gi", s)
+	}
+	*b = ByteSize(v << shift)
+	return nil
 }
 
 // Cluster says how to reach a logical Kubernetes cluster.

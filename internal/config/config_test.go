@@ -54,6 +54,7 @@ func TestParseRejects(t *testing.T) {
 		"no admin url":   {"gateways: {edge: {}}", "gateways.edge.adminURL: required"},
 		"inline secrets": {"kafka: {main: {brokers: [x], sasl: {mechanism: PLAIN, password: hunter2}}}", `unknown field "password"`},
 		"object limit":   {"git: {url: x, maxObjectBytes: -1}", "git.maxObjectBytes: -1 is negative"},
+		"object suffix":  {"git: {url: x, maxObjectBytes: 64MB}", `"64MB" is not a number of bytes`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
@@ -96,5 +97,19 @@ func TestReservedNamespaces(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestByteSize reads git.maxObjectBytes as a number or with a suffix.
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1048576": 1 << 20, `"1048576"`: 1 << 20, "512Ki": 512 << 10, "64Mi": 64 << 20, "2Gi": 2 << 30} {
+		c, err := Parse([]byte("git: {url: x, maxObjectBytes: " + in + "}"))
+		if err != nil {
+			t.Errorf("maxObjectBytes: %s: %v", in, err)
+			continue
+		}
+		if c.Git.MaxObjectBytes != want {
+			t.Errorf("maxObjectBytes: %s: got %d, want %d", in, c.Git.MaxObjectBytes, want)
+		}
 	}
 }

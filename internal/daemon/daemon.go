@@ -204,7 +204,7 @@ func newSource(cfg *config.Config, opts ...source.Option) (*source.Poller, error
 			return nil, fmt.Errorf("git known hosts: %w", err)
 		}
 	}
-	p, err := source.New(source.Config{URL: g.URL, Branch: g.Branch, Dir: dir, Interval: g.Interval.Duration, Auth: auth, MaxObjectBytes: g.MaxObjectBytes}, opts...)
+	p, err := source.New(source.Config{URL: g.URL, Branch: g.Branch, Dir: dir, Interval: g.Interval.Duration, Auth: auth, MaxObjectBytes: int64(g.MaxObjectBytes)}, opts...)
 	if err != nil {
 		return nil, err //nolint:wrapcheck // redacted by source
 	}

@@ -280,7 +280,7 @@ config:
   clusters:
     eu-west: {qps: 50, burst: 100}
     us-east: {qps: 20, burst: 40, concurrency: 4}
-  git: {url: "https://git.example.com/platform.git", username: k3sync}
+  git: {url: "https://git.example.com/platform.git", username: k3sync, maxObjectBytes: 64Mi}
 git: {token: not-a-real-token}
 tokens:
   - {name: ci, role: operator, token: not-a-real-operator-token}

@@ -157,6 +157,9 @@ func TestManifests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("k3sync.yaml of ConfigMap %s: %v", cmName, err)
 			}
+			if in.name == "helm everything" && cfg.Git.MaxObjectBytes != 64<<20 {
+				t.Errorf("git.maxObjectBytes 64Mi rendered as %d bytes", cfg.Git.MaxObjectBytes)
+			}
 			secrets := map[string]*corev1.Secret{}
 			for _, o := range objs {
 				if o.GetKind() == "Secret" {

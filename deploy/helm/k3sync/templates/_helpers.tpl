@@ -131,6 +131,9 @@ git:
   username: {{ . | quote }}
   tokenFile: {{ $secrets }}/git-token
   {{- end }}
+  {{- with .Values.config.git.maxObjectBytes }}
+  maxObjectBytes: {{ . | quote }}
+  {{- end }}
 server:
   listen: ":8080"
   tokens:
