@@ -176,18 +176,19 @@ func checkPack(r io.Reader, maxObject int64) error {
 		if err != nil {
 			return err //nolint:wrapcheck // go-git's, wrapped by the fetch
 		}
+		// The object's own size first: a delta's data, too, is held whole.
 		size := oh.Length
-		switch oh.Type {
-		case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
-			var d deltaSizes
-			if _, _, err := s.NextObject(&d); err != nil {
-				return err //nolint:wrapcheck // go-git's, wrapped by the fetch
-			}
-			if size = d.target(); size < 0 {
-				return fmt.Errorf("%w: the delta at offset %d has no valid sizes", packfile.ErrInvalidDelta, oh.Offset)
-			}
-		default:
-			if size <= maxObject {
+		if size <= maxObject {
+			switch oh.Type {
+			case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
+				var d deltaSizes
+				if _, _, err := s.NextObject(&d); err != nil {
+					return err //nolint:wrapcheck // go-git's, wrapped by the fetch
+				}
+				if size = d.target(); size < 0 {
+					return fmt.Errorf("%w: the delta at offset %d has no valid sizes", packfile.ErrInvalidDelta, oh.Offset)
+				}
+			default:
 				if _, _, err := s.NextObject(io.Discard); err != nil {
 					return err //nolint:wrapcheck // go-git's, wrapped by the fetch
 				}
