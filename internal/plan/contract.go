@@ -153,7 +153,8 @@ func (r Request) StaleChecker(system System, target string) *StaleChecker {
 		return &StaleChecker{}
 	}
 	sc := &StaleChecker{checked: true, writes: map[string][]*Change{}}
-	for _, c := range writes(r.Checked.Changes, func(c *Change) bool { return c.System == system && c.Target == target }) {
+	checked := r.Checked.Changes
+	for _, c := range writes(len(checked), func(i int) *Change { return &checked[i] }, func(c *Change) bool { return c.System == system && c.Target == target }) {
 		sc.writes[c.Tenant] = append(sc.writes[c.Tenant], c)
 	}
 	return sc
@@ -189,13 +190,7 @@ func (sc *StaleChecker) check(tenant string, fresh []*Change) ([][2]*Change, err
 		return nil, nil
 	}
 	want := sc.writes[tenant]
-	var got []*Change
-	for _, c := range fresh {
-		if c.Action != Blocked && c.Tenant == tenant {
-			got = append(got, c)
-		}
-	}
-	slices.SortFunc(got, func(a, b *Change) int { return Compare(*a, *b) })
+	got := writes(len(fresh), func(i int) *Change { return fresh[i] }, func(c *Change) bool { return c.Tenant == tenant })
 	for i := range max(len(want), len(got)) {
 		switch {
 		case i >= len(want):
@@ -214,10 +209,10 @@ func (sc *StaleChecker) check(tenant string, fresh []*Change) ([][2]*Change, err
 }
 
 // writes returns the changes that write, of those keep selects, sorted.
-func writes(changes []Change, keep func(*Change) bool) []*Change {
+func writes(n int, change func(i int) *Change, keep func(*Change) bool) []*Change {
 	var out []*Change
-	for i := range changes {
-		if c := &changes[i]; c.Action != Blocked && keep(c) {
+	for i := range n {
+		if c := change(i); c.Action != Blocked && keep(c) {
 			out = append(out, c)
 		}
 	}
