@@ -156,7 +156,7 @@ func (p *Poller) fetch(ctx context.Context, remoteRef, localRef plumbing.Referen
 	if !ok {
 		return fmt.Errorf("the clone's storage is a %T", p.repo.Storer)
 	}
-	rem := git.NewRemote(guardedStorage{Storage: st, maxObject: cmp.Or(p.cfg.MaxObjectBytes, DefaultMaxObjectBytes), dir: p.cfg.Dir}, &config.RemoteConfig{
+	rem := git.NewRemote(guardedStorage{Storage: st, maxObject: cmp.Or(p.cfg.MaxObjectBytes, DefaultMaxObjectBytes)}, &config.RemoteConfig{
 		Name:  remoteName,
 		URLs:  []string{p.remote.url},
 		Fetch: []config.RefSpec{spec},

@@ -47,7 +47,6 @@ func (e *ObjectTooLargeError) Is(target error) bool { return target == ErrObject
 type guardedStorage struct {
 	*filesystem.Storage
 	maxObject int64
-	dir       string
 }
 
 // PackfileWriter implements storer.PackfileWriter.
@@ -56,7 +55,7 @@ func (s guardedStorage) PackfileWriter() (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err //nolint:wrapcheck // go-git's, wrapped by the fetch
 	}
-	return newPackGuard(w, s.maxObject, s.dir), nil
+	return newPackGuard(w, s.maxObject, s.Filesystem().Root()), nil
 }
 
 // packGuard hands each chunk of a pack to checkPack, and to the pack
