@@ -47,10 +47,7 @@ func set(name, src string) func(fstest.MapFS) {
 // diagnostic with its position, while evaluating only the tenant folders
 // whose bytes changed (all of them when platform.cue changes).
 func TestIncrementalLoadEqualsFullLoad(t *testing.T) {
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platform := testPlatform(t)
 	b1 := "package k3sync\n\nowners: [\"b@example.com\"]\n\nkubernetes: clusters: [\"eu-west\"]\n"
 	b2 := "package k3sync\n\nkubernetes: namespaces: b: quota: {requests: {cpu: \"2\", memory: \"1Gi\"}, pods: 10}\n"
 	revisions := []revision{
@@ -253,10 +250,7 @@ func TestIncrementalLoadExampleRepo(t *testing.T) {
 // change the model another load reuses for a tenant the pull request
 // does not touch.
 func TestSandboxKeepsOnlyWhatItAsked(t *testing.T) {
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platform := testPlatform(t)
 	fsys := fstest.MapFS{
 		"platform.cue":       {Data: platform},
 		"tenants/a/t.cue":    {Data: []byte(nsTenant(1, "a"))},

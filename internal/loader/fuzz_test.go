@@ -14,10 +14,7 @@ import (
 // file) and checks the loader never panics and always explains a failure
 // with errors that point into the repo.
 func FuzzLoad(f *testing.F) {
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		f.Fatal(err)
-	}
+	platform := testPlatform(f)
 	seeds, _ := filepath.Glob(exampleRepo + "/tenants/*/tenant.cue")
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)

@@ -27,10 +27,7 @@ const okTenant = "package k3sync\n\nowners: [\"x@y.z\"]\n// \n"
 // platformWith is the test platform with policy.input set to input.
 func platformWith(t testing.TB, input string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testPlatform(t)
 	if input != "" {
 		b = append(b, "\npolicy: input: {"+input+"}\n"...)
 	}
@@ -368,10 +365,7 @@ func TestCancelledLoad(t *testing.T) {
 // folder is refused (that tenant could change it without this folder
 // changing); a link to a file beside it is read.
 func TestLinkToAnotherTenant(t *testing.T) {
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platform := testPlatform(t)
 	fsys := fstest.MapFS{
 		"platform.cue":         {Data: platform},
 		"tenants/b/tenant.cue": {Data: []byte("package k3sync\nowners: [\"b@example.com\"]\n")},
@@ -381,7 +375,7 @@ func TestLinkToAnotherTenant(t *testing.T) {
 		"tenants/d/tenant.cue": {Data: []byte("hop.cue"), Mode: fs.ModeSymlink},
 		"tenants/d/hop.cue":    {Data: []byte("../b/tenant.cue"), Mode: fs.ModeSymlink},
 	}
-	_, err = Load(fsys)
+	_, err := Load(fsys)
 	l, ok := Validation(err)
 	if !ok {
 		t.Fatalf("got %v, want validation errors", err)

@@ -59,10 +59,7 @@ func TestLoadExample(t *testing.T) {
 // TestInvalidRepos loads each testdata/invalid/*.txtar repo and compares
 // every error with want.errors.
 func TestInvalidRepos(t *testing.T) {
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platform := testPlatform(t)
 	files, err := filepath.Glob("testdata/invalid/*.txtar")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test repos: %v", err)
@@ -115,4 +112,14 @@ func TestInvalidRepos(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testPlatform is testdata/platform.cue.
+func testPlatform(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/platform.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"os"
 	"testing"
 	"testing/fstest"
 
@@ -25,10 +24,7 @@ const namespaceA = `kubernetes: {
 // a guardrail on purpose. want is what `k3sync validate` prints; the
 // platform's extra lines start at platform.cue:33.
 func TestKubernetesKafkaGuardrails(t *testing.T) {
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platform := testPlatform(t)
 	tests := []struct {
 		name string
 		// platform is appended to testdata/platform.cue.

@@ -32,10 +32,7 @@ kong: {
 // k3sync validate prints; a platform that widens a default on purpose
 // accepts the same tenant.
 func TestKongGuardrails(t *testing.T) {
-	base, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := testPlatform(t)
 	const other = `package k3sync
 
 owners: ["team@example.com"]

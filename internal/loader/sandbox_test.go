@@ -46,10 +46,7 @@ func TestSandboxEqualsInProcess(t *testing.T) {
 // given tenant files.
 func sandboxRepo(t *testing.T, platformExtra string, files map[string]string) fstest.MapFS {
 	t.Helper()
-	platform, err := os.ReadFile("testdata/platform.cue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platform := testPlatform(t)
 	fsys := fstest.MapFS{
 		"platform.cue":              {Data: append(platform, []byte("\n"+platformExtra)...)},
 		"tenants/good/tenant.cue":   {Data: []byte("package k3sync\nowners: [\"good@example.com\"]\n")},
