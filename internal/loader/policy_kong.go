@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -21,6 +22,9 @@ type kongRules struct {
 	// hosts are the route host patterns, with "{tenant}" still in them.
 	hosts []hostPattern
 	dest  destinations
+	// tenants are the repo's tenant names, sorted: a route path "/<t>"
+	// matches the paths of every tenant whose name starts with t.
+	tenants []string
 }
 
 // kongRules prepares the platform's Kong guardrails and reports the
@@ -34,6 +38,10 @@ func (l *loader) kongRules(repo *model.Repo) *kongRules {
 		}
 	}
 	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}}
+	for _, t := range repo.Tenants {
+		r.tenants = append(r.tenants, t.Name)
+	}
+	slices.Sort(r.tenants)
 	for i, name := range g.AllowedPlugins {
 		if _, ok := r.catalog[name]; !ok {
 			platformErr(append(slices.Clone(at), "allowedPlugins", strconv.Itoa(i)),
@@ -73,6 +81,13 @@ func (c *tenantCheck) kong() {
 			c.errorf(at, "%s %q is outside tenant %s's prefix %q", kind, n, name, name+"-")
 		}
 		c.kongName(at, kind+" name", n)
+		if kind == "upstream" && strings.Contains(n, ".") {
+			// Kong looks a service's host up among upstream names before
+			// DNS: "payments-api.example.com" would take the traffic of
+			// every service, of any tenant or of the platform, that
+			// proxies to that host.
+			c.errorf(at, "upstream name %q has a dot: Kong takes upstream names for host names, so it would receive the traffic of any service proxying to that host; use letters, digits, '-', '_' and '~'", n)
+		}
 		c.claims.claim(c, at, "kong "+kind, k.Gateway+"/"+kind+"/"+n, fmt.Sprintf("Kong %s %q on gateway %s", kind, n, k.Gateway))
 	}
 	for _, sn := range sortedKeys(k.Services) {
@@ -150,14 +165,42 @@ func (c *tenantCheck) route(at []string, r *model.KongRoute) {
 	}
 	for i, path := range r.Paths {
 		pat := append(slices.Clone(at), "paths", strconv.Itoa(i))
-		if path != "/"+name && !strings.HasPrefix(path, "/"+name+"/") {
-			c.errorf(pat, "path %q is outside tenant %s's prefix %q", path, name, "/"+name)
-		}
+		c.routePath(pat, path)
 		for _, h := range hosts {
 			c.claims.claim(c, pat, "route", gw+"/"+h+path, fmt.Sprintf("route path %s on host %s of gateway %s", dataSafe(path), h, gw))
 		}
 	}
 	c.kongPlugins(at, r.Plugins, false)
+}
+
+// routePath reports a path outside the tenant's: "/<tenant>" or below
+// "/<tenant>/". Kong matches a path as a prefix of the request's, so
+// "/pay" also matches "/payments/…": the bare form is refused when
+// another tenant's name starts with the tenant's. Kong normalises
+// request paths (percent-decoding, dot segments) before matching, so a
+// path must be written in the form it matches.
+func (c *tenantCheck) routePath(at []string, path string) {
+	name := c.t.Name
+	if path != "/"+name && !strings.HasPrefix(path, "/"+name+"/") {
+		c.errorf(at, "path %q is outside tenant %s's prefix %q", path, name, "/"+name)
+		return
+	}
+	if strings.Contains(path, "%") || slices.ContainsFunc(strings.Split(path, "/")[1:], func(seg string) bool { return seg == "." || seg == ".." }) {
+		c.errorf(at, "path %q has a percent-encoding or a dot segment, which Kong resolves before matching: write the path as it is matched", path)
+		return
+	}
+	if path != "/"+name {
+		return
+	}
+	for _, other := range c.kongRules.tenants[sort.SearchStrings(c.kongRules.tenants, name):] {
+		if !strings.HasPrefix(other, name) {
+			break
+		}
+		if other != name {
+			c.errorf(at, "path %q would also match the paths of tenant %s (%q): Kong matches a path as a prefix of the request's; use %q", path, other, "/"+other, "/"+name+"/")
+			return
+		}
+	}
 }
 
 // kongPlugins checks the plugins of a service, route or consumer: allowed
@@ -190,10 +233,39 @@ func (c *tenantCheck) kongPlugins(owner []string, plugins map[string]*model.Kong
 		if len(errs) > 0 {
 			continue
 		}
+		c.vaultReferences(append(slices.Clone(at), "config"), cfg)
+		if anon, ok := cfg["anonymous"].(string); ok && anon != "" {
+			// Kong runs anonymous requests as this consumer, with its
+			// plugins, on the tenant's service.
+			if _, own := c.t.Kong.Consumers[anon]; !own {
+				c.errorf(append(slices.Clone(at), "config", "anonymous"), "anonymous %q must be one of tenant %s's consumers (by name)", anon, c.t.Name)
+			}
+		}
 		for _, dp := range c.kongRules.catalog[pn].Destinations() {
 			if host, ok := lookupString(cfg, dp); ok {
 				c.destination(append(append(slices.Clone(at), "config"), dp...), "host", host, host, false)
 			}
+		}
+	}
+}
+
+// vaultReferences reports every string of a plugin config that holds a
+// Kong vault reference ({vault://env/…}): Kong resolves it on the
+// gateway, so a tenant could send the gateway's environment or secrets
+// to a host of its choosing (a redis password, a header value).
+func (c *tenantCheck) vaultReferences(at []string, v any) {
+	switch v := v.(type) {
+	case string:
+		if strings.Contains(strings.ToLower(v), "{vault://") {
+			c.errorf(at, "a Kong vault reference reads the gateway's secrets; tenant configs cannot hold one")
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			c.vaultReferences(append(slices.Clone(at), k), v[k])
+		}
+	case []any:
+		for i, e := range v {
+			c.vaultReferences(append(slices.Clone(at), strconv.Itoa(i)), e)
 		}
 	}
 }

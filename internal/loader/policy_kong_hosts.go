@@ -266,6 +266,11 @@ func (d *destinations) classify(host string) destination {
 	// "pod.api.other" a pod of it. A name is public only when its last
 	// label is a real top-level domain that no tenant uses as namespace.
 	if len(labels) <= 3 {
+		if last == "pod" {
+			// <address>.<namespace>.pod, through the cluster domain in
+			// the search path: CoreDNS answers any address for it.
+			return refuse("is a cluster DNS name that is not a Service (<service>.<namespace>.svc)")
+		}
 		if _, icann := publicsuffix.PublicSuffix(last); !icann || d.namespaces[last] {
 			out.kind, out.namespace = destNamespace, last
 			return out

@@ -52,6 +52,7 @@ kong: {
 		name     string
 		kong     string
 		platform string // appended to testdata/platform.cue
+		tenants  map[string]string
 		want     []string
 	}{
 		{
@@ -215,6 +216,58 @@ kong: {
 			want: []string{`tenants/a/tenant.cue:10:118: kong.services."a-s".plugins."rate-limiting".config.redis.host: host "169.254.169.254" points to the cloud metadata address 169.254.169.254; the platform does not allow it (policy.guardrails.kong.allowedServiceCIDRs)`},
 		},
 		{
+			name: "vault reference in a plugin config",
+			kong: `	services: "a-s": {url: "https://example.com", plugins: "rate-limiting": config: {minute: 5, policy: "redis", redis: {host: "redis.example.com", password: "{vault://env/kong-pg-password}"}}}`,
+			want: []string{`tenants/a/tenant.cue:10:146: kong.services."a-s".plugins."rate-limiting".config.redis.password: a Kong vault reference reads the gateway's secrets; tenant configs cannot hold one`},
+		},
+		{
+			name: "anonymous consumer of another tenant",
+			kong: `	services: {
+		"a-s": {url: "https://example.com", plugins: "key-auth": config: anonymous: "other-c"}
+		"a-t": {url: "https://example.com", plugins: "key-auth": config: anonymous: "a-c"}
+	}
+	consumers: "a-c": {}`,
+			want: []string{`tenants/a/tenant.cue:11:68: kong.services."a-s".plugins."key-auth".config.anonymous: anonymous "other-c" must be one of tenant a's consumers (by name)`},
+		},
+		{
+			name: "upstream named like a host",
+			kong: `	upstreams: "a-gw.example.com": targets: [{target: "api.a.svc:80"}]`,
+			want: []string{`tenants/a/tenant.cue:10:13: kong.upstreams."a-gw.example.com": upstream name "a-gw.example.com" has a dot: Kong takes upstream names for host names, so it would receive the traffic of any service proxying to that host; use letters, digits, '-', '_' and '~'`},
+		},
+		{
+			name: "bare path that is a prefix of another tenant's",
+			kong: `	services: "a-s": {url: "https://example.com", routes: "a-r": paths: ["/a", "/a/x", "/a/%2e%2e/ab", "/a/../ab"]}`,
+			tenants: map[string]string{"ab": `package k3sync
+
+owners: ["team@example.com"]
+kong: {
+	gateway: "edge"
+	services: "ab-s": {url: "https://example.com", routes: "ab-r": paths: ["/ab"]}
+}
+`},
+			want: []string{
+				`tenants/a/tenant.cue:10:71: kong.services."a-s".routes."a-r".paths.0: path "/a" would also match the paths of tenant ab ("/ab"): Kong matches a path as a prefix of the request's; use "/a/"`,
+				`tenants/a/tenant.cue:10:85: kong.services."a-s".routes."a-r".paths.2: path "/a/%2e%2e/ab" has a percent-encoding or a dot segment, which Kong resolves before matching: write the path as it is matched`,
+				`tenants/a/tenant.cue:10:101: kong.services."a-s".routes."a-r".paths.3: path "/a/../ab" has a percent-encoding or a dot segment, which Kong resolves before matching: write the path as it is matched`,
+			},
+		},
+		{
+			name: "pod DNS name through the search path",
+			tenants: map[string]string{"pod": `package k3sync
+
+owners: ["team@example.com"]
+kubernetes: {
+	clusters: ["eu-west"]
+	namespaces: pod: quota: {requests: {cpu: "1", memory: "1Gi"}, pods: 10}
+}
+kong: {
+	gateway: "edge"
+	services: "pod-s": url: "http://169-254-169-254.kube-system.pod"
+}
+`},
+			want: []string{`tenants/pod/tenant.cue:10:21: kong.services."pod-s".url: url "http://169-254-169-254.kube-system.pod" is a cluster DNS name that is not a Service (<service>.<namespace>.svc); the platform does not allow it (policy.guardrails.kong.allowedServiceHosts)`},
+		},
+		{
 			name: "route name with a newline",
 			kong: `	services: "a-s": {url: "https://example.com", routes: "a-r\nx": paths: ["/a"]}`,
 			want: []string{`tenants/a/tenant.cue:10:56: kong.services."a-s".routes."a-r\nx": route name "a-r\nx" has characters Kong does not accept: use letters, digits, '.', '-', '_' and '~'`},
@@ -226,6 +279,9 @@ kong: {
 				"platform.cue":             {Data: []byte(string(base) + "\n" + tt.platform + "\n")},
 				"tenants/a/tenant.cue":     {Data: []byte(kongTenant(tt.kong))},
 				"tenants/other/tenant.cue": {Data: []byte(other)},
+			}
+			for name, src := range tt.tenants {
+				fsys["tenants/"+name+"/tenant.cue"] = &fstest.MapFile{Data: []byte(src)}
 			}
 			var got []string
 			if _, err := Load(fsys); err != nil {
