@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -115,7 +116,9 @@ func (l *loader) checkCapacity(repo *model.Repo) {
 				if q, err := resource.ParseQuantity(ns.Quota.Requests.Memory); err == nil {
 					s.mem.Add(q)
 				}
-				s.pods += ns.Quota.Pods
+				// The schema bounds each quota; the sum saturates rather
+				// than wrap past the check.
+				s.pods = min(s.pods+ns.Quota.Pods, math.MaxInt64/2)
 			}
 			s.last = t
 		}

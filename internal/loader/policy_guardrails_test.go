@@ -71,6 +71,22 @@ tenants/default/tenant.cue:7:14: kubernetes.namespaces.default: namespace "defau
 tenants/a/tenant.cue:8:14: kubernetes.namespaces."a-platform-logs": namespace "a-platform-logs" is reserved (policy.guardrails.kubernetes.reservedNamespaces): no tenant may claim it`,
 		},
 		{
+			// Sixty million digits, which every sum and comparison of the
+			// capacity check would work through; a pod count whose sum
+			// would wrap past the capacity check.
+			name:   "quantities too large to add",
+			tenant: "a",
+			body: `kubernetes: {
+	clusters: ["eu-west"]
+	namespaces: a: quota: {requests: {cpu: "1e60000000", memory: "1Gi"}, pods: 9223372036854775807}
+	namespaces: "a-b": quota: {requests: {cpu: "1", memory: "100000000000000000000Gi"}, pods: 1}
+}
+`,
+			want: `tenants/a/tenant.cue:7:41: kubernetes.namespaces.a.quota.requests.cpu: invalid value "1e60000000" (out of bound =~"^([0-9]{1,19}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]{1,2})?$")
+tenants/a/tenant.cue:7:77: kubernetes.namespaces.a.quota.pods: invalid value 9223372036854775807 (out of bound <=1000000)
+tenants/a/tenant.cue:8:58: kubernetes.namespaces."a-b".quota.requests.memory: invalid value "100000000000000000000Gi" (out of bound =~"^([0-9]{1,19}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]{1,2})?$")`,
+		},
+		{
 			name:     "k3sync's own namespace, from its configuration",
 			tenant:   "platform",
 			reserved: []string{"platform-system"},
