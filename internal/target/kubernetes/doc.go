@@ -67,12 +67,17 @@
 //
 // Before creating, an apply saves the inventory with every object it is
 // about to create (write-ahead), so that a crash never leaves an object
-// k3sync made and forgot. Server-side apply, creates and updates level by level in the kinds
-// table order (namespaces first), deletes afterwards in reverse, each
-// level with bounded concurrency. Conflicts with other managers are
-// forced only for tenants whose drift policy is revert; otherwise they
-// fail that object's change and are reported. Every change has its own
-// result; an unreachable cluster fails its own changes only.
+// k3sync made and forgot; a create the apiserver refused, or never sent,
+// leaves no such entry behind. Server-side apply, creates and updates
+// level by level in the kinds table order (namespaces first), deletes
+// afterwards in reverse, each level with bounded concurrency. An update
+// or adoption forces conflicts with other managers (Git wins, as on every
+// system); a create forces nothing, and fails when another writer made the
+// object between the plan and the apply (a controller that fills new
+// namespaces): its fields conflict, or its managed fields name that
+// writer; the object is then not k3sync's, and the next plan blocks it.
+// Every change has its own result; an unreachable cluster fails its own
+// changes only.
 //
 // # Memory
 //

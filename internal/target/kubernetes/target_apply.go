@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -107,10 +108,12 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 	// Write ahead: own everything about to be created before creating it,
 	// so a crash cannot leave an object k3sync created but forgot.
 	var creating bool
+	ahead := map[string]bool{}
 	for _, it := range tp.items {
 		if it.change.Action == plan.Create || it.change.Action == plan.Adopt {
 			if _, ok := entry.Resources[idOf(it.desired)]; !ok {
 				entry.Resources[idOf(it.desired)] = json.RawMessage(`{}`)
+				ahead[idOf(it.desired)] = true
 				creating = true
 			}
 		}
@@ -136,6 +139,11 @@ func (t *Target) applyTenant(ctx context.Context, tp *tenantPlan, opts plan.Appl
 			results[i].Error = err.Error()
 		}
 		id := objectID(it.change.Kind, it.change.Namespace, it.change.Name)
+		if err != nil && ahead[id] && notCreated(err) {
+			// The object was not created, or not by k3sync: the
+			// write-ahead entry would own whatever takes the name later.
+			delete(entry.Resources, id)
+		}
 		switch {
 		case err != nil && it.change.Kind == "Namespace" && it.change.Action != plan.Delete:
 			failedNamespaces[it.change.Name] = true
@@ -235,8 +243,12 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	}
 	// An apply makes the tenant's Git state whatever its drift policy
 	// (which decides only whether a scheduled check applies): fields
-	// another manager took are taken back, as on every system.
-	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	// another manager took are taken back, as on every system. A create
+	// takes nothing: the object was planned absent, and if another writer
+	// made it since (a controller that fills new namespaces), its fields
+	// conflict instead of being overwritten.
+	create := it.change.Action == plan.Create
+	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: !create}
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
@@ -254,7 +266,46 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	if err != nil {
 		return nil, fmt.Errorf("%s: apply: %w", it.change.Key, err)
 	}
+	if create && !opts.DryRun {
+		if other := otherWriter(out); other != "" {
+			return nil, fmt.Errorf("%s: %w: %s created it between the plan and the apply; k3sync does not own it", it.change.Key, ErrCreatedByOther, other)
+		}
+	}
 	return out, nil
+}
+
+// ErrCreatedByOther is the result of a create whose object another writer
+// made between the plan and the apply: k3sync set only fields that agree
+// with it (a create does not force), and does not record it as its own.
+var ErrCreatedByOther = errors.New("exists, not owned by k3sync")
+
+// otherWriter names a field manager of an object other than k3sync, status
+// writers aside (controllers report on what k3sync creates): an object
+// k3sync's apply just created has k3sync's fields only.
+func otherWriter(obj *metav1.PartialObjectMetadata) string {
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager != FieldManager && mf.Subresource == "" {
+			return mf.Manager
+		}
+	}
+	return ""
+}
+
+// notCreated reports whether a failed create certainly created nothing of
+// k3sync's: the apiserver refused it, or another writer made the object. A
+// timeout or a lost connection may have created it. A create skipped for
+// its namespace keeps its entry, as the namespace does: the namespace,
+// if someone else makes it, is blocked, and everything inside with it.
+func notCreated(err error) bool {
+	if errors.Is(err, ErrCreatedByOther) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	code := status.Status().Code
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 func (t *Target) deleteObject(ctx context.Context, tp *tenantPlan, it *item, opts plan.ApplyOptions) error {
