@@ -301,11 +301,14 @@ kubernetes: {
 		t.Fatal(err)
 	}
 	st, _ = p.status(t, prEU.HeadSHA, forge.ContextPlan)
-	if st.State != "failure" || !strings.HasPrefix(st.Description, "Invalid (1 error): tenants/payments-eu/tenant.cue:") {
+	// Both tenants are told: payments-eu cannot claim what payments holds,
+	// and payments holds a name of payments-eu's prefix.
+	if st.State != "failure" || !strings.HasPrefix(st.Description, "Invalid (2 errors): tenants/payments-eu/tenant.cue:") {
 		t.Errorf("merge conflict status: %+v", st)
 	}
 	comments = p.planComments(t, int(prEU.Number))
-	if len(comments) != 1 || !strings.Contains(comments[0].Body, `namespace "payments-eu" on cluster eu-west is already claimed by tenant payments`) {
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, `namespace "payments-eu" is already claimed by tenant payments`) ||
+		!strings.Contains(comments[0].Body, `namespace "payments-eu" is in the prefix of tenant payments-eu, whose name is longer`) {
 		t.Errorf("merge conflict comment: %+v", comments)
 	}
 

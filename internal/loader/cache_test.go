@@ -78,7 +78,7 @@ func TestIncrementalLoadEqualsFullLoad(t *testing.T) {
 			// and its position from its files.
 			name: "a changed tenant claims an unchanged tenant's namespace", edit: set("tenants/a/tenant.cue", nsTenant(10, "a", "a-b")),
 			evaluated: 1, kept: 4,
-			want: `tenants/a-b/tenant.cue:7:14: kubernetes.namespaces."a-b": namespace "a-b" on cluster eu-west is already claimed by tenant a (tenants/a/tenant.cue)`,
+			want: `tenants/a-b/tenant.cue:7:14: kubernetes.namespaces."a-b": namespace "a-b" is already claimed by tenant a (tenants/a/tenant.cue)`,
 		},
 		{
 			// Tenant folders are evaluated against the schema, not the

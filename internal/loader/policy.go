@@ -27,8 +27,13 @@ func (l *loader) checkPolicy(repo *model.Repo) {
 	c := &claims{owners: map[string]claim{}}
 	kube := l.kubernetesRules(&repo.Platform)
 	kongRules := l.kongRules(repo)
+	names := make([]string, 0, len(repo.Tenants))
 	for _, t := range repo.Tenants {
-		tc := &tenantCheck{l: l, p: &repo.Platform, t: t, claims: c, kube: kube, kongRules: kongRules}
+		names = append(names, t.Name)
+	}
+	slices.Sort(names)
+	for _, t := range repo.Tenants {
+		tc := &tenantCheck{l: l, p: &repo.Platform, t: t, claims: c, kube: kube, kongRules: kongRules, tenants: names}
 		tc.policies()
 		tc.kubernetes()
 		tc.kafka()
@@ -47,6 +52,24 @@ type tenantCheck struct {
 	kube *kubernetesRules
 	// kongRules are the platform's Kong guardrails, prepared once.
 	kongRules *kongRules
+	// tenants are the repo's tenant names, sorted.
+	tenants []string
+}
+
+// longerTenant returns the tenant whose name is longer than this tenant's
+// and is s or a prefix of s ending in '-': "team-pay" for "team-pay-x" when
+// checking tenant team. Such names are the longer tenant's.
+func (c *tenantCheck) longerTenant(s string) string {
+	var found string
+	for _, other := range c.tenants[sort.SearchStrings(c.tenants, c.t.Name):] {
+		if !strings.HasPrefix(other, c.t.Name) {
+			break
+		}
+		if len(other) > len(c.t.Name) && (s == other || strings.HasPrefix(s, other+"-")) {
+			found = other
+		}
+	}
+	return found
 }
 
 // errorf reports an error at path (CUE selectors within the tenant's files).

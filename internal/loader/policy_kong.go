@@ -22,9 +22,6 @@ type kongRules struct {
 	// hosts are the route host patterns, with "{tenant}" still in them.
 	hosts []hostPattern
 	dest  destinations
-	// tenants are the repo's tenant names, sorted: a route path "/<t>"
-	// matches the paths of every tenant whose name starts with t.
-	tenants []string
 }
 
 // kongRules prepares the platform's Kong guardrails and reports the
@@ -38,10 +35,6 @@ func (l *loader) kongRules(repo *model.Repo) *kongRules {
 		}
 	}
 	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}}
-	for _, t := range repo.Tenants {
-		r.tenants = append(r.tenants, t.Name)
-	}
-	slices.Sort(r.tenants)
 	for i, name := range g.AllowedPlugins {
 		if _, ok := r.catalog[name]; !ok {
 			platformErr(append(slices.Clone(at), "allowedPlugins", strconv.Itoa(i)),
@@ -192,7 +185,7 @@ func (c *tenantCheck) routePath(at []string, path string) {
 	if path != "/"+name {
 		return
 	}
-	for _, other := range c.kongRules.tenants[sort.SearchStrings(c.kongRules.tenants, name):] {
+	for _, other := range c.tenants[sort.SearchStrings(c.tenants, name):] {
 		if !strings.HasPrefix(other, name) {
 			break
 		}

@@ -33,13 +33,16 @@ func (c *tenantCheck) kubernetes() {
 		at := p("kubernetes", "namespaces", nsName)
 		if nsName != name && !strings.HasPrefix(nsName, name+"-") {
 			c.errorf(at, "namespace %q is outside tenant %s's prefix: use %q or %q", nsName, name, name, name+"-…")
+		} else if other := c.longerTenant(nsName); other != "" {
+			c.errorf(at, "namespace %q is in the prefix of tenant %s, whose name is longer: only it may claim it", nsName, other)
 		}
 		if why, ok := c.kube.reservedNamespace(nsName); ok {
 			c.errorf(at, "namespace %q is reserved (%s): no tenant may claim it", nsName, why)
 		}
-		for _, cl := range k.Clusters {
-			c.claims.claim(c, at, "namespace", cl+"/"+nsName, fmt.Sprintf("namespace %q on cluster %s", nsName, cl))
-		}
+		// One tenant per namespace name on every cluster: Kong, Kafka's
+		// credentials and people read a namespace by its name, whatever
+		// the cluster.
+		c.claims.claim(c, at, "namespace", nsName, fmt.Sprintf("namespace %q", nsName))
 		c.quantities(at, ns)
 		c.labels(at, ns.Labels)
 		c.annotations(at, ns.Annotations)
