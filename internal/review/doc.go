@@ -34,10 +34,13 @@
 // A file under tenants/<t>/ changes tenant t, platform.cue changes every
 // tenant; other files change none. Those tenants are planned against live
 // state with the engine the daemon applies with, narrowed to them
-// (plan.Request with Complete false). When a tenant folder is deleted the
-// request covers every tenant and is Complete, so that the targets plan
-// the removal; changes of tenants the pull request does not touch are
-// then left out of the report and counted.
+// (plan.Request with Complete false). When a tenant of the tracked branch
+// is no tenant at the head (its folder deleted) the request covers every
+// tenant and is Complete, so that the targets plan the removal; changes of
+// tenants the pull request does not touch are then left out of the report
+// and counted. A folder that is a tenant neither on the tracked branch nor
+// at the head (a README.md alone) changes nothing. The comment lists at
+// most a few names per list and never exceeds the forge's limit.
 //
 // # Ownership
 //

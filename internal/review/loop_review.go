@@ -174,7 +174,7 @@ func (l *Loop) plan(ctx context.Context, pr forge.PullRequest, head string, ps *
 		}
 		return r
 	}
-	r.Scope = scopeOf(files, repo)
+	r.Scope = scopeOf(files, base.repo, repo)
 	if r.Scope.Empty() {
 		return r
 	}
@@ -234,9 +234,14 @@ func (l *Loop) changedFiles(ctx context.Context, pr forge.PullRequest, head, bas
 	return files, base, nil
 }
 
-// scopeOf maps changed files to tenants: tenants/<t>/… changes t,
-// platform.cue changes all; other files (README.md) change none.
-func scopeOf(files []string, repo *model.Repo) Scope {
+// scopeOf maps changed files to tenants: platform.cue changes all;
+// tenants/<t>/… changes t when t is a tenant at the head, and deletes it
+// when t is a tenant of the tracked branch (base) only. A folder that is a
+// tenant at neither (a README.md in a new folder) changes nothing, nor do
+// other files. base is nil when the tracked branch is invalid: a folder
+// is then deleted when a .cue file directly in it changed, as the loader
+// reads only those.
+func scopeOf(files []string, base, head *model.Repo) Scope {
 	var s Scope
 	for _, f := range files {
 		if f == loader.PlatformFile {
@@ -244,19 +249,22 @@ func scopeOf(files []string, repo *model.Repo) Scope {
 			continue
 		}
 		rest, ok := strings.CutPrefix(f, loader.TenantsDir+"/")
-		name, _, inFolder := strings.Cut(rest, "/")
+		name, file, inFolder := strings.Cut(rest, "/")
 		if !ok || !inFolder {
 			continue
 		}
-		if repo.Tenant(name) != nil {
+		switch {
+		case head.Tenant(name) != nil:
 			s.Tenants = append(s.Tenants, name)
-		} else {
+		case base != nil && base.Tenant(name) != nil:
+			s.Deleted = append(s.Deleted, name)
+		case base == nil && loadedFile(name, file):
 			s.Deleted = append(s.Deleted, name)
 		}
 	}
 	if s.All {
 		s.Tenants = s.Tenants[:0]
-		for _, t := range repo.Tenants {
+		for _, t := range head.Tenants {
 			s.Tenants = append(s.Tenants, t.Name)
 		}
 	}
@@ -265,6 +273,13 @@ func scopeOf(files []string, repo *model.Repo) Scope {
 	s.Tenants = slices.Compact(s.Tenants)
 	s.Deleted = slices.Compact(s.Deleted)
 	return s
+}
+
+// loadedFile reports whether the loader reads file of folder
+// tenants/<folder>/: a .cue file directly in it, neither hidden.
+func loadedFile(folder, file string) bool {
+	return !strings.HasPrefix(folder, ".") && !strings.Contains(file, "/") &&
+		strings.HasSuffix(file, ".cue") && !strings.HasPrefix(file, ".")
 }
 
 // request plans the scope: its tenants, or every tenant (Complete) when a
@@ -302,6 +317,7 @@ func keepTenants(p *plan.Plan, s Scope) (*plan.Plan, int) {
 	return out, n
 }
 
+// short is a commit hash cut to 12 digits, as messages show it.
 func short(hash string) string {
 	if len(hash) > 12 {
 		return hash[:12]

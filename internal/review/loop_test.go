@@ -456,3 +456,70 @@ func TestPullRequestOverFetchLimit(t *testing.T) {
 		t.Errorf("%d plans of a refused pull request", len(eng.reqs))
 	}
 }
+
+// TestPullRequestWithManyEmptyFolders: a pull request that adds 400
+// folders under tenants/ holding a README.md each (no tenant at the head
+// nor on the tracked branch) changes no tenant: its comment says so
+// within the forge's limit (this GitHub refuses longer ones, as GitHub
+// does), it gets a final status, nothing is planned for every tenant, and
+// the next pass leaves it alone.
+func TestPullRequestWithManyEmptyFolders(t *testing.T) {
+	ctx := t.Context()
+	up := gitserver.NewRepo(t, t.TempDir(), "platform.git")
+	up.CopyDir(exampleRepo)
+	base := up.Commit("Import the example platform repo")
+	for i := range 400 {
+		up.WriteFile(fmt.Sprintf("tenants/%03d-%s/README.md", i, strings.Repeat("a", 200)), "hi\n")
+	}
+	head := up.CommitRef("400 folders with no .cue file", "refs/pull/7/head")
+	up.Git("reset", "--quiet", "--hard", base)
+
+	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := newGitHubAPI(t)
+	api.mergeBase = base
+	api.pulls = []map[string]any{{"number": 7, "title": "pr", "html_url": "https://github.com/o/r/pull/7",
+		"user": map[string]any{"login": "mallory"}, "head": map[string]any{"ref": "b", "sha": head}, "base": map[string]any{"ref": "main"}}}
+	api.fault = func(r *http.Request, _ time.Time) (int, http.Header, time.Time) {
+		if r.Method != http.MethodGet && strings.Contains(r.URL.Path, "/comments") && r.ContentLength > int64(forge.GitHubMaxComment+len(`{"body":""}`)) {
+			return http.StatusUnprocessableEntity, nil, time.Time{}
+		}
+		return 0, nil, time.Time{}
+	}
+	gh, err := forge.NewGitHub(api.srv.URL, "o/r", "gh-token", api.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &fakeEngine{fn: func(req plan.Request) *plan.Plan { return &plan.Plan{Revision: req.Revision} }}
+	loop := New(gh, src, eng, Options{Logger: testLogger(t)})
+
+	if err := loop.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(api.faults) > 0 || len(api.comments) != 1 {
+		t.Fatalf("%d comments posted, %d refused", len(api.comments), len(api.faults))
+	}
+	body := api.comments[0]["body"].(string)
+	if len(body) > forge.GitHubMaxComment || !strings.Contains(body, "k3sync: no tenant changes") {
+		t.Errorf("comment of %d bytes:\n%.500s", len(body), body)
+	}
+	if n := len(api.statuses); n == 0 || api.statuses[n-1]["state"] != "success" {
+		t.Fatalf("statuses: %v, want a final success", api.statuses)
+	}
+	for _, req := range eng.reqs {
+		if req.Complete {
+			t.Errorf("planned every tenant (%d) for folders that are no tenant", len(req.Tenants))
+		}
+	}
+
+	planned, statuses := len(eng.reqs), len(api.statuses)
+	api.take()
+	if err := loop.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.take(); len(got) != 1 || len(eng.reqs) != planned || len(api.statuses) != statuses {
+		t.Errorf("a second pass on the same head called %v and planned %d times", got, len(eng.reqs)-planned)
+	}
+}

@@ -21,6 +21,7 @@ type CommentOptions struct {
 	DashboardURL string
 }
 
+// commentOptions fit the comment to the loop's forge and dashboard.
 func (l *Loop) commentOptions() CommentOptions {
 	return CommentOptions{
 		MaxLength:    l.forge.MaxCommentLength(),
@@ -32,10 +33,12 @@ func (l *Loop) commentOptions() CommentOptions {
 const footer = "\n---\n<sub>k3sync edits this comment whenever the pull request's head changes.</sub>\n"
 
 // Markdown renders the review as the pull request comment, starting with
-// Marker and at most opts.MaxLength bytes long. Every string that comes
-// from the pull request (names, paths, messages, errors) is in a code span
-// or code block it cannot close (package untrusted): the only HTML in the
-// comment is k3sync's own marker and footer, the only links k3sync's.
+// Marker and at most opts.MaxLength bytes long whatever the review holds
+// (a MaxLength shorter than the marker line gets the marker line alone).
+// Every string that comes from the pull request (names, paths, messages,
+// errors) is in a code span or code block it cannot close (package
+// untrusted): the only HTML in the comment is k3sync's own marker and
+// footer, the only links k3sync's.
 func (r *Review) Markdown(opts CommentOptions) string {
 	if opts.MaxLength <= 0 {
 		opts.MaxLength = forge.GitHubMaxComment
@@ -74,7 +77,40 @@ func (r *Review) Markdown(opts CommentOptions) string {
 		body = func(budget int) string { return r.planBody(opts.DashboardURL, budget) }
 	}
 	budget := opts.MaxLength - head.Len() - len(footer)
-	return head.String() + body(budget) + footer
+	if budget < 0 {
+		return r.tooLong(opts)
+	}
+	out := head.String() + body(budget) + footer
+	if len(out) > opts.MaxLength {
+		// A body that cannot shrink to its budget (an error message, a
+		// plan's target errors).
+		return r.tooLong(opts)
+	}
+	return out
+}
+
+// tooLong is the comment when even the shortest report of the review is
+// over opts.MaxLength bytes: the commit status's description, which the
+// forge bounds, in a code span. When even that is too long, the heading
+// alone, then the marker alone.
+func (r *Review) tooLong(opts CommentOptions) string {
+	const title = "## k3sync: this report does not fit in a comment\n"
+	st := r.Status(opts.DashboardURL)
+	var more strings.Builder
+	fmt.Fprintf(&more, "\nThe commit status sums it up: %s\n", untrusted.Code(st.Description))
+	if opts.DashboardURL != "" {
+		fmt.Fprintf(&more, "\n[The plan on the dashboard](%s)\n", untrusted.LinkDestination(st.TargetURL))
+	}
+	for _, s := range []string{
+		Marker + "\n" + title + more.String() + footer,
+		Marker + "\n" + title + footer,
+		Marker + "\n" + title,
+	} {
+		if len(s) <= opts.MaxLength {
+			return s
+		}
+	}
+	return Marker + "\n"
 }
 
 // icon sums up the plan's outcome.
@@ -161,6 +197,7 @@ func (r *Review) planBody(dashboardURL string, budget int) string {
 	return shortPlan(r.Plan, dashboardURL, budget) + tail.String()
 }
 
+// pronoun is "it" for one, "them" for more.
 func pronoun(n int) string {
 	if n == 1 {
 		return "it"
@@ -244,11 +281,19 @@ func fit(n, budget int, render func(k int) string) string {
 	return render(max(k, 0))
 }
 
-// codeList is "`a`, `b`".
+// maxListed is how many names a list of names in the comment shows.
+const maxListed = 10
+
+// codeList is "`a`, `b`", the first maxListed items then "and 5 more".
 func codeList(items []string) string {
-	out := make([]string, len(items))
-	for i, s := range items {
+	shown := items[:min(len(items), maxListed)]
+	out := make([]string, len(shown))
+	for i, s := range shown {
 		out[i] = untrusted.Code(s)
 	}
-	return strings.Join(out, ", ")
+	list := strings.Join(out, ", ")
+	if n := len(items) - len(shown); n > 0 {
+		list += fmt.Sprintf(" and %d more", n)
+	}
+	return list
 }

@@ -24,24 +24,83 @@ func repoOf(names ...string) *model.Repo {
 }
 
 func TestScope(t *testing.T) {
+	base := repoOf("analytics", "checkout", "payments", "search")
 	head := repoOf("checkout", "payments", "search")
 	for _, tc := range []struct {
 		name  string
 		files []string
-		want  Scope
+		// base is the tracked branch's repo; nil when it is invalid.
+		base *model.Repo
+		want Scope
 	}{
-		{"one tenant", []string{"tenants/payments/tenant.cue", "tenants/payments/kafka.cue"}, Scope{Tenants: []string{"payments"}}},
-		{"two tenants", []string{"tenants/search/a.cue", "tenants/checkout/b.cue"}, Scope{Tenants: []string{"checkout", "search"}}},
-		{"platform", []string{"platform.cue", "tenants/search/a.cue"}, Scope{All: true, Tenants: []string{"checkout", "payments", "search"}}},
-		{"deleted folder", []string{"tenants/analytics/tenant.cue", "tenants/search/a.cue"}, Scope{Tenants: []string{"search"}, Deleted: []string{"analytics"}}},
-		{"files the loader does not read", []string{"README.md", "docs/x.md", "tenants/README.md"}, Scope{}},
+		{"one tenant", []string{"tenants/payments/tenant.cue", "tenants/payments/kafka.cue"}, base, Scope{Tenants: []string{"payments"}}},
+		{"two tenants", []string{"tenants/search/a.cue", "tenants/checkout/b.cue"}, base, Scope{Tenants: []string{"checkout", "search"}}},
+		{"a README of a tenant", []string{"tenants/payments/README.md"}, base, Scope{Tenants: []string{"payments"}}},
+		{"platform", []string{"platform.cue", "tenants/search/a.cue"}, base, Scope{All: true, Tenants: []string{"checkout", "payments", "search"}}},
+		{"deleted tenant of the tracked branch", []string{"tenants/analytics/tenant.cue", "tenants/search/a.cue"}, base, Scope{Tenants: []string{"search"}, Deleted: []string{"analytics"}}},
+		{"deleted tenant's README only", []string{"tenants/analytics/README.md"}, base, Scope{Deleted: []string{"analytics"}}},
+		{"new folders with a README only", []string{"tenants/new/README.md", "tenants/other/README.md", "tenants/other/sub/x.cue"}, base, Scope{}},
+		{"files the loader does not read", []string{"README.md", "docs/x.md", "tenants/README.md"}, base, Scope{}},
+		{"invalid tracked branch: a .cue file of a deleted folder", []string{"tenants/analytics/tenant.cue", "tenants/search/a.cue"}, nil, Scope{Tenants: []string{"search"}, Deleted: []string{"analytics"}}},
+		{"invalid tracked branch: a folder without .cue file", []string{"tenants/new/README.md", "tenants/new/sub/x.cue", "tenants/new/.hidden.cue", "tenants/.git/x.cue"}, nil, Scope{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := scopeOf(tc.files, head)
+			got := scopeOf(tc.files, tc.base, head)
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(Scope{})); diff != "" {
 				t.Errorf("scope (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestCommentListsAreCut: lists of names show the first few and count the
+// others, and the comment stays within its limit whatever it names: its
+// head (scope, ownership) included.
+func TestCommentListsAreCut(t *testing.T) {
+	var names []string
+	for i := range 400 {
+		names = append(names, fmt.Sprintf("%03d-%s", i, strings.Repeat("a", 200)))
+	}
+	key := plan.Key{Tenant: names[0], System: plan.Kafka, Target: "main", Kind: "topic", Name: "x"}
+	r := &Review{Head: "0123456789abcdef", Branch: "main", Base: "bbbb",
+		Scope:      Scope{Tenants: names, Deleted: names},
+		Plan:       &plan.Plan{Changes: []plan.Change{{Key: key, Action: plan.Create}}},
+		Violations: []Violation{{Key: key, Action: plan.Create, Owner: "checkout"}},
+	}
+	got := r.Markdown(CommentOptions{MaxLength: forge.GitHubMaxComment})
+	if len(got) > forge.GitHubMaxComment {
+		t.Fatalf("comment is %d bytes, over %d", len(got), forge.GitHubMaxComment)
+	}
+	for _, want := range []string{
+		"Tenants changed: `000-" + strings.Repeat("a", 200) + "`, ",
+		"`009-" + strings.Repeat("a", 200) + "` and 390 more; removed: `000-",
+		"/` and 790 more only, but its plan changes resources of other tenants",
+		"+ create topic x",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("comment lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "010-") {
+		t.Error("the comment names an 11th folder")
+	}
+
+	// Names so long that even the head does not fit: a short comment,
+	// still k3sync's.
+	r.Scope = Scope{Tenants: []string{strings.Repeat("x", 70000)}}
+	for _, limit := range []int{forge.GitHubMaxComment, 300, 60, 25, 5} {
+		got := r.Markdown(CommentOptions{MaxLength: limit, DashboardURL: "https://k3sync.example"})
+		if len(got) > max(limit, len(Marker)+1) || !strings.HasPrefix(got, Marker+"\n") {
+			t.Errorf("limit %d: %d bytes: %q", limit, len(got), got[:min(len(got), 200)])
+		}
+		if limit == forge.GitHubMaxComment && !strings.Contains(got, "does not fit in a comment") {
+			t.Errorf("limit %d: the comment does not say it was cut:\n%s", limit, got)
+		}
+	}
+	// An error message too long for any comment.
+	r = &Review{Head: "0123456789abcdef", Err: errors.New(strings.Repeat("e", 70000))}
+	if got := r.Markdown(CommentOptions{MaxLength: forge.GitHubMaxComment}); len(got) > forge.GitHubMaxComment || !strings.Contains(got, "k3sync could not read the head") {
+		t.Errorf("%d bytes:\n%s", len(got), got[:min(len(got), 500)])
 	}
 }
 
