@@ -16,6 +16,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/server"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/untrusted"
 	"github.com/k3sync/k3sync/internal/view"
 )
 
@@ -64,6 +65,7 @@ invalid, or the sync could not run.`,
 	return cmd
 }
 
+// run triggers the sync, waits for it unless --no-wait and prints it.
 func (f *syncFlags) run(cmd *cobra.Command) error {
 	c, err := f.client()
 	if err != nil {
@@ -79,18 +81,18 @@ func (f *syncFlags) run(cmd *cobra.Command) error {
 		if f.output.value == "json" {
 			return writeJSON(stdout, s)
 		}
-		fmt.Fprintf(stdout, "Sync %s %s; follow it at %s/api/v1/syncs/%s\n", s.ID, s.Phase, strings.TrimRight(f.server, "/"), s.ID)
+		fmt.Fprintf(stdout, "Sync %s %s; follow it at %s/api/v1/syncs/%s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)), strings.TrimRight(f.server, "/"), url.PathEscape(s.ID))
 		return nil
 	}
 
-	fmt.Fprintf(stderr, "sync %s: %s\n", s.ID, s.Phase)
+	fmt.Fprintf(stderr, "sync %s: %s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)))
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
 	phase := s.Phase
 	s, err = c.Wait(ctx, s.ID, f.interval, func(s view.Sync) {
 		if s.Phase != phase {
 			phase = s.Phase
-			fmt.Fprintf(stderr, "sync %s: %s\n", s.ID, s.Phase)
+			fmt.Fprintf(stderr, "sync %s: %s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)))
 		}
 	})
 	if errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
@@ -177,10 +179,12 @@ func synced(s view.Sync) bool {
 }
 
 // writeSyncText prints a table of the runs, then why the others failed.
+// Every string from the daemon is printed untrusted.Visible: a tenant's
+// message or a target's error cannot drive the terminal.
 func writeSyncText(w io.Writer, s view.Sync) error {
 	var b strings.Builder
 	if s.Error != "" {
-		fmt.Fprintf(&b, "Sync %s could not run: %s\n", s.ID, s.Error)
+		fmt.Fprintf(&b, "Sync %s could not run: %s\n", untrusted.Visible(s.ID), untrusted.Visible(s.Error))
 	}
 	if len(s.Runs) == 0 && s.Error == "" {
 		b.WriteString("Nothing to sync: no tenant needed a run.\n")
@@ -189,7 +193,7 @@ func writeSyncText(w io.Writer, s view.Sync) error {
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TENANT\tRESULT\tREVISION\tSUMMARY")
 		for _, r := range s.Runs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Tenant, r.Result, shortHash(r.Revision), r.Summary)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", untrusted.Visible(r.Tenant), untrusted.Visible(string(r.Result)), untrusted.Visible(shortHash(r.Revision)), r.Summary)
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("write output: %w", err)
@@ -202,11 +206,11 @@ func writeSyncText(w io.Writer, s view.Sync) error {
 			failed++
 		}
 		if r.Message != "" {
-			problems = append(problems, fmt.Sprintf("%s: %s: %s", r.Tenant, r.Result, r.Message))
+			problems = append(problems, untrusted.Visible(fmt.Sprintf("%s: %s: %s", r.Tenant, r.Result, r.Message)))
 		}
 		for _, c := range r.Changes {
 			if c.Error != "" {
-				problems = append(problems, fmt.Sprintf("%s: %s %s: %s", r.Tenant, c.Action, c.Key, c.Error))
+				problems = append(problems, untrusted.Visible(fmt.Sprintf("%s: %s %s: %s", r.Tenant, c.Action, c.Key, c.Error)))
 			}
 		}
 	}
@@ -225,6 +229,7 @@ func writeSyncText(w io.Writer, s view.Sync) error {
 	return nil
 }
 
+// shortHash is a commit hash cut to 12 digits.
 func shortHash(h string) string {
 	if len(h) > 12 {
 		return h[:12]

@@ -227,6 +227,37 @@ func TestSyncCommandSyncError(t *testing.T) {
 	}
 }
 
+// TestSyncCommandEscapesDaemonText: the sync's error, a run's message and
+// a change's error come from tenants' input and targets' answers; the
+// terminal shows their escape sequences and bidi overrides as escapes,
+// never runs them.
+func TestSyncCommandEscapesDaemonText(t *testing.T) {
+	run := failedRun()
+	run.Message = "payments kong/edge: \x1b[2J\x1b[Hfake \u202eoutput"
+	run.Changes[0].Error = "route \x1b[31mred\x1b[0m"
+	b := &syncBackend{runs: []state.Run{run}, syncErr: "x\x1b]0;owned\x07"}
+	t.Setenv(TokenEnv, syncToken)
+	stdout, stderr, code := runSync(t, "--server", syncServer(t, b))
+	if code != ExitError {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	want := `Sync s1 could not run: x\x1b]0;owned\x07
+TENANT    RESULT  REVISION      SUMMARY
+payments  failed  abc123def456  0 to create, 1 to update, 0 to delete, 0 to orphan, 0 blocked
+
+error: payments: failed: payments kong/edge: \x1b[2J\x1b[Hfake \u202eoutput
+error: payments: update kafka/main/Topic/payments.orders: route \x1b[31mred\x1b[0m
+
+Synced 0 of 1 tenants.
+`
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("stdout (-want +got):\n%s", diff)
+	}
+	if strings.ContainsAny(stdout+stderr, "\x1b\x07\u202e") {
+		t.Errorf("control or bidi characters reach the terminal: %q", stdout)
+	}
+}
+
 func TestSyncCommandNoWait(t *testing.T) {
 	b := &syncBackend{}
 	t.Setenv(TokenEnv, syncToken)

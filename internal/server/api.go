@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -41,10 +40,12 @@ func backendError(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, code, err)
 }
 
+// healthz answers ok while the process serves.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	write(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"))
 }
 
+// readyz answers ok once the backend is ready, 503 before.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.backend.Ready(); err != nil {
 		writeError(w, r, http.StatusServiceUnavailable, fmt.Errorf("not ready: %w", err))
@@ -53,6 +54,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	write(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"))
 }
 
+// overview answers the daemon's overview.
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	o, err := s.backend.Overview(r.Context())
 	if err != nil {
@@ -62,6 +64,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, o)
 }
 
+// tenants lists the tenants' summaries, [] when there are none.
 func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
 	o, err := s.backend.Overview(r.Context())
 	if err != nil {
@@ -74,6 +77,7 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, o.Tenants)
 }
 
+// tenant answers one tenant, its secrets redacted; 404 when unknown.
 func (s *Server) tenant(w http.ResponseWriter, r *http.Request) {
 	t, err := s.backend.Tenant(r.Context(), r.PathValue("tenant"))
 	if err != nil {
@@ -135,7 +139,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 // the one the tenants' plans were made at; when they differ (a revision
 // re-plans only the tenants it changed), the newest revision seen, if it
 // is valid. Before the first sync (or on a replica that does not lead)
-// there is no plan: 503.
+// there is no plan: 503. More names than the daemon knows tenants: 400.
 func (s *Server) currentPlan(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	render, contentType, err := planRenderer(q.Get("format"))
@@ -147,17 +151,26 @@ func (s *Server) currentPlan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, fmt.Errorf("no current plan: %w", err))
 		return
 	}
-	var names []string
-	for _, v := range q["tenant"] {
-		for n := range strings.SplitSeq(v, ",") {
-			if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
-				names = append(names, n)
-			}
-		}
-	}
+	names := tenantNames(q["tenant"])
 	o, err := s.backend.Overview(r.Context())
 	if err != nil {
 		backendError(w, r, err)
+		return
+	}
+	plans, err := s.backend.Plans(r.Context())
+	if err != nil {
+		backendError(w, r, err)
+		return
+	}
+	known := make(map[string]bool, len(o.Tenants)+len(plans))
+	for _, t := range o.Tenants {
+		known[t.Name] = true
+	}
+	for name := range plans {
+		known[name] = true
+	}
+	if len(names) > len(known) {
+		writeError(w, r, http.StatusBadRequest, fmt.Errorf("%d tenant names: the daemon knows %d tenants; name at most that many, or none for every tenant", len(names), len(known)))
 		return
 	}
 	if len(names) == 0 {
@@ -165,16 +178,12 @@ func (s *Server) currentPlan(w http.ResponseWriter, r *http.Request) {
 			names = append(names, t.Name)
 		}
 	}
-	plans, err := s.backend.Plans(r.Context())
-	if err != nil {
-		backendError(w, r, err)
-		return
-	}
 	out := &plan.Plan{Changes: []plan.Change{}}
 	revisions := map[string]bool{}
+	seenErrors := map[plan.TargetError]bool{}
 	for _, name := range names {
-		p, ok := plans[name]
-		if !ok && !slices.ContainsFunc(o.Tenants, func(t view.TenantSummary) bool { return t.Name == name }) {
+		p := plans[name]
+		if !known[name] {
 			if _, err := s.backend.Tenant(r.Context(), name); err != nil {
 				backendError(w, r, err) // unknown: 404
 				return
@@ -185,7 +194,8 @@ func (s *Server) currentPlan(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Changes = append(out.Changes, p.Changes...)
 		for _, e := range p.Errors {
-			if !slices.Contains(out.Errors, e) {
+			if !seenErrors[e] {
+				seenErrors[e] = true
 				out.Errors = append(out.Errors, e)
 			}
 		}
@@ -205,6 +215,23 @@ func (s *Server) currentPlan(w http.ResponseWriter, r *http.Request) {
 	writePlan(w, r, out, render, contentType)
 }
 
+// tenantNames are the names of ?tenant= values, each comma-separated,
+// trimmed, without empty names and duplicates, in the order given.
+func tenantNames(values []string) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		for n := range strings.SplitSeq(v, ",") {
+			if n = strings.TrimSpace(n); n != "" && !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// drift lists the drift found, its secrets redacted.
 func (s *Server) drift(w http.ResponseWriter, r *http.Request) {
 	ds, err := s.backend.Drift(r.Context())
 	if err != nil {
@@ -218,6 +245,8 @@ func (s *Server) drift(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, out)
 }
 
+// history lists the latest runs (?limit=, at most maxHistory), of one
+// tenant with ?tenant=, their secrets redacted.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := defaultHistory
@@ -237,6 +266,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, redactRuns(runs))
 }
 
+// sync answers one sync by its id, its secrets redacted.
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	sy, err := s.backend.Sync(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -271,6 +301,7 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusAccepted, redactSync(sy))
 }
 
+// suspend suspends (or resumes) the tenant in the path.
 func (s *Server) suspend(suspend bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tenant, who := r.PathValue("tenant"), principalFrom(r.Context()).name

@@ -12,7 +12,7 @@
 //	GET  /api/v1/tenants                       viewer    []view.TenantSummary
 //	GET  /api/v1/tenants/{tenant}              viewer    view.Tenant
 //	GET  /api/v1/tenants/{tenant}/plan         viewer    ?format=json|text|markdown
-//	GET  /api/v1/plan?tenant=T                 viewer    every tenant's (or T's) current plan as one, ?format= as above; 503 before the first sync
+//	GET  /api/v1/plan?tenant=T                 viewer    every tenant's (or T's) current plan as one, ?format= as above; 503 before the first sync, 400 for more names than tenants
 //	GET  /api/v1/drift                         viewer    []state.Drift
 //	GET  /api/v1/history?tenant=T&limit=N      viewer    []state.Run, newest first (limit 20, at most 1000)
 //	GET  /api/v1/syncs/{id}                    viewer    view.Sync

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,6 +127,33 @@ func TestCurrentPlanRefusals(t *testing.T) {
 	rec := serve(t, h, request{method: "GET", path: "/api/v1/plan", token: viewerToken})
 	if rec.Code != 503 || errorOf(t, rec) != "no current plan: first sync not done" {
 		t.Errorf("before the first sync: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestCurrentPlanNameCount: repeated names count once; more names than
+// the daemon knows tenants are refused with 400 at once, a query of
+// 150,000 names (700 KB) included.
+func TestCurrentPlanNameCount(t *testing.T) {
+	h := newServer(t, planBackend(), nil).Handler()
+	rec := serve(t, h, request{method: "GET", path: "/api/v1/plan?tenant=search,payments,search&tenant=payments,evil%1B%5B2J,payments", token: viewerToken})
+	var p plan.Plan
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &p) != nil || len(p.Changes) != 4 || len(p.Errors) != 1 {
+		t.Errorf("the three tenants, named twice: %d %s", rec.Code, rec.Body)
+	}
+
+	rec = serve(t, h, request{method: "GET", path: "/api/v1/plan?tenant=search,payments,evil%1B%5B2J,nobody", token: viewerToken})
+	const want = "4 tenant names: the daemon knows 3 tenants; name at most that many, or none for every tenant"
+	if rec.Code != 400 || errorOf(t, rec) != want {
+		t.Errorf("four names of three tenants: %d %s, want 400 %q", rec.Code, rec.Body, want)
+	}
+
+	names := make([]string, 150_000)
+	for i := range names {
+		names[i] = strconv.FormatInt(int64(i), 36)
+	}
+	rec = serve(t, h, request{method: "GET", path: "/api/v1/plan?tenant=" + strings.Join(names, ","), token: viewerToken})
+	if rec.Code != 400 || !strings.HasPrefix(errorOf(t, rec), "150000 tenant names: the daemon knows 3 tenants") {
+		t.Errorf("150,000 names: %d %.300s", rec.Code, rec.Body)
 	}
 }
 
