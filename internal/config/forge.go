@@ -48,6 +48,12 @@ type Forge struct {
 	DashboardURL string `json:"dashboardURL,omitempty"`
 	// Interval between listings of open pull requests (default 1m).
 	Interval Duration `json:"interval,omitempty"`
+	// Login is the GitHub account the token posts as, <app-slug>[bot] for
+	// a GitHub App: k3sync edits only comments of this account. A user
+	// token says who it is; an App's installation token cannot, and
+	// without Login k3sync edits no comment it did not create since it
+	// started (one new comment per open pull request after a restart).
+	Login string `json:"login,omitempty"`
 }
 
 // Enabled reports whether pull request feedback is configured.
@@ -73,6 +79,9 @@ func (f Forge) Validate() error {
 	}
 	if !f.Token.IsSet() {
 		errs = append(errs, errors.New("forge.token: tokenFile or tokenEnv is required"))
+	}
+	if f.Login != "" && f.Kind != ForgeGitHub {
+		errs = append(errs, errors.New("forge.login: only for github (Gitea and GitLab tokens say whose they are)"))
 	}
 	if f.Kind == ForgeGitea && f.URL == "" {
 		errs = append(errs, errors.New("forge.url: required for gitea"))

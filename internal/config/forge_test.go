@@ -43,6 +43,7 @@ forge:
 		{Forge{Kind: ForgeGitHub, Repo: "o/r/x", Token: Secret{TokenEnv: "T"}}, `forge.repo: "o/r/x" is not owner/name`},
 		{Forge{Kind: ForgeGitHub, Repo: "o/r"}, "forge.token: tokenFile or tokenEnv is required"},
 		{Forge{Kind: ForgeGitea, Repo: "o/r", Token: Secret{TokenEnv: "T"}}, "forge.url: required for gitea"},
+		{Forge{Kind: ForgeGitLab, Repo: "o/r", Token: Secret{TokenEnv: "T"}, Login: "k3sync[bot]"}, "forge.login: only for github"},
 		{Forge{Kind: ForgeGitHub, Repo: "o/r", Token: Secret{TokenEnv: "T"}, URL: "ftp://x"}, `forge.url: "ftp://x" is not an http(s) URL`},
 		{Forge{Kind: ForgeGitHub, Repo: "o/r", Token: Secret{TokenEnv: "T"}, URL: "https://u:p@x"}, "carries credentials"},
 		{Forge{Kind: ForgeGitHub, Repo: "o/r", Token: Secret{TokenEnv: "T"}, DashboardURL: "k3sync.example"}, "forge.dashboardURL"},

@@ -116,7 +116,14 @@ func New(cfg config.Forge) (Forge, error) {
 	hc := &http.Client{Timeout: defaultTimeout}
 	switch cfg.Kind {
 	case config.ForgeGitHub:
-		return NewGitHub(cfg.URL, cfg.Repo, token, hc)
+		g, err := NewGitHub(cfg.URL, cfg.Repo, token, hc)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Login != "" {
+			g.SetLogin(cfg.Login)
+		}
+		return g, nil
 	case config.ForgeGitea:
 		return NewGitea(cfg.URL, cfg.Repo, token, hc)
 	case config.ForgeGitLab:

@@ -28,11 +28,23 @@ type GitHub struct {
 	// web is the site root, for links: https://github.com.
 	web string
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	// login is the account k3sync posts as: configured (forge.login), the
+	// token's user, or learnt from the first comment k3sync creates.
 	login string
-	// app: the token is a GitHub App's, which may not read /user; its
-	// comments are those of a Bot user.
+	// app: the token is a GitHub App's, which may not read /user.
 	app bool
+}
+
+// SetLogin names the account the token posts as, <app-slug>[bot] for a
+// GitHub App: only its comments are k3sync's. A GitHub App's installation
+// token cannot ask who it is, and other bots (github-actions[bot], run by
+// a workflow of the pull request's author) may post a comment carrying
+// k3sync's marker.
+func (g *GitHub) SetLogin(login string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.login = login
 }
 
 // NewGitHub returns the repository owner/name behind apiURL (default
@@ -139,16 +151,13 @@ func (g *GitHub) SetStatus(ctx context.Context, sha string, s Status) error {
 // UpsertComment edits our comment carrying marker, or creates it.
 func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body string) error {
 	body = withMarker(marker, body)
-	me, app, err := g.self(ctx)
+	me, _, err := g.self(ctx)
 	if err != nil {
 		return err
 	}
-	ours := func(c *github.IssueComment) bool {
-		if app {
-			return c.GetUser().GetType() == "Bot"
-		}
-		return c.GetUser().GetLogin() == me
-	}
+	// An app whose login is not known yet owns no comment: it creates its
+	// own, and learns its login from it.
+	ours := func(c *github.IssueComment) bool { return me != "" && c.GetUser().GetLogin() == me }
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: pageSize}}
 	for {
 		comments, resp, err := g.client.Issues.ListComments(ctx, g.owner, g.repo, number, opts)
@@ -172,15 +181,19 @@ func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body str
 		}
 		opts.Page = resp.NextPage
 	}
-	if _, _, err := g.client.Issues.CreateComment(ctx, g.owner, g.repo, number, github.IssueCommentRequest{Body: body}); err != nil {
+	created, _, err := g.client.Issues.CreateComment(ctx, g.owner, g.repo, number, github.IssueCommentRequest{Body: body})
+	if err != nil {
 		return fmt.Errorf("github %s#%d: create comment: %w", g.name(), number, ghErr(err))
+	}
+	if me == "" {
+		g.SetLogin(created.GetUser().GetLogin())
 	}
 	return nil
 }
 
 // self is the token's login, asked for once. A GitHub App's installation
-// token is refused /user (403): it is then an app, whose comments are a
-// Bot's.
+// token is refused /user (403): it is then an app, whose login is "" until
+// configured (SetLogin) or learnt from a comment it created.
 func (g *GitHub) self(ctx context.Context) (login string, app bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -223,35 +223,65 @@ func TestGitHubRESTCalls(t *testing.T) {
 	rec.take()
 }
 
-// TestGitHubAppComments: an installation token may not read /user; the
-// comment to edit is then the Bot's one with the marker.
+// TestGitHubAppComments: an installation token may not read /user, and
+// other bots post too: a workflow of the pull request's author posts as
+// github-actions[bot], and may copy k3sync's marker into its comment to
+// have k3sync edit it (or fail to) instead of posting its plan. k3sync
+// edits only its own account's comments: the configured login, else the
+// one its first created comment shows.
 func TestGitHubAppComments(t *testing.T) {
-	rec, srv := newRecorder(t)
-	gh, err := NewGitHub(srv.URL, "o/r", testToken, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const marker = "<!-- k3sync:plan -->"
-	bot := map[string]any{"id": 5, "body": marker + "\nold", "user": map[string]any{"login": "k3sync[bot]", "type": "Bot"}}
+	spoof := map[string]any{"id": 3, "body": marker + "\n## k3sync plan: no changes", "user": map[string]any{"login": "github-actions[bot]", "type": "Bot"}}
 	human := map[string]any{"id": 4, "body": marker + "\nquoted", "user": map[string]any{"login": "alice", "type": "User"}}
-	rec.on("GET", "/user", reply(403, map[string]any{"message": "Resource not accessible by integration"}))
-	rec.on("GET", "/repos/o/r/issues/7/comments", reply(200, []any{human, bot}))
-	rec.on("PATCH", "/repos/o/r/issues/comments/5", reply(200, bot))
-	for range 2 {
+	ours := map[string]any{"id": 5, "body": marker + "\nold", "user": map[string]any{"login": "k3sync[bot]", "type": "Bot"}}
+	t.Run("configured login", func(t *testing.T) {
+		rec, srv := newRecorder(t)
+		gh, err := NewGitHub(srv.URL, "o/r", testToken, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gh.SetLogin("k3sync[bot]")
+		rec.on("GET", "/repos/o/r/issues/7/comments", reply(200, []any{spoof, human, ours}))
+		rec.on("PATCH", "/repos/o/r/issues/comments/5", reply(200, ours))
 		if err := gh.UpsertComment(t.Context(), 7, marker, "new"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	want := []call{
-		{Method: "GET", Path: "/user"},
-		{Method: "GET", Path: "/repos/o/r/issues/7/comments", Query: "per_page=100"},
-		{Method: "PATCH", Path: "/repos/o/r/issues/comments/5", Body: `{"body":"<!-- k3sync:plan -->\nnew"}` + "\n"},
-		{Method: "GET", Path: "/repos/o/r/issues/7/comments", Query: "per_page=100"},
-		{Method: "PATCH", Path: "/repos/o/r/issues/comments/5", Body: `{"body":"<!-- k3sync:plan -->\nnew"}` + "\n"},
-	}
-	if diff := cmp.Diff(want, rec.take()); diff != "" {
-		t.Errorf("calls (-want +got):\n%s", diff)
-	}
+		want := []call{
+			{Method: "GET", Path: "/repos/o/r/issues/7/comments", Query: "per_page=100"},
+			{Method: "PATCH", Path: "/repos/o/r/issues/comments/5", Body: `{"body":"<!-- k3sync:plan -->\nnew"}` + "\n"},
+		}
+		if diff := cmp.Diff(want, rec.take()); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("login learnt from the comment it creates", func(t *testing.T) {
+		rec, srv := newRecorder(t)
+		gh, err := NewGitHub(srv.URL, "o/r", testToken, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.on("GET", "/user", reply(403, map[string]any{"message": "Resource not accessible by integration"}))
+		rec.on("GET", "/repos/o/r/issues/7/comments", reply(200, []any{spoof, human}))
+		rec.on("POST", "/repos/o/r/issues/7/comments", reply(201, ours))
+		if err := gh.UpsertComment(t.Context(), 7, marker, "new"); err != nil {
+			t.Fatal(err)
+		}
+		rec.on("GET", "/repos/o/r/issues/7/comments", reply(200, []any{spoof, human, ours}))
+		rec.on("PATCH", "/repos/o/r/issues/comments/5", reply(200, ours))
+		if err := gh.UpsertComment(t.Context(), 7, marker, "newer"); err != nil {
+			t.Fatal(err)
+		}
+		want := []call{
+			{Method: "GET", Path: "/user"},
+			{Method: "GET", Path: "/repos/o/r/issues/7/comments", Query: "per_page=100"},
+			{Method: "POST", Path: "/repos/o/r/issues/7/comments", Body: `{"body":"<!-- k3sync:plan -->\nnew"}` + "\n"},
+			{Method: "GET", Path: "/repos/o/r/issues/7/comments", Query: "per_page=100"},
+			{Method: "PATCH", Path: "/repos/o/r/issues/comments/5", Body: `{"body":"<!-- k3sync:plan -->\nnewer"}` + "\n"},
+		}
+		if diff := cmp.Diff(want, rec.take()); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestFileURLs(t *testing.T) {
