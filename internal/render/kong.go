@@ -47,7 +47,8 @@ type KongRoute struct {
 	Tags         []string `json:"tags"`
 }
 
-// KongPlugin is a plugin attached to one service, route or consumer.
+// KongPlugin is a plugin attached to one service, route or consumer, or
+// to a consumer on one service.
 type KongPlugin struct {
 	Name     string         `json:"name"`
 	Service  string         `json:"service,omitempty"`
@@ -118,8 +119,15 @@ func kong(t *model.Tenant) *KongResources {
 		c := k.Consumers[cn]
 		groups := slices.Sorted(slices.Values(c.Groups))
 		out.Consumers = append(out.Consumers, KongConsumer{Username: cn, CustomID: c.CustomID, KeyAuth: c.KeyAuth, ACLGroups: slices.Compact(groups), Tags: tags})
+		// A plugin on a consumer alone runs on every service of the
+		// gateway the consumer calls, before the plugins of those
+		// services and routes: another tenant's rate limit or IP
+		// allow-list would give way to it. It is scoped to each of the
+		// tenant's own services.
 		for _, pn := range sortedKeys(c.Plugins) {
-			out.Plugins = append(out.Plugins, plugin(c.Plugins[pn], tags, "", "", cn))
+			for _, sn := range sortedKeys(k.Services) {
+				out.Plugins = append(out.Plugins, plugin(c.Plugins[pn], tags, sn, "", cn))
+			}
 		}
 	}
 	for _, un := range sortedKeys(k.Upstreams) {

@@ -116,3 +116,37 @@ func BenchmarkKubernetesObjects(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(repo.Tenants)), "µs/tenant")
 }
+
+// A consumer's plugin is on each of its tenant's services, never on the
+// consumer alone: Kong runs a consumer-only plugin on every service the
+// consumer calls, other tenants' included, in place of theirs.
+func TestConsumerPluginsStayOnTheTenantsServices(t *testing.T) {
+	repo := loadExample(t)
+	for _, tn := range repo.Tenants {
+		k := render.TenantResources(&repo.Platform, tn).Kong
+		if k == nil {
+			continue
+		}
+		services := map[string]bool{}
+		for _, s := range k.Services {
+			services[s.Name] = true
+		}
+		onConsumers := 0
+		for _, p := range k.Plugins {
+			if p.Consumer == "" {
+				continue
+			}
+			onConsumers++
+			if !services[p.Service] {
+				t.Errorf("tenant %s: plugin %s of consumer %s is on service %q, not one of the tenant's", tn.Name, p.Name, p.Consumer, p.Service)
+			}
+		}
+		want := 0
+		for _, c := range tn.Kong.Consumers {
+			want += len(c.Plugins) * len(k.Services)
+		}
+		if onConsumers != want {
+			t.Errorf("tenant %s: %d consumer plugins on the gateway, want %d (each consumer plugin on each service)", tn.Name, onConsumers, want)
+		}
+	}
+}

@@ -235,18 +235,14 @@ func TestDeleteOnlyOwned(t *testing.T) {
 	k := d.kong(t, "payments")
 	k.Services = k.Services[:0]
 	k.Routes = k.Routes[:0]
-	var kept []render.KongPlugin
-	for _, p := range k.Plugins {
-		if p.Consumer != "" {
-			kept = append(kept, p)
-		}
-	}
-	k.Plugins = kept
+	// A consumer's plugins are on the tenant's services: they go with them.
+	k.Plugins = k.Plugins[:0]
 
 	got := mustPlan(t, tg, d.Request())
 	want := []plan.Change{
 		{Key: key("payments", KindPlugin, "route/payments-webhooks/request-transformer"), Action: plan.Delete, Level: 3},
 		{Key: key("payments", KindPlugin, "service/payments-api/acl"), Action: plan.Delete, Level: 3},
+		{Key: key("payments", KindPlugin, "service/payments-api/consumer/payments-partner-acme/rate-limiting"), Action: plan.Delete, Level: 3},
 		{Key: key("payments", KindPlugin, "service/payments-api/key-auth"), Action: plan.Delete, Level: 3},
 		{Key: key("payments", KindPlugin, "service/payments-api/rate-limiting"), Action: plan.Delete, Level: 3},
 		{Key: key("payments", KindRoute, "payments-public"), Action: plan.Delete, Level: 2},
@@ -264,7 +260,7 @@ func TestDeleteOnlyOwned(t *testing.T) {
 	}
 	wantOrder := []string{
 		"plugin route/payments-webhooks/request-transformer", "plugin service/payments-api/acl",
-		"plugin service/payments-api/key-auth", "plugin service/payments-api/rate-limiting",
+		"plugin service/payments-api/consumer/payments-partner-acme/rate-limiting", "plugin service/payments-api/key-auth", "plugin service/payments-api/rate-limiting",
 		"route payments-public", "route payments-webhooks", "service payments-api",
 	}
 	if diff := cmp.Diff(wantOrder, order); diff != "" {

@@ -62,12 +62,13 @@ func content(k *render.KongResources) (*file.Content, error) {
 		}}
 		// Top-level plugins name their parent in the ID field, as in a
 		// decK file; file.Get resolves it.
-		switch {
-		case p.Service != "":
+		if p.Service != "" {
 			fp.Service = &gokong.Service{ID: gokong.String(p.Service)}
-		case p.Route != "":
+		}
+		if p.Route != "" {
 			fp.Route = &gokong.Route{ID: gokong.String(p.Route)}
-		case p.Consumer != "":
+		}
+		if p.Consumer != "" {
 			fp.Consumer = &gokong.Consumer{ID: gokong.String(p.Consumer)}
 		}
 		c.Plugins = append(c.Plugins, fp)
@@ -128,15 +129,23 @@ func jsonConfig(in map[string]any) (gokong.Configuration, error) {
 }
 
 // pluginName is the plan name of a desired plugin: parent kind, parent
-// name and plugin name, e.g. service/payments-api/rate-limiting.
+// name and plugin name, e.g. service/payments-api/rate-limiting, or
+// service/payments-api/consumer/payments-partner/rate-limiting.
 func pluginName(p render.KongPlugin) string {
+	return pluginKey(p.Service, p.Route, p.Consumer, p.Name)
+}
+
+// pluginKey names a plugin by its parents' names and its own.
+func pluginKey(service, route, consumer, name string) string {
 	switch {
-	case p.Service != "":
-		return "service/" + p.Service + "/" + p.Name
-	case p.Route != "":
-		return "route/" + p.Route + "/" + p.Name
-	case p.Consumer != "":
-		return "consumer/" + p.Consumer + "/" + p.Name
+	case service != "" && consumer != "":
+		return "service/" + service + "/consumer/" + consumer + "/" + name
+	case service != "":
+		return "service/" + service + "/" + name
+	case route != "":
+		return "route/" + route + "/" + name
+	case consumer != "":
+		return "consumer/" + consumer + "/" + name
 	}
-	return "global/" + p.Name
+	return "global/" + name
 }

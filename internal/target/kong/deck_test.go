@@ -128,35 +128,35 @@ func dumpedEntities(t *testing.T, path string) map[string]any {
 		}
 		return out
 	}
-	plugins := func(m map[string]any, parent string) {
+	// A plugin is nested under one parent, and names any other by a
+	// field (a consumer's plugin on a service).
+	plugins := func(m map[string]any, kind, name string) {
 		for _, p := range list(m, "plugins") {
-			owner := parent
-			switch {
-			case owner != "":
-			case p["service"] != nil:
-				owner = "service/" + fmt.Sprint(p["service"])
-			case p["route"] != nil:
-				owner = "route/" + fmt.Sprint(p["route"])
-			case p["consumer"] != nil:
-				owner = "consumer/" + fmt.Sprint(p["consumer"])
-			default:
-				owner = "global"
+			ref := func(field string) string {
+				if v := p[field]; v != nil {
+					return fmt.Sprint(v)
+				}
+				return ""
 			}
-			got["plugin "+owner+"/"+fmt.Sprint(p["name"])] = p["tags"]
+			parents := map[string]string{"service": ref("service"), "route": ref("route"), "consumer": ref("consumer")}
+			if kind != "" {
+				parents[kind] = name
+			}
+			got["plugin "+pluginKey(parents["service"], parents["route"], parents["consumer"], fmt.Sprint(p["name"]))] = p["tags"]
 		}
 	}
 	for _, s := range list(doc, "services") {
 		got["service "+fmt.Sprint(s["name"])] = s["tags"]
-		plugins(s, "service/"+fmt.Sprint(s["name"]))
+		plugins(s, "service", fmt.Sprint(s["name"]))
 		for _, r := range list(s, "routes") {
 			got["route "+fmt.Sprint(r["name"])] = r["tags"]
-			plugins(r, "route/"+fmt.Sprint(r["name"]))
+			plugins(r, "route", fmt.Sprint(r["name"]))
 		}
 	}
 	for _, c := range list(doc, "consumers") {
 		u := fmt.Sprint(c["username"])
 		got["consumer "+u] = c["tags"]
-		plugins(c, "consumer/"+u)
+		plugins(c, "consumer", u)
 		for _, a := range list(c, "acls") {
 			got["acl-group "+u+"/"+fmt.Sprint(a["group"])] = a["tags"]
 		}
@@ -170,6 +170,6 @@ func dumpedEntities(t *testing.T, path string) map[string]any {
 			got["target "+fmt.Sprint(u["name"])+"/"+fmt.Sprint(tg["target"])] = tg["tags"]
 		}
 	}
-	plugins(doc, "")
+	plugins(doc, "", "")
 	return got
 }

@@ -143,16 +143,17 @@ func (n *namer) identify(obj any) (kind, name string, ok bool) {
 // pluginName is parent kind/parent name/plugin name, as pluginName of a
 // desired plugin.
 func (n *namer) pluginName(p *gokong.Plugin) string {
-	name := str(p.Name)
-	switch {
-	case p.Service != nil:
-		return "service/" + n.ref(p.Service.ID, p.Service.Name) + "/" + name
-	case p.Route != nil:
-		return "route/" + n.ref(p.Route.ID, p.Route.Name) + "/" + name
-	case p.Consumer != nil:
-		return "consumer/" + n.ref(p.Consumer.ID, p.Consumer.Username) + "/" + name
+	var service, route, consumer string
+	if p.Service != nil {
+		service = n.ref(p.Service.ID, p.Service.Name)
 	}
-	return "global/" + name
+	if p.Route != nil {
+		route = n.ref(p.Route.ID, p.Route.Name)
+	}
+	if p.Consumer != nil {
+		consumer = n.ref(p.Consumer.ID, p.Consumer.Username)
+	}
+	return pluginKey(service, route, consumer, str(p.Name))
 }
 
 // references are the fields that point at other entities; documents

@@ -205,33 +205,31 @@ func missingPlugins(tp *tenantPlan) bool {
 // holder when there is none.
 func livePlugin(tp *tenantPlan, tk *taken, p render.KongPlugin, liveID func(kind, name string) string) (holder, string) {
 	_, own := slicePluginNames(tp.live)
-	var kind, parent string
-	switch {
-	case p.Service != "":
-		kind, parent = KindService, liveID(KindService, p.Service)
-	case p.Route != "":
-		kind, parent = KindRoute, liveID(KindRoute, p.Route)
-	case p.Consumer != "":
-		kind, parent = KindConsumer, liveID(KindConsumer, p.Consumer)
-	}
-	if kind != "" && parent == "" {
-		return holder{}, "" // a parent to create: so is the plugin
+	// The Kong IDs of its service, route and consumer, "" for none.
+	var want [3]string
+	for i, parent := range []struct{ kind, name string }{{KindService, p.Service}, {KindRoute, p.Route}, {KindConsumer, p.Consumer}} {
+		if parent.name == "" {
+			continue
+		}
+		if want[i] = liveID(parent.kind, parent.name); want[i] == "" {
+			return holder{}, "" // a parent to create: so is the plugin
+		}
 	}
 	for _, e := range tk.plugins {
 		if str(e.Name) != p.Name || own[str(e.ID)] {
 			continue
 		}
-		var on string
-		var onKind string
-		switch {
-		case e.Service != nil:
-			onKind, on = KindService, str(e.Service.ID)
-		case e.Route != nil:
-			onKind, on = KindRoute, str(e.Route.ID)
-		case e.Consumer != nil:
-			onKind, on = KindConsumer, str(e.Consumer.ID)
+		var got [3]string
+		if e.Service != nil {
+			got[0] = str(e.Service.ID)
 		}
-		if onKind != kind || on != parent {
+		if e.Route != nil {
+			got[1] = str(e.Route.ID)
+		}
+		if e.Consumer != nil {
+			got[2] = str(e.Consumer.ID)
+		}
+		if got != want {
 			continue
 		}
 		h := holderOf(e.Tags, e.ID, e)

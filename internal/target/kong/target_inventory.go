@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	gokong "github.com/kong/go-kong/kong"
 
@@ -146,17 +147,19 @@ func claim(tp *tenantPlan) {
 		return (!owns(KindACLGroup, n) || !parentKept(cID)) && drop(KindACLGroup, n)
 	})
 	raw.Plugins = deleteFunc(raw.Plugins, func(e *gokong.Plugin) bool {
-		var parent *string
-		n := "global/" + str(e.Name)
-		switch {
-		case e.Service != nil:
-			parent, n = e.Service.ID, "service/"+name(e.Service.ID)+"/"+str(e.Name)
-		case e.Route != nil:
-			parent, n = e.Route.ID, "route/"+name(e.Route.ID)+"/"+str(e.Name)
-		case e.Consumer != nil:
-			parent, n = e.Consumer.ID, "consumer/"+name(e.Consumer.ID)+"/"+str(e.Name)
+		var parents []*string
+		var service, route, consumer string
+		if e.Service != nil {
+			parents, service = append(parents, e.Service.ID), name(e.Service.ID)
 		}
-		return (!owns(KindPlugin, n) || parent != nil && !parentKept(parent)) && drop(KindPlugin, n)
+		if e.Route != nil {
+			parents, route = append(parents, e.Route.ID), name(e.Route.ID)
+		}
+		if e.Consumer != nil {
+			parents, consumer = append(parents, e.Consumer.ID), name(e.Consumer.ID)
+		}
+		n := pluginKey(service, route, consumer, str(e.Name))
+		return (!owns(KindPlugin, n) || slices.ContainsFunc(parents, func(p *string) bool { return !parentKept(p) })) && drop(KindPlugin, n)
 	})
 	tp.live.keyAuths = deleteFunc(tp.live.keyAuths, func(k *gokong.KeyAuth) bool {
 		if k.Consumer == nil {

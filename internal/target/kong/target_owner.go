@@ -365,6 +365,10 @@ func (t *Target) notOwned(tp *tenantPlan, tk *taken, ad *adoptions) []*item {
 		var parent plan.Key
 		var ok bool
 		switch {
+		case p.Service != "" && p.Consumer != "":
+			if parent, ok = blocked[entityID(KindService, p.Service)]; !ok {
+				parent, ok = blocked[entityID(KindConsumer, p.Consumer)]
+			}
 		case p.Service != "":
 			parent, ok = blocked[entityID(KindService, p.Service)]
 		case p.Route != "":

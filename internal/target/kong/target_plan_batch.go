@@ -241,7 +241,7 @@ func batchOwners(tps []*tenantPlan) (owners, map[string]bool) {
 			}
 			for _, p := range d.Plugins {
 				switch {
-				case p.Service != "" && services[p.Service]:
+				case p.Service != "" && services[p.Service] && (p.Consumer == "" || consumers[p.Consumer]):
 				case p.Route != "" && routes[p.Route]:
 				case p.Consumer != "" && consumers[p.Consumer]:
 				default:
