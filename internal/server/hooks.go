@@ -61,16 +61,24 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, f forge, secret
 		writeError(w, r, http.StatusNotFound, fmt.Errorf("%s webhooks are not configured", f.name))
 		return
 	}
+	log := infoLogger(r).With("forge", f.name, "delivery", r.Header.Get(f.deliveryHeader))
+	unsigned := func() {
+		log.WarnContext(r.Context(), "webhook signature missing or wrong", "remote", r.RemoteAddr)
+		writeError(w, r, http.StatusUnauthorized, fmt.Errorf("%s webhook: missing or wrong %s", f.name, f.sigHeader))
+	}
+	// A delivery without a signature is refused before its body is read.
+	sig, ok := signature(r.Header.Get(f.sigHeader), f.sigPrefix)
+	if !ok {
+		unsigned()
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeError(w, r, bodyError(err), fmt.Errorf("%s webhook: read body: %w", f.name, err))
 		return
 	}
-	log := infoLogger(r).With("forge", f.name, "delivery", r.Header.Get(f.deliveryHeader))
-	sig, ok := strings.CutPrefix(r.Header.Get(f.sigHeader), f.sigPrefix)
-	if !ok || !validMAC(secret, body, sig) {
-		log.WarnContext(r.Context(), "webhook signature missing or wrong", "remote", r.RemoteAddr)
-		writeError(w, r, http.StatusUnauthorized, fmt.Errorf("%s webhook: missing or wrong %s", f.name, f.sigHeader))
+	if !validMAC(secret, body, sig) {
+		unsigned()
 		return
 	}
 	setWho(r.Context(), f.name+" webhook")
@@ -144,16 +152,23 @@ func validToken(secret []byte, got string) bool {
 	return subtle.ConstantTimeCompare(want[:], have[:]) == 1
 }
 
-// validMAC reports whether sigHex is the hex HMAC-SHA256 of body, in
-// constant time.
-func validMAC(secret, body []byte, sigHex string) bool {
-	sig, err := hex.DecodeString(sigHex)
-	if err != nil || len(sig) != sha256.Size {
-		return false
-	}
+// validMAC reports whether sig is the HMAC-SHA256 of body, in constant
+// time.
+func validMAC(secret, body, sig []byte) bool {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return hmac.Equal(sig, mac.Sum(nil))
+}
+
+// signature decodes a signature header: prefix and the hex of an
+// HMAC-SHA256.
+func signature(header, prefix string) ([]byte, bool) {
+	h, ok := strings.CutPrefix(header, prefix)
+	if !ok {
+		return nil, false
+	}
+	sig, err := hex.DecodeString(h)
+	return sig, err == nil && len(sig) == sha256.Size
 }
 
 // hookPayload is the JSON of a delivery: the body, or its payload field

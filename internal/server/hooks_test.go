@@ -70,7 +70,8 @@ func TestWebhooks(t *testing.T) {
 		{"github no signature", githubHook("push", pushMain, ""), 401, nil, nil},
 		{"github no event", githubHook("", pushMain, "sha256="+sign(githubSecret, pushMain)), 400, nil, nil},
 		{"github bad json", githubHook("push", `{`, "sha256="+sign(githubSecret, `{`)), 400, nil, nil},
-		{"github too large", githubHook("push", strings.Repeat(" ", 6<<20), "sha256=00"), 413, nil, nil},
+		{"github too large", githubHook("push", strings.Repeat(" ", 6<<20), "sha256="+strings.Repeat("00", 32)), 413, nil, nil},
+		{"github too large without a signature", githubHook("push", strings.Repeat(" ", 6<<20), "sha256=00"), 401, nil, nil},
 		{"gitea push", giteaHook("push", pushMain, sign(giteaSecret, pushMain)), 202, []string{"main"}, nil},
 		{"gitea pull request", giteaHook("pull_request", giteaPRSync, sign(giteaSecret, giteaPRSync)), 202, nil, []prCall{{12, "synchronized", "fedcba"}}},
 		{"gitea signed with the github secret", giteaHook("push", pushMain, sign(githubSecret, pushMain)), 401, nil, nil},
@@ -239,6 +240,32 @@ func TestGitLabWebhookTokenFirst(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != 401 || body.n.Load() != 0 {
 			t.Errorf("token %q: status %d after reading %d bytes, want 401 after none", token, rec.Code, body.n.Load())
+		}
+	}
+}
+
+// TestWebhookSignatureFirst: a GitHub or Gitea delivery without a
+// well-formed signature is refused before a byte of its body is read, as
+// GitLab's without its token.
+func TestWebhookSignatureFirst(t *testing.T) {
+	h := newServer(t, newFakeBackend(), &fakeHooks{}).Handler()
+	for _, tc := range []struct{ path, header, value string }{
+		{"/hooks/github", "", ""},
+		{"/hooks/github", "X-Hub-Signature-256", "sha256=zz"},
+		{"/hooks/github", "X-Hub-Signature-256", "sha1=" + strings.Repeat("ab", 20)},
+		{"/hooks/gitea", "X-Gitea-Signature", strings.Repeat("ab", 16)},
+	} {
+		body := &countingReader{r: strings.NewReader(strings.Repeat("x", 1<<20))}
+		req := httptest.NewRequestWithContext(t.Context(), "POST", tc.path, body)
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Gitea-Event", "push")
+		if tc.header != "" {
+			req.Header.Set(tc.header, tc.value)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 401 || body.n.Load() != 0 {
+			t.Errorf("%s %s %q: status %d after reading %d bytes, want 401 after none", tc.path, tc.header, tc.value, rec.Code, body.n.Load())
 		}
 	}
 }
