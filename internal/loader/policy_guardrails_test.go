@@ -155,6 +155,18 @@ tenants/a/tenant.cue:11:3: kubernetes.access.1.group: group "system:masters" is 
 			want: `tenants/a/tenant.cue:12:34: kubernetes.access.2.name: RoleBinding name "devs" is also access[0]'s in namespace "a": each grant needs a name of its own`,
 		},
 		{
+			// Both would be RoleBinding k3sync:edit:a-devs: one group
+			// would get no access, and each apply take it from the other.
+			name:   "two grants whose made-up RoleBinding names meet",
+			tenant: "a",
+			body: namespaceA + `kubernetes: access: [
+	{group: "a/devs", role: "edit"},
+	{group: "a-devs", role: "edit"},
+]
+`,
+			want: `tenants/a/tenant.cue:11:2: kubernetes.access.1.name: RoleBinding name "k3sync:edit:a-devs" (made of its group and role; set name) is also access[0]'s in namespace "a": each grant needs a name of its own`,
+		},
+		{
 			// Not k3sync's own bindings: a grant's name is a DNS label,
 			// k3sync's names have colons.
 			name:   "a grant named as k3sync's deployer binding",

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/k3sync/k3sync/internal/diag"
 	"github.com/k3sync/k3sync/internal/model"
+	"github.com/k3sync/k3sync/internal/render"
 )
 
 func (c *tenantCheck) kubernetes() {
@@ -69,13 +71,19 @@ func (c *tenantCheck) kubernetes() {
 			}
 		}
 		// Two grants of one name in a namespace would be one RoleBinding,
-		// each apply taking it from the other.
+		// each apply taking it from the other: a name given, or the one
+		// made of the group and role ("acme/dev" and "acme-dev" make one).
+		bindingName := func(g model.AccessGrant) string { return cmp.Or(g.Name, render.RoleBindingName(g.Group, g.Role)) }
 		for j, other := range k.Access[:i] {
-			if g.Name == "" || other.Name != g.Name {
+			if bindingName(other) != bindingName(g) {
 				continue
 			}
 			if ns, ok := sharedNamespace(k, g, other); ok {
-				c.errorf(append(gat, "name"), "RoleBinding name %q is also access[%d]'s in namespace %q: each grant needs a name of its own", g.Name, j, ns)
+				hint := ""
+				if g.Name == "" {
+					hint = " (made of its group and role; set name)"
+				}
+				c.errorf(append(gat, "name"), "RoleBinding name %q%s is also access[%d]'s in namespace %q: each grant needs a name of its own", bindingName(g), hint, j, ns)
 			}
 		}
 	}
