@@ -81,18 +81,19 @@ func (f *syncFlags) run(cmd *cobra.Command) error {
 		if f.output.value == "json" {
 			return writeJSON(stdout, s)
 		}
-		fmt.Fprintf(stdout, "Sync %s %s; follow it at %s/api/v1/syncs/%s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)), strings.TrimRight(f.server, "/"), url.PathEscape(s.ID))
-		return nil
+		_, err := fmt.Fprintf(stdout, "Sync %s %s; follow it at %s/api/v1/syncs/%s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)), strings.TrimRight(f.server, "/"), url.PathEscape(s.ID))
+		return err //nolint:wrapcheck // the terminal's own error
+
 	}
 
-	fmt.Fprintf(stderr, "sync %s: %s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)))
+	_, _ = fmt.Fprintf(stderr, "sync %s: %s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)))
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
 	phase := s.Phase
 	s, err = c.Wait(ctx, s.ID, f.interval, func(s view.Sync) {
 		if s.Phase != phase {
 			phase = s.Phase
-			fmt.Fprintf(stderr, "sync %s: %s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)))
+			_, _ = fmt.Fprintf(stderr, "sync %s: %s\n", untrusted.Visible(s.ID), untrusted.Visible(string(s.Phase)))
 		}
 	})
 	if errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
@@ -191,9 +192,9 @@ func writeSyncText(w io.Writer, s view.Sync) error {
 	}
 	if len(s.Runs) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TENANT\tRESULT\tREVISION\tSUMMARY")
+		_, _ = fmt.Fprintln(tw, "TENANT\tRESULT\tREVISION\tSUMMARY")
 		for _, r := range s.Runs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", untrusted.Visible(r.Tenant), untrusted.Visible(string(r.Result)), untrusted.Visible(shortHash(r.Revision)), r.Summary)
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", untrusted.Visible(r.Tenant), untrusted.Visible(string(r.Result)), untrusted.Visible(shortHash(r.Revision)), r.Summary)
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("write output: %w", err)
