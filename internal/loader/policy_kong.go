@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -22,6 +21,8 @@ type kongRules struct {
 	// hosts are the route host patterns, with "{tenant}" still in them.
 	hosts []hostPattern
 	dest  destinations
+	// paths are every tenant's route paths, by gateway.
+	paths map[string][]tenantPath
 }
 
 // kongRules prepares the platform's Kong guardrails and reports the
@@ -34,7 +35,7 @@ func (l *loader) kongRules(repo *model.Repo) *kongRules {
 			l.errs.Addf(l.platform.locate(path), formatSelectors(path), format, args...)
 		}
 	}
-	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}}
+	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}, paths: routePaths(repo.Tenants)}
 	for i, name := range g.AllowedPlugins {
 		if _, ok := r.catalog[name]; !ok {
 			platformErr(append(slices.Clone(at), "allowedPlugins", strconv.Itoa(i)),
@@ -168,10 +169,10 @@ func (c *tenantCheck) route(at []string, r *model.KongRoute) {
 
 // routePath reports a path outside the tenant's: "/<tenant>" or below
 // "/<tenant>/". Kong matches a path as a prefix of the request's, so
-// "/pay" also matches "/payments/…": the bare form is refused when
-// another tenant's name starts with the tenant's. Kong normalises
-// request paths (percent-decoding, dot segments) before matching, so a
-// path must be written in the form it matches.
+// "/pay" also matches "/payments/…": the bare form is refused when a route
+// of another tenant on the gateway has a path it is a prefix of. Kong
+// normalises request paths (percent-decoding, dot segments) before
+// matching, so a path must be written in the form it matches.
 func (c *tenantCheck) routePath(at []string, path string) {
 	name := c.t.Name
 	if path != "/"+name && !strings.HasPrefix(path, "/"+name+"/") {
@@ -185,16 +186,36 @@ func (c *tenantCheck) routePath(at []string, path string) {
 	if path != "/"+name {
 		return
 	}
-	for _, other := range c.tenants[sort.SearchStrings(c.tenants, name):] {
-		if !strings.HasPrefix(other, name) {
-			break
-		}
-		if other != name {
-			c.errorf(at, "path %q would also match the paths of tenant %s (%q): Kong matches a path as a prefix of the request's; use %q", path, other, "/"+other, "/"+name+"/")
+	for _, o := range c.kongRules.paths[c.t.Kong.Gateway] {
+		if o.tenant != name && strings.HasPrefix(o.path, path) {
+			c.errorf(at, "path %q would also match the paths of tenant %s (%q): Kong matches a path as a prefix of the request's; use %q", path, o.tenant, o.path, "/"+name+"/")
 			return
 		}
 	}
 }
+
+// routePaths lists the route paths of every tenant, by gateway, sorted.
+func routePaths(tenants []*model.Tenant) map[string][]tenantPath {
+	out := map[string][]tenantPath{}
+	for _, t := range tenants {
+		if t.Kong == nil {
+			continue
+		}
+		for _, sn := range sortedKeys(t.Kong.Services) {
+			for _, rn := range sortedKeys(t.Kong.Services[sn].Routes) {
+				for _, p := range t.Kong.Services[sn].Routes[rn].Paths {
+					out[t.Kong.Gateway] = append(out[t.Kong.Gateway], tenantPath{tenant: t.Name, path: p})
+				}
+			}
+		}
+	}
+	for _, ps := range out {
+		slices.SortFunc(ps, func(a, b tenantPath) int { return strings.Compare(a.tenant+"\x00"+a.path, b.tenant+"\x00"+b.path) })
+	}
+	return out
+}
+
+type tenantPath struct{ tenant, path string }
 
 // kongPlugins checks the plugins of a service, route or consumer: allowed
 // by the platform, with a config Kong accepts and hosts the tenant may

@@ -252,6 +252,19 @@ kong: {
 			},
 		},
 		{
+			// Tenant ab has no route: /a takes nobody's traffic.
+			name: "bare path when the longer tenant has no route",
+			kong: `	services: "a-s": {url: "https://example.com", routes: "a-r": paths: ["/a"]}`,
+			tenants: map[string]string{"ab": `package k3sync
+
+owners: ["team@example.com"]
+kong: {
+	gateway: "edge"
+	services: "ab-s": url: "https://example.com"
+}
+`},
+		},
+		{
 			name: "pod DNS name through the search path",
 			tenants: map[string]string{"pod": `package k3sync
 
