@@ -73,6 +73,8 @@ func (c *tenantCheck) kong() {
 	entity := func(at []string, kind, n string) {
 		if n != name && !strings.HasPrefix(n, name+"-") {
 			c.errorf(at, "%s %q is outside tenant %s's prefix %q", kind, n, name, name+"-")
+		} else if other := c.longerTenant(n); other != "" {
+			c.errorf(at, "%s %q is in the prefix of tenant %s, whose name is longer: only it may use it", kind, n, other)
 		}
 		c.kongName(at, kind+" name", n)
 		if kind == "upstream" && strings.Contains(n, ".") {
@@ -113,10 +115,17 @@ func (c *tenantCheck) kong() {
 			gat := append(slices.Clone(at), "groups", strconv.Itoa(i))
 			if g != name && !strings.HasPrefix(g, name+"-") {
 				c.errorf(gat, "ACL group %q is outside tenant %s's prefix (%q or %q)", g, name, name, name+"-...")
+			} else if other := c.longerTenant(g); other != "" {
+				// Tenant a joining group a-b would pass the acl plugin of
+				// tenant a-b's services.
+				c.errorf(gat, "ACL group %q is in the prefix of tenant %s, whose name is longer: only it may use it", g, other)
 			}
 			c.kongName(gat, "ACL group", g)
 		}
 		c.kongPlugins(at, co.Plugins, true)
+		if len(co.Plugins) > 0 && len(k.Services) == 0 {
+			c.errorf(append(slices.Clone(at), "plugins"), "a consumer's plugins run on each of tenant %s's services, and it has none", name)
+		}
 	}
 	for _, un := range sortedKeys(k.Upstreams) {
 		at := p("kong", "upstreams", un)

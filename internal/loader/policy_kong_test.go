@@ -265,6 +265,25 @@ kong: {
 `},
 		},
 		{
+			// a-c would pass the acl plugin of a-b's services.
+			name: "names and groups of a longer tenant's prefix",
+			kong: `	services: "a-b-api": url: "https://example.com"
+	consumers: "a-c": groups: ["a-b", "a-x"]`,
+			tenants: map[string]string{"a-b": `package k3sync
+
+owners: ["team@example.com"]
+`},
+			want: []string{
+				`tenants/a/tenant.cue:10:12: kong.services."a-b-api": service "a-b-api" is in the prefix of tenant a-b, whose name is longer: only it may use it`,
+				`tenants/a/tenant.cue:11:29: kong.consumers."a-c".groups.0: ACL group "a-b" is in the prefix of tenant a-b, whose name is longer: only it may use it`,
+			},
+		},
+		{
+			name: "consumer plugins without a service",
+			kong: `	consumers: "a-c": plugins: "rate-limiting": config: minute: 5`,
+			want: []string{`tenants/a/tenant.cue:10:20: kong.consumers."a-c".plugins: a consumer's plugins run on each of tenant a's services, and it has none`},
+		},
+		{
 			name: "pod DNS name through the search path",
 			tenants: map[string]string{"pod": `package k3sync
 
