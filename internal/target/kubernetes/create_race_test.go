@@ -29,6 +29,13 @@ func platformLimits() *corev1.LimitRange {
 	}
 }
 
+func platformQuota() *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-quota", Namespace: "payments"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100")}},
+	}
+}
+
 func platformSRE() *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "platform-sre", Namespace: "payments"},
@@ -60,6 +67,11 @@ func TestCreateDoesNotTakeOverWhatAppearsFirst(t *testing.T) {
 				if _, err := cs.RbacV1().RoleBindings("payments").Create(r.Context(), platformSRE(), metav1.CreateOptions{}); err != nil {
 					t.Errorf("controller: %v", err)
 				}
+				// Agrees with the tenant's quota where both set a field:
+				// k3sync's create conflicts with nothing.
+				if _, err := cs.CoreV1().ResourceQuotas("payments").Create(r.Context(), platformQuota(), metav1.CreateOptions{}); err != nil {
+					t.Errorf("controller: %v", err)
+				}
 			}
 			return resp, err
 		})
@@ -75,7 +87,7 @@ func TestCreateDoesNotTakeOverWhatAppearsFirst(t *testing.T) {
 	}})
 	r = withLimitRangeName(t, r, "payments", "platform-limits")
 	results, _ := tg.Apply(t.Context(), request(r), plan.ApplyOptions{})
-	taken := map[string]bool{"LimitRange/payments/platform-limits": true, "RoleBinding/payments/platform-sre": true}
+	taken := map[string]bool{"LimitRange/payments/platform-limits": true, "RoleBinding/payments/platform-sre": true, "ResourceQuota/payments/tenant-quota": true}
 	for _, res := range results {
 		id := objectID(res.Kind, res.Namespace, res.Name)
 		if taken[id] && res.Err == nil {
@@ -89,12 +101,39 @@ func TestCreateDoesNotTakeOverWhatAppearsFirst(t *testing.T) {
 	if mx := lr.Spec.Limits[0].Max[corev1.ResourceCPU]; mx.String() != "1" || len(lr.Spec.Limits) != 1 {
 		t.Errorf("the platform's LimitRange after k3sync's create: %+v; want max cpu 1 as the controller made it", lr.Spec.Limits)
 	}
+	// Nothing of k3sync's is left on them: no labels, no managed fields.
+	for _, m := range []metav1.ObjectMeta{lr.ObjectMeta} {
+		if len(m.Labels) != 0 {
+			t.Errorf("%s after k3sync's refused create has labels %v; want none", m.Name, m.Labels)
+		}
+		for _, mf := range m.ManagedFields {
+			if mf.Manager == FieldManager {
+				t.Errorf("%s after k3sync's refused create: k3sync still manages %s", m.Name, mf.FieldsV1)
+			}
+		}
+	}
 	rb, err := cs.RbacV1().RoleBindings("payments").Get(t.Context(), "platform-sre", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "platform-sre" {
 		t.Errorf("the platform's RoleBinding after k3sync's create binds %+v; want group platform-sre only", rb.Subjects)
+	}
+	if len(rb.Labels) != 0 {
+		t.Errorf("the platform's RoleBinding after k3sync's refused create has labels %v; want none", rb.Labels)
+	}
+	// The quota k3sync's apply could write to: what it added is taken back.
+	rq, err := cs.CoreV1().ResourceQuotas("payments").Get(t.Context(), "tenant-quota", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rq.Spec.Hard) != 1 || len(rq.Labels) != 0 {
+		t.Errorf("the platform's ResourceQuota after k3sync's refused create: hard %v, labels %v; want pods only, no labels", rq.Spec.Hard, rq.Labels)
+	}
+	for _, mf := range rq.ManagedFields {
+		if mf.Manager == FieldManager {
+			t.Errorf("the platform's ResourceQuota after k3sync's refused create: k3sync still manages %s", mf.FieldsV1)
+		}
 	}
 	entry, err := store.Load(t.Context(), "payments", tg.stateTarget())
 	if err != nil {

@@ -75,7 +75,9 @@
 // system); a create forces nothing, and fails when another writer made the
 // object between the plan and the apply (a controller that fills new
 // namespaces): its fields conflict, or its managed fields name that
-// writer; the object is then not k3sync's, and the next plan blocks it.
+// writer, and k3sync then applies nothing to it, which takes back every
+// field its create set that the other writer does not hold (its labels
+// among them). The object is not k3sync's, and the next plan blocks it.
 // Every change has its own result; an unreachable cluster fails its own
 // changes only.
 //

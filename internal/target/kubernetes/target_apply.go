@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 
 	"github.com/k3sync/k3sync/internal/credentials"
 	"github.com/k3sync/k3sync/internal/plan"
@@ -268,15 +269,47 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	}
 	if create && !opts.DryRun {
 		if other := otherWriter(out); other != "" {
-			return nil, fmt.Errorf("%s: %w: %s created it between the plan and the apply; k3sync does not own it", it.change.Key, ErrCreatedByOther, other)
+			err := fmt.Errorf("%s: %w: %s created it between the plan and the apply; k3sync does not own it", it.change.Key, ErrCreatedByOther, other)
+			if rerr := t.release(ctx, ri, k.Namespaced, it); rerr != nil {
+				err = fmt.Errorf("%w; taking back what k3sync set on it: %w", err, rerr)
+			}
+			return nil, err
 		}
 	}
 	return out, nil
 }
 
+// release applies nothing to an object k3sync's create found made by
+// another writer: server-side apply removes the fields k3sync's create
+// set that no other manager holds (its labels, keys the other left
+// unset), and keeps those the other writer holds too. The object is left
+// as the other writer made it.
+func (t *Target) release(ctx context.Context, ri metadata.Getter, namespaced bool, it *item) error {
+	empty := map[string]any{
+		"apiVersion": it.desired.GetAPIVersion(),
+		"kind":       it.desired.GetKind(),
+		"metadata":   map[string]any{"name": it.desired.GetName()},
+	}
+	if namespaced {
+		empty["metadata"].(map[string]any)["namespace"] = it.desired.GetNamespace()
+	}
+	body, err := json.Marshal(empty)
+	if err != nil {
+		return err //nolint:wrapcheck // a map of strings
+	}
+	po := metav1.ApplyOptions{FieldManager: FieldManager}.ToPatchOptions()
+	if namespaced {
+		_, err = ri.Namespace(it.desired.GetNamespace()).Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, po)
+	} else {
+		_, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, po)
+	}
+	return err //nolint:wrapcheck // wrapped by the caller
+}
+
 // ErrCreatedByOther is the result of a create whose object another writer
-// made between the plan and the apply: k3sync set only fields that agree
-// with it (a create does not force), and does not record it as its own.
+// made between the plan and the apply: k3sync's create forced nothing, the
+// fields it set that only it held are taken back, and it does not record
+// the object as its own.
 var ErrCreatedByOther = errors.New("exists, not owned by k3sync")
 
 // otherWriter names a field manager of an object other than k3sync, status
