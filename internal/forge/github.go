@@ -157,7 +157,7 @@ func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body str
 	}
 	// An app whose login is not known yet owns no comment: it creates its
 	// own, and learns its login from it.
-	ours := func(c *github.IssueComment) bool { return me != "" && c.GetUser().GetLogin() == me }
+	ours := func(c *github.IssueComment) bool { return me != "" && strings.EqualFold(c.GetUser().GetLogin(), me) }
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: pageSize}}
 	for {
 		comments, resp, err := g.client.Issues.ListComments(ctx, g.owner, g.repo, number, opts)
@@ -185,8 +185,10 @@ func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body str
 	if err != nil {
 		return fmt.Errorf("github %s#%d: create comment: %w", g.name(), number, ghErr(err))
 	}
-	if me == "" {
-		g.SetLogin(created.GetUser().GetLogin())
+	// Who posted it is who k3sync is: a login learnt, or a configured one
+	// corrected (else each review would post another comment).
+	if got := created.GetUser().GetLogin(); got != "" && !strings.EqualFold(got, me) {
+		g.SetLogin(got)
 	}
 	return nil
 }

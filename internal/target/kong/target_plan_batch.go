@@ -296,8 +296,9 @@ func batchOwners(tps []*tenantPlan) (owners, map[string]bool) {
 	return o, alone
 }
 
-// pluginWithin reports whether a live plugin has exactly one parent and
-// that parent is in the tenant's slice.
+// pluginWithin reports whether a live plugin has exactly one parent, or a
+// service and a consumer (a consumer's plugin, as k3sync sets it), and
+// those parents are in the tenant's slice.
 func pluginWithin(p *gokong.Plugin, within func(kind string, id *string) bool) bool {
 	n := 0
 	for _, ok := range []bool{p.Service != nil, p.Route != nil, p.Consumer != nil, p.ConsumerGroup != nil} {
@@ -306,6 +307,8 @@ func pluginWithin(p *gokong.Plugin, within func(kind string, id *string) bool) b
 		}
 	}
 	switch {
+	case n == 2 && p.Service != nil && p.Consumer != nil:
+		return within(KindService, p.Service.ID) && within(KindConsumer, p.Consumer.ID)
 	case n != 1:
 		return false
 	case p.Service != nil:
