@@ -5,14 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/k3sync/k3sync/internal/forge"
 	"github.com/k3sync/k3sync/internal/plan"
-	"github.com/k3sync/k3sync/internal/source"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 )
 
@@ -31,17 +29,10 @@ func TestPullRequestOverInputLimit(t *testing.T) {
 	big := up.CommitRef("search: a large file", "refs/pull/8/head")
 	up.Git("reset", "--quiet", "--hard", base)
 
-	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := cloneOf(t, up)
 	api := newGitHubAPI(t)
 	api.mergeBase = base
-	pull := func(n int, head string) map[string]any {
-		return map[string]any{"number": n, "title": "pr", "html_url": "https://github.com/o/r/pull/x",
-			"user": map[string]any{"login": "alice"}, "head": map[string]any{"ref": "b", "sha": head}, "base": map[string]any{"ref": "main"}}
-	}
-	api.pulls = []map[string]any{pull(7, good), pull(8, big)}
+	api.pulls = []map[string]any{pullRequest(7, "pr", "alice", good), pullRequest(8, "pr", "alice", big)}
 	// Pull request 8's comments, which the shared fake does not serve.
 	var mu sync.Mutex
 	var comments8 []string

@@ -78,6 +78,22 @@ type ghFault struct {
 	At, Until time.Time
 }
 
+// cloneOf is a source that clones up's main into a folder of the test.
+func cloneOf(t *testing.T, up *gitserver.Repo) *source.Poller {
+	t.Helper()
+	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// pullRequest is GitHub's answer for pull request n, by author, at head.
+func pullRequest(n int, title, author, head string) map[string]any {
+	return map[string]any{"number": n, "title": title, "html_url": fmt.Sprintf("https://github.com/o/r/pull/%d", n),
+		"user": map[string]any{"login": author}, "head": map[string]any{"ref": "b", "sha": head}, "base": map[string]any{"ref": "main"}}
+}
+
 func newGitHubAPI(t *testing.T) *githubAPI {
 	g := &githubAPI{t: t}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
@@ -421,13 +437,9 @@ func TestPullRequestOverFetchLimit(t *testing.T) {
 	}
 	head := up.CommitRef("payments: data dump", "refs/pull/7/head")
 
-	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := cloneOf(t, up)
 	api := newGitHubAPI(t)
-	api.pulls = []map[string]any{{"number": 7, "title": "payments: data dump", "html_url": "https://github.com/o/r/pull/7",
-		"user": map[string]any{"login": "alice"}, "head": map[string]any{"ref": "dump", "sha": head}, "base": map[string]any{"ref": "main"}}}
+	api.pulls = []map[string]any{pullRequest(7, "payments: data dump", "alice", head)}
 	gh, err := forge.NewGitHub(api.srv.URL, "o/r", "gh-token", api.srv.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -474,14 +486,10 @@ func TestPullRequestWithManyEmptyFolders(t *testing.T) {
 	head := up.CommitRef("400 folders with no .cue file", "refs/pull/7/head")
 	up.Git("reset", "--quiet", "--hard", base)
 
-	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := cloneOf(t, up)
 	api := newGitHubAPI(t)
 	api.mergeBase = base
-	api.pulls = []map[string]any{{"number": 7, "title": "pr", "html_url": "https://github.com/o/r/pull/7",
-		"user": map[string]any{"login": "mallory"}, "head": map[string]any{"ref": "b", "sha": head}, "base": map[string]any{"ref": "main"}}}
+	api.pulls = []map[string]any{pullRequest(7, "pr", "mallory", head)}
 	api.fault = func(r *http.Request, _ time.Time) (int, http.Header, time.Time) {
 		if r.Method != http.MethodGet && strings.Contains(r.URL.Path, "/comments") && r.ContentLength > int64(forge.GitHubMaxComment+len(`{"body":""}`)) {
 			return http.StatusUnprocessableEntity, nil, time.Time{}

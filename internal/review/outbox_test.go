@@ -3,7 +3,6 @@ package review
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/k3sync/k3sync/internal/forge"
 	"github.com/k3sync/k3sync/internal/metrics"
 	"github.com/k3sync/k3sync/internal/plan"
-	"github.com/k3sync/k3sync/internal/source"
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 )
@@ -221,14 +219,10 @@ func TestPullRequestPassRateLimited(t *testing.T) {
 	up.WriteFile("tenants/payments/refunds.cue", "package k3sync\n\nkafka: topics: \"payments.refunds\": partitions: 3\n")
 	head := up.CommitRef("payments: refunds topic", "refs/pull/7/head")
 	up.Git("reset", "--quiet", "--hard", mergeBase)
-	src, err := source.New(source.Config{URL: up.FileURL(), Branch: "main", Dir: filepath.Join(t.TempDir(), "clone")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := cloneOf(t, up)
 	api := newGitHubAPI(t)
 	api.mergeBase = mergeBase
-	api.pulls = []map[string]any{{"number": 7, "title": "payments: refunds", "html_url": "https://github.com/o/r/pull/7",
-		"user": map[string]any{"login": "alice"}, "head": map[string]any{"ref": "refunds", "sha": head}, "base": map[string]any{"ref": "main"}}}
+	api.pulls = []map[string]any{pullRequest(7, "payments: refunds", "alice", head)}
 	left := 2
 	api.fault = func(r *http.Request, now time.Time) (int, http.Header, time.Time) {
 		if left == 0 || r.URL.Path != "/repos/o/r/pulls" {
