@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -209,4 +210,70 @@ func withLimitRangeName(t *testing.T, r *model.Repo, tenant, name string) *model
 	}
 	ns.LimitRange.Name = name
 	return r
+}
+
+// TestUpdateDoesNotLandOnAReplacedObject: between k3sync's plan of an
+// update and its apply, someone deletes the tenant's ResourceQuota and
+// makes another of that name. The forced apply must not land on it: the
+// update fails, the new object is left as its writer made it, and the
+// next plan does not take it for the tenant's.
+func TestUpdateDoesNotLandOnAReplacedObject(t *testing.T) {
+	cp := kube.StartT(t, 1)[0]
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replaced atomic.Bool
+	rc := rest.CopyConfig(cp.RESTConfig())
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/namespaces/payments/resourcequotas/tenant-quota") && replaced.CompareAndSwap(false, true) {
+				if err := cs.CoreV1().ResourceQuotas("payments").Delete(r.Context(), "tenant-quota", metav1.DeleteOptions{}); err != nil {
+					t.Errorf("someone: %v", err)
+				}
+				q := platformQuota()
+				q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("5")
+				if _, err := cs.CoreV1().ResourceQuotas("payments").Create(r.Context(), q, metav1.CreateOptions{}); err != nil {
+					t.Errorf("someone: %v", err)
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	store := state.NewMemory()
+	tg, err := NewForConfig("eu-west", rc, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced.Store(true) // the first apply creates the quota
+	if _, err := tg.Apply(t.Context(), request(repo(t, nil)), plan.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	replaced.Store(false)
+	more := repo(t, map[string][2]string{"payments": {"pods: 100", "pods: 120"}})
+	results, _ := tg.Apply(t.Context(), request(more), plan.ApplyOptions{})
+	if !replaced.Load() {
+		t.Fatal("the apply sent no update of the quota; the test needs one")
+	}
+	for _, res := range results {
+		if res.Kind == "ResourceQuota" && res.Namespace == "payments" && !errors.Is(res.Err, ErrReplaced) {
+			t.Errorf("update of the replaced quota: %s, error %v; want ErrReplaced", res.Action, res.Err)
+		}
+	}
+	q, err := cs.CoreV1().ResourceQuotas("payments").Get(t.Context(), "tenant-quota", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pods := q.Spec.Hard[corev1.ResourcePods]; pods.String() != "5" || len(q.Labels) != 0 {
+		t.Errorf("the replacing quota after k3sync's update: pods %s, labels %v; want 5 and none, as its writer made it", pods.String(), q.Labels)
+	}
+	changes, err := tg.Plan(t.Context(), request(more))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if c.Kind == "ResourceQuota" && c.Namespace == "payments" && c.Action != plan.Blocked {
+			t.Errorf("next plan: %s %s; want blocked (exists, not owned)", c.Action, c.Key)
+		}
+	}
 }

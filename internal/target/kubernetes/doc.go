@@ -78,6 +78,9 @@
 // writer, and k3sync then applies nothing to it, which takes back every
 // field its create set that the other writer does not hold (its labels
 // among them). The object is not k3sync's, and the next plan blocks it.
+// An update or adoption names the UID of the object it was planned
+// against: the apiserver refuses it (ErrReplaced) when that object was
+// deleted, or replaced by another of its name, since the plan.
 // Every change has its own result; an unreachable cluster fails its own
 // changes only.
 //

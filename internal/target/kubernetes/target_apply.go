@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -253,7 +254,7 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
-	body, err := it.desired.MarshalJSON()
+	body, err := applyBody(it, !create)
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode: %w", it.change.Key, err)
 	}
@@ -265,6 +266,9 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 		out, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
 	}
 	if err != nil {
+		if uidRefused(err) {
+			return nil, fmt.Errorf("%s: apply: %w", it.change.Key, ErrReplaced)
+		}
 		return nil, fmt.Errorf("%s: apply: %w", it.change.Key, err)
 	}
 	if create && !opts.DryRun {
@@ -304,6 +308,53 @@ func (t *Target) release(ctx context.Context, ri metadata.Getter, namespaced boo
 		_, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, po)
 	}
 	return err //nolint:wrapcheck // wrapped by the caller
+}
+
+// applyBody is the item's desired object as an apply sends it. An update
+// or adoption names the UID of the live object it was planned against:
+// the apiserver refuses it when that object was deleted, or deleted and
+// made again by someone else, since the plan (uidRefused), so a forced
+// apply never lands on an object k3sync did not plan for.
+func applyBody(it *item, pinUID bool) ([]byte, error) {
+	if !pinUID || it.uid == "" {
+		return it.desired.MarshalJSON() //nolint:wrapcheck // wrapped by the caller
+	}
+	obj := maps.Clone(it.desired.Object)
+	md, _ := obj["metadata"].(map[string]any)
+	md = maps.Clone(md)
+	if md == nil {
+		md = map[string]any{}
+	}
+	md["uid"] = string(it.uid)
+	obj["metadata"] = md
+	return json.Marshal(obj) //nolint:wrapcheck // wrapped by the caller
+}
+
+// ErrReplaced is the result of an update or adoption whose object was
+// deleted, or replaced by another of the same name, since the plan: the
+// apply is refused, and the next plan sees what is there now.
+var ErrReplaced = errors.New("the object was deleted or replaced since the plan; nothing was applied")
+
+// uidRefused reports whether the apiserver refused an apply for its UID:
+// the object of that UID is gone (409, uid mismatch), or another object
+// has the name (422 on metadata.uid, which is immutable).
+func uidRefused(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	st := status.Status()
+	if st.Reason == metav1.StatusReasonConflict && strings.Contains(st.Message, "uid mismatch") {
+		return true
+	}
+	if st.Details != nil {
+		for _, c := range st.Details.Causes {
+			if c.Field == "metadata.uid" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ErrCreatedByOther is the result of a create whose object another writer
