@@ -258,13 +258,11 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode: %w", it.change.Key, err)
 	}
-	ri := t.meta.Resource(k.GVR())
-	var out *metav1.PartialObjectMetadata
+	var ri metadata.ResourceInterface = t.meta.Resource(k.GVR())
 	if k.Namespaced {
-		out, err = ri.Namespace(it.desired.GetNamespace()).Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
-	} else {
-		out, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
+		ri = t.meta.Resource(k.GVR()).Namespace(it.desired.GetNamespace())
 	}
+	out, err := ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, ao.ToPatchOptions())
 	if err != nil {
 		if uidRefused(err) {
 			return nil, fmt.Errorf("%s: apply: %w", it.change.Key, ErrReplaced)
@@ -274,7 +272,7 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 	if create && !opts.DryRun {
 		if other := otherWriter(out); other != "" {
 			err := fmt.Errorf("%s: %w: %s created it between the plan and the apply; k3sync does not own it", it.change.Key, ErrCreatedByOther, other)
-			if rerr := t.release(ctx, ri, k.Namespaced, it); rerr != nil {
+			if rerr := release(ctx, ri, it); rerr != nil {
 				err = fmt.Errorf("%w; taking back what k3sync set on it: %w", err, rerr)
 			}
 			return nil, err
@@ -288,25 +286,16 @@ func (t *Target) applyObject(ctx context.Context, it *item, opts plan.ApplyOptio
 // set that no other manager holds (its labels, keys the other left
 // unset), and keeps those the other writer holds too. The object is left
 // as the other writer made it.
-func (t *Target) release(ctx context.Context, ri metadata.Getter, namespaced bool, it *item) error {
-	empty := map[string]any{
-		"apiVersion": it.desired.GetAPIVersion(),
-		"kind":       it.desired.GetKind(),
-		"metadata":   map[string]any{"name": it.desired.GetName()},
+func release(ctx context.Context, ri metadata.ResourceInterface, it *item) error {
+	md := map[string]any{"name": it.desired.GetName()}
+	if ns := it.desired.GetNamespace(); ns != "" {
+		md["namespace"] = ns
 	}
-	if namespaced {
-		empty["metadata"].(map[string]any)["namespace"] = it.desired.GetNamespace()
-	}
-	body, err := json.Marshal(empty)
+	body, err := json.Marshal(map[string]any{"apiVersion": it.desired.GetAPIVersion(), "kind": it.desired.GetKind(), "metadata": md})
 	if err != nil {
 		return err //nolint:wrapcheck // a map of strings
 	}
-	po := metav1.ApplyOptions{FieldManager: FieldManager}.ToPatchOptions()
-	if namespaced {
-		_, err = ri.Namespace(it.desired.GetNamespace()).Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, po)
-	} else {
-		_, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, po)
-	}
+	_, err = ri.Patch(ctx, it.desired.GetName(), types.ApplyPatchType, body, metav1.ApplyOptions{FieldManager: FieldManager}.ToPatchOptions())
 	return err //nolint:wrapcheck // wrapped by the caller
 }
 
