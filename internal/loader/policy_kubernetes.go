@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -73,9 +72,8 @@ func (c *tenantCheck) kubernetes() {
 		// Two grants of one name in a namespace would be one RoleBinding,
 		// each apply taking it from the other: a name given, or the one
 		// made of the group and role ("acme/dev" and "acme-dev" make one).
-		bindingName := func(g model.AccessGrant) string { return cmp.Or(g.Name, render.RoleBindingName(g.Group, g.Role)) }
 		for j, other := range k.Access[:i] {
-			if bindingName(other) != bindingName(g) {
+			if render.AccessBindingName(other) != render.AccessBindingName(g) {
 				continue
 			}
 			if ns, ok := sharedNamespace(k, g, other); ok {
@@ -83,7 +81,7 @@ func (c *tenantCheck) kubernetes() {
 				if g.Name == "" {
 					hint = " (made of its group and role; set name)"
 				}
-				c.errorf(append(gat, "name"), "RoleBinding name %q%s is also access[%d]'s in namespace %q: each grant needs a name of its own", bindingName(g), hint, j, ns)
+				c.errorf(append(gat, "name"), "RoleBinding name %q%s is also access[%d]'s in namespace %q: each grant needs a name of its own", render.AccessBindingName(g), hint, j, ns)
 			}
 		}
 	}

@@ -247,6 +247,12 @@ func RoleBindingName(group, role string) string {
 	return "k3sync:" + role + ":" + r.Replace(group)
 }
 
+// AccessBindingName is the RoleBinding name of an access grant: the name
+// it gives, or RoleBindingName of its group and role.
+func AccessBindingName(g model.AccessGrant) string {
+	return cmp.Or(g.Name, RoleBindingName(g.Group, g.Role))
+}
+
 func roleBindings(t *model.Tenant, ns *model.Namespace) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	if t.Kubernetes.HasDeployer() {
@@ -259,7 +265,7 @@ func roleBindings(t *model.Tenant, ns *model.Namespace) []*unstructured.Unstruct
 		if len(g.Namespaces) > 0 && !slices.Contains(g.Namespaces, ns.Name) {
 			continue
 		}
-		out = append(out, object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, cmp.Or(g.Name, RoleBindingName(g.Group, g.Role)), ns.Name), map[string]any{
+		out = append(out, object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(t, AccessBindingName(g), ns.Name), map[string]any{
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": g.Role},
 			"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g.Group}},
 		}))
