@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -195,15 +196,22 @@ func (c *tenantCheck) routePath(at []string, path string) {
 	if path != "/"+name {
 		return
 	}
-	for _, o := range c.kongRules.paths[c.t.Kong.Gateway] {
-		if o.tenant != name && strings.HasPrefix(o.path, path) {
+	// The paths path is a prefix of sort together, from where path would be.
+	ps := c.kongRules.paths[c.t.Kong.Gateway]
+	i, _ := slices.BinarySearchFunc(ps, path, func(o tenantPath, p string) int { return strings.Compare(o.path, p) })
+	for _, o := range ps[i:] {
+		if !strings.HasPrefix(o.path, path) {
+			break
+		}
+		if o.tenant != name {
 			c.errorf(at, "path %q would also match the paths of tenant %s (%q): Kong matches a path as a prefix of the request's; use %q", path, o.tenant, o.path, "/"+name+"/")
 			return
 		}
 	}
 }
 
-// routePaths lists the route paths of every tenant, by gateway, sorted.
+// routePaths lists the route paths of every tenant, by gateway, sorted by
+// path: the paths a bare path is a prefix of are one run of them.
 func routePaths(tenants []*model.Tenant) map[string][]tenantPath {
 	out := map[string][]tenantPath{}
 	for _, t := range tenants {
@@ -219,7 +227,9 @@ func routePaths(tenants []*model.Tenant) map[string][]tenantPath {
 		}
 	}
 	for _, ps := range out {
-		slices.SortFunc(ps, func(a, b tenantPath) int { return strings.Compare(a.tenant+"\x00"+a.path, b.tenant+"\x00"+b.path) })
+		slices.SortFunc(ps, func(a, b tenantPath) int {
+			return cmp.Or(strings.Compare(a.path, b.path), strings.Compare(a.tenant, b.tenant))
+		})
 	}
 	return out
 }
