@@ -97,10 +97,12 @@ func TestUnrecordedRunFailsAndIsRetried(t *testing.T) {
 		t.Errorf("k3sync_state_write_failures_total = %v after %d refusals", n, j.refusals())
 	}
 
+	// The retry that finds writes working records the runs kept, one by
+	// one, then itself; the tenant shows synced once all are recorded.
 	j.set(false)
-	waitFor("a recorded run", func() bool {
-		runs, err := j.Runs(t.Context(), "a", 0)
-		return err == nil && len(runs) > 0
+	waitFor("the runs recorded", func() bool {
+		o, err := r.Overview(t.Context())
+		return err == nil && len(o.Tenants) == 1 && o.Tenants[0].State == view.Synced
 	})
 	cancel()
 	runs, err := j.Runs(t.Context(), "a", 0)
