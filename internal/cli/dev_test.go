@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k3sync/k3sync/internal/testenv/fixture"
 	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 )
 
@@ -102,7 +103,10 @@ func testDevBanner(t *testing.T, kafkaPeer string) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- runDev(ctx, &out, t.TempDir(), exampleRepo, listen, kafkaPeer, log) }()
+	// The example without its Sunday deny window: the banner's sync must
+	// apply at any hour.
+	repo := fixture.ExampleDir(t)
+	go func() { done <- runDev(ctx, &out, t.TempDir(), repo, listen, kafkaPeer, log) }()
 	defer func() {
 		cancel()
 		select {

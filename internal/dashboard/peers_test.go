@@ -17,6 +17,7 @@ import (
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/kongemu"
 	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/testenv/fixture"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 )
@@ -24,8 +25,6 @@ import (
 // The setup below follows internal/daemon's end-to-end test: two real
 // kube-apiservers, kfake, the Kong emulator and a Git smart-HTTP server
 // holding the example platform repo.
-
-const exampleRepo = "../../examples/platform-repo"
 
 // Tokens of the browser test's daemon.
 const (
@@ -64,20 +63,9 @@ func startPeers(t *testing.T) *peers {
 	}
 	root := t.TempDir()
 	p.repo = gitserver.NewRepo(t, root, "platform.git")
-	p.repo.CopyDir(exampleRepo)
-	// payments denies syncs from Friday 22:00 to Monday 10:00 UTC; the
-	// test presses "Sync now" on payments whatever the day.
-	cue, err := os.ReadFile(filepath.Join(exampleRepo, "tenants/payments/tenant.cue"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	for _, line := range strings.Split(string(cue), "\n") {
-		if !strings.Contains(line, "syncWindows:") {
-			kept = append(kept, line)
-		}
-	}
-	p.repo.WriteFile("tenants/payments/tenant.cue", strings.Join(kept, "\n"))
+	// The test presses "Sync now" on payments whatever the hour: the
+	// example without its Sunday deny window.
+	p.repo.CopyDir(fixture.ExampleDir(t))
 	p.repo.Commit("Import the example platform repo")
 	git := gitserver.NewHTTP(t, root)
 	dir := t.TempDir()

@@ -20,13 +20,12 @@ import (
 	"github.com/k3sync/k3sync/internal/daemon"
 	"github.com/k3sync/k3sync/internal/kongemu"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/testenv/fixture"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 	"github.com/k3sync/k3sync/internal/testenv/syncbuf"
 	"github.com/k3sync/k3sync/internal/view"
 )
-
-const exampleRepo = "../../examples/platform-repo"
 
 // serviceAccountUser is k3sync's identity in the base: ServiceAccount
 // k3sync of namespace k3sync, as the apiserver authenticates it.
@@ -199,7 +198,7 @@ func startRBACRun(t *testing.T, rbac []*unstructured.Unstructured) *rbacRun {
 	cfg.Gateways = map[string]config.Gateway{"edge": {AdminURL: kongURL}}
 
 	run.repo = gitserver.NewRepo(t, t.TempDir(), "platform.git")
-	run.repo.CopyDir(exampleRepo)
+	run.repo.CopyDir(fixture.ExampleDir(t)) // applies at any hour: no sync windows
 	run.repo.Commit("Import the example platform repo")
 	cfg.Git = config.Git{URL: run.repo.FileURL(), Branch: gitserver.Branch, Interval: config.Duration{Duration: time.Hour}, Dir: filepath.Join(dir, "clone")}
 
