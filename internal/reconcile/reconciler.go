@@ -99,7 +99,9 @@ type Reconciler struct {
 	cronSpecs map[string]cron.EntryID
 	// attempts counts consecutive failed applies per tenant.
 	attempts map[string]int
-	notes    notifyState
+	// windows wake tenants a sync window blocked when it ends.
+	windows map[string]*time.Timer
+	notes   notifyState
 
 	// unrecorded are the runs, by tenant, the journal could not record
 	// yet (reconciler_sync.go).
@@ -144,6 +146,7 @@ const (
 	jobSync
 	jobDrift
 	jobRetry
+	jobWindow
 )
 
 // New returns a reconciler; Start runs it.
@@ -214,6 +217,8 @@ func (r *Reconciler) Start(ctx context.Context) error {
 				r.checkDrift(ctx, j.schedule)
 			case jobRetry:
 				r.retry(ctx, j.tenants)
+			case jobWindow:
+				r.windowOpened(ctx, j.tenants)
 			}
 		}
 	}

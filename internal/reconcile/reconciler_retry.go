@@ -96,3 +96,51 @@ func (r *Reconciler) retry(ctx context.Context, tenants []string) {
 		r.opts.OnApplied(ctx, cur.commit.Hash, runs)
 	}
 }
+
+// armWindow queues a sync of tenant for when its sync windows stop
+// blocking its apply (at, zero for never), replacing the one armed
+// before: nothing else brings back a tenant a window blocked, neither a
+// push nor a failure to retry.
+func (r *Reconciler) armWindow(tenant string, at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	delay := max(at.Sub(r.opts.Now()), 0)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.windows == nil {
+		r.windows = map[string]*time.Timer{}
+	}
+	if t := r.windows[tenant]; t != nil {
+		t.Stop()
+	}
+	r.windows[tenant] = time.AfterFunc(delay, func() {
+		select {
+		case r.work <- job{kind: jobWindow, tenants: []string{tenant}}:
+		default:
+			r.log.Warn("work queue full, sync after the sync window postponed", "tenant", tenant, "in", r.opts.RetryMin)
+			r.armWindow(tenant, r.opts.Now().Add(r.opts.RetryMin))
+		}
+	})
+}
+
+// windowOpened syncs tenants a sync window blocked, now that it may not.
+// A window still blocking one records nothing new and arms again.
+func (r *Reconciler) windowOpened(ctx context.Context, tenants []string) {
+	r.mu.Lock()
+	cur := r.snap.current
+	var due []string
+	for _, t := range tenants {
+		if cur != nil && cur.repo.Tenant(t) != nil {
+			due = append(due, t)
+		}
+	}
+	r.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	runs := r.syncTenants(ctx, cur, due, false, state.TriggerWindow, "", false)
+	if r.opts.OnApplied != nil {
+		r.opts.OnApplied(ctx, cur.commit.Hash, runs)
+	}
+}

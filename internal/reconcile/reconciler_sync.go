@@ -278,8 +278,10 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			// guard cannot count it: no deletes until every target plans.
 			blocked[name] = fmt.Sprintf("mass-deletion guard: %s/%s could not be planned, so the plan's deletes cannot be counted; no deletes until it plans again", p.Errors[0].System, p.Errors[0].Target)
 		case t != nil:
-			if why := windowBlocks(t, r.opts.Now()); why != "" {
+			if why, until := windowBlocks(t, r.opts.Now().UTC()); why != "" {
 				blocked[name] = why
+				// The window reopens without a push: apply then.
+				r.armWindow(name, until)
 			}
 		}
 	}
@@ -602,42 +604,55 @@ func suspendedMessage(s *state.Suspension) string {
 	return "tenant is suspended: changes are planned, not applied"
 }
 
-// windowBlocks says why the tenant's sync windows block an apply now, or "".
-func windowBlocks(t *model.Tenant, now time.Time) string {
+// windowBlocks says why the tenant's sync windows block an apply at now,
+// or "", and when they may stop blocking it: the end of the active deny
+// window, or the next start of an allow window (zero when none comes).
+// Schedules are in UTC, as the drift schedules.
+func windowBlocks(t *model.Tenant, now time.Time) (string, time.Time) {
 	var allows []model.SyncWindow
 	for _, w := range t.Policies.SyncWindows {
-		active := windowActive(w, now)
-		if w.Kind == "deny" && active {
-			return fmt.Sprintf("deny sync window %q (%s) is active", w.Schedule, w.Duration)
+		if w.Kind == "deny" {
+			if end, ok := windowEnd(w, now); ok {
+				return fmt.Sprintf("deny sync window %q (%s) is active", w.Schedule, w.Duration), end
+			}
 		}
 		if w.Kind == "allow" {
 			allows = append(allows, w)
 		}
 	}
 	if len(allows) == 0 {
-		return ""
+		return "", time.Time{}
 	}
+	var next time.Time
 	for _, w := range allows {
-		if windowActive(w, now) {
-			return ""
+		if _, ok := windowEnd(w, now); ok {
+			return "", time.Time{}
+		}
+		if sched, err := cronParser.Parse(w.Schedule); err == nil {
+			if at := sched.Next(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+				next = at
+			}
 		}
 	}
-	return "outside every allow sync window"
+	return "outside every allow sync window", next
 }
 
-// windowActive reports whether a window's latest start is less than its
-// duration ago.
-func windowActive(w model.SyncWindow, now time.Time) bool {
+// windowEnd reports whether a window is active at now (its latest start
+// is less than its duration ago) and when it ends.
+func windowEnd(w model.SyncWindow, now time.Time) (time.Time, bool) {
 	sched, err := cronParser.Parse(w.Schedule)
 	if err != nil {
-		return false
+		return time.Time{}, false
 	}
 	d, err := time.ParseDuration(w.Duration)
 	if err != nil {
-		return false
+		return time.Time{}, false
 	}
 	start := sched.Next(now.Add(-d))
-	return !start.After(now)
+	if start.IsZero() || start.After(now) {
+		return time.Time{}, false
+	}
+	return start.Add(d), true
 }
 
 func short(hash string) string {

@@ -173,6 +173,12 @@ func (r *Reconciler) summaryLocked(name string, st state.TenantStatus, drift sta
 		ts.Systems = append(ts.Systems, ss)
 	}
 	ts.State = worst(ts.Systems, suspended)
+	if blocked := st.LastRun; ts.Note == "" && (ts.State == view.OutOfSync || ts.State == view.Drifted) &&
+		blocked != nil && blocked.Result == state.ResultBlocked && blocked.Revision == cur.commit.Hash {
+		// Why what is out of sync stays so: a sync window, the
+		// mass-deletion guard.
+		ts.Note = "not applied: " + blocked.Message
+	}
 	if msg := r.unrecorded[name].msg; msg != "" {
 		ts.State, ts.Note = view.Failed, strings.TrimPrefix(ts.Note+"; "+msg, "; ")
 	}

@@ -19,6 +19,9 @@ const (
 	TriggerStartup Trigger = "startup"
 	// TriggerRetry: a retry after a failed apply, with backoff.
 	TriggerRetry Trigger = "retry"
+	// TriggerWindow: a sync window that blocked the tenant's apply
+	// closed (deny) or opened (allow).
+	TriggerWindow Trigger = "window"
 	// TriggerOperator: an operator's action on a tenant (suspend,
 	// resume), recorded in its history; not a sync, so it has no Result.
 	TriggerOperator Trigger = "operator"

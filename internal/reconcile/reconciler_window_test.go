@@ -1,0 +1,88 @@
+package reconcile
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/view"
+)
+
+// clockFrom runs from at, as fast as real time.
+func clockFrom(at time.Time) func() time.Time {
+	start := time.Now()
+	return func() time.Time { return at.Add(time.Since(start)) }
+}
+
+// TestSyncWindowBlocksThenApplies: a change planned while a sync window
+// blocks it is held back, the overview says why, and it is applied once
+// the window lets it through, with no push or operator to bring it back.
+// Schedules are UTC whatever the clock's zone.
+func TestSyncWindowBlocksThenApplies(t *testing.T) {
+	plus5 := time.FixedZone("UTC+5", 5*60*60)
+	for _, tc := range []struct {
+		name, window string
+		now          time.Time
+		why          string
+	}{{
+		// Sunday 08:59:59 in UTC+5 is 03:59:59 UTC: the deny window's
+		// last second.
+		name:   "deny",
+		window: `{kind: "deny", schedule: "0 3 * * 0", duration: "1h"}`,
+		now:    time.Date(2026, 12, 6, 8, 59, 59, 0, plus5),
+		why:    `not applied: deny sync window "0 3 * * 0" (1h) is active`,
+	}, {
+		// Monday 09:59:59 UTC: the allow window opens in a second.
+		name:   "allow",
+		window: `{kind: "allow", schedule: "0 10 * * 1", duration: "2h"}`,
+		now:    time.Date(2026, 12, 7, 9, 59, 59, 0, time.UTC),
+		why:    "not applied: outside every allow sync window",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := tenantRepo(`kubernetes: {clusters: ["x"], namespaces: a: quota: {requests: {cpu: "1", memory: "1Gi"}, pods: 1}}
+policies: syncWindows: [` + tc.window + `]
+`)
+			eng := &flaky{done: make(chan struct{})}
+			j := state.NewMemory()
+			r := New(oneCommit{repo}, eng, j, Options{Interval: time.Hour, Now: clockFrom(tc.now)})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go func() { _ = r.Start(ctx) }()
+
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no run after 10s")
+				}
+				if runs, err := j.Runs(t.Context(), "a", 0); err == nil && len(runs) > 0 {
+					break
+				}
+			}
+			o, err := r.Overview(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng.mu.Lock()
+			applied := eng.applied
+			eng.mu.Unlock()
+			if applied != 0 || len(o.Tenants) != 1 || o.Tenants[0].State != view.OutOfSync || o.Tenants[0].Note != tc.why {
+				t.Fatalf("at %s: applied %d times, overview %+v; want nothing applied, out of sync, saying %q", tc.now, applied, o.Tenants, tc.why)
+			}
+
+			select {
+			case <-eng.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the window let the change through, and nothing applied it in 10s")
+			}
+			cancel()
+			runs, err := j.Runs(t.Context(), "a", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := describe(runs); len(runs) != 2 || runs[0].Trigger != state.TriggerWindow || runs[0].Result != state.ResultSynced ||
+				runs[1].Trigger != state.TriggerStartup || runs[1].Result != state.ResultBlocked {
+				t.Errorf("runs %q; want the startup run blocked, then a run the window's end triggered, synced", got)
+			}
+		})
+	}
+}
