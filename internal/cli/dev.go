@@ -26,6 +26,8 @@ import (
 	"github.com/k3sync/k3sync/internal/server"
 	kafkaenv "github.com/k3sync/k3sync/internal/testenv/kafka"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
+	"github.com/k3sync/k3sync/internal/untrusted"
+	"github.com/k3sync/k3sync/internal/view"
 )
 
 func newDev() *cobra.Command {
@@ -163,8 +165,9 @@ func runDev(ctx context.Context, out io.Writer, dir, repoDir, listen, kafkaPeer 
 	if err := waitReady(ctx, "http://"+listen+"/readyz", done); err != nil {
 		return err
 	}
+	status := devStatus(ctx, &server.Client{URL: "http://" + listen, Token: operator, HTTP: &http.Client{Timeout: 30 * time.Second}}, time.Since(start))
 	operatorFile, viewerFile := shellWord(filepath.Join(dir, "operator.token")), shellWord(filepath.Join(dir, "viewer.token"))
-	fmt.Fprintf(out, devBanner, time.Since(start).Round(100*time.Millisecond), listen, operatorFile, listen,
+	_, _ = fmt.Fprintf(out, devBanner, status, listen, operatorFile, listen,
 		listen, operatorFile, listen, viewerFile,
 		shellWord(cfgPath), shellWord(work), shellWord(planes[0].KubeconfigPath()), kcatAddr, kongURL, listen)
 	select {
@@ -208,7 +211,7 @@ func devKafka(ctx context.Context, out io.Writer, dir, peer string) (config.Kafk
 // devBanner says where everything is. Each command in it runs as printed
 // (dev_test.go runs every one): paths are shell-quoted when they need it.
 const devBanner = `
-k3sync dev is synced (%s).
+%s
 
   Dashboard  http://%s/   (sign in with the token in %s)
   API        http://%s/api/v1/overview   (Authorization: Bearer <same token>)
@@ -226,6 +229,31 @@ Make drift happen, then watch the next drift check (every 5 minutes) or sync:
 
 Press Ctrl-C to stop everything. (API at http://%s)
 `
+
+// devStatus is the banner's first line: synced, or which tenants are not
+// and why (a sync window of the example may be active as dev starts).
+// The suspended analytics tenant is meant to be; the banner says so.
+func devStatus(ctx context.Context, c *server.Client, took time.Duration) string {
+	took = took.Round(100 * time.Millisecond)
+	o, err := c.Overview(ctx)
+	if err != nil {
+		return fmt.Sprintf("k3sync dev is up (%s), but its overview is not: %s", took, untrusted.Visible(err.Error()))
+	}
+	var b strings.Builder
+	for _, t := range o.Tenants {
+		if t.State == view.Synced || t.State == view.Suspended {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  %-10s %s", untrusted.Visible(t.Name), t.State)
+		if t.Note != "" {
+			fmt.Fprintf(&b, ": %s", untrusted.Visible(t.Note))
+		}
+	}
+	if b.Len() == 0 {
+		return fmt.Sprintf("k3sync dev is synced (%s).", took)
+	}
+	return fmt.Sprintf("k3sync dev is up (%s); not synced yet:%s", took, b.String())
+}
 
 // shellWord quotes s for a POSIX shell when it holds anything but
 // letters, digits and /._-:+=@,

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -314,5 +316,54 @@ func TestDevTakenAddress(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("runDev started something before failing:\n%s", out.String())
+	}
+}
+
+// TestDevBannerSaysWhatIsNotSynced: when a tenant cannot sync as dev
+// starts (here payments' deny window is always active), the banner does
+// not claim all is synced: it names the tenant and why.
+func TestDevBannerSaysWhatIsNotSynced(t *testing.T) {
+	clearPlanEnv(t)
+	repo := t.TempDir()
+	if err := os.CopyFS(repo, os.DirFS(exampleRepo)); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(repo, "tenants/payments/tenant.cue")
+	src, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	always := strings.Replace(string(src), `schedule: "0 3 * * 0"`, `schedule: "* * * * *"`, 1)
+	if always == string(src) {
+		t.Fatal("the example's payments tenant has no Sunday deny window to widen")
+	}
+	if err := os.WriteFile(p, []byte(always), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var out syncbuf.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- runDev(ctx, &out, t.TempDir(), repo, "127.0.0.1:0", devKafkaFake, slog.New(slog.DiscardHandler))
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("k3sync dev: %v", err)
+		}
+	}()
+	for deadline := time.After(5 * time.Minute); !strings.Contains(out.String(), "Press Ctrl-C to stop everything."); {
+		select {
+		case err := <-done:
+			t.Fatalf("k3sync dev stopped: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("no banner after 5 minutes:\n%s", out.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	banner := out.String()
+	if strings.Contains(banner, "k3sync dev is synced") || !regexp.MustCompile(`k3sync dev is up \([0-9.]+s\); not synced yet:\n  payments +out-of-sync: not applied: deny sync window "\* \* \* \* \*" \(1h\) is active\n\n`).MatchString(banner) {
+		t.Errorf("with payments held by its deny window, the banner says:\n%s\nwant it to name payments and the window", banner)
 	}
 }
