@@ -69,15 +69,22 @@ policies: syncWindows: [` + tc.window + `]
 				t.Fatalf("at %s: applied %d times, overview %+v; want nothing applied, out of sync, saying %q", tc.now, applied, o.Tenants, tc.why)
 			}
 
-			select {
-			case <-eng.done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the window let the change through, and nothing applied it in 10s")
+			// The run the window's end triggers is recorded after its apply.
+			var runs []state.Run
+			for deadline := time.Now().Add(10 * time.Second); len(runs) < 2; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the window let the change through, and nothing applied it in 10s: runs %q", describe(runs))
+				}
+				if runs, err = j.Runs(t.Context(), "a", 0); err != nil {
+					t.Fatal(err)
+				}
 			}
 			cancel()
-			runs, err := j.Runs(t.Context(), "a", 0)
-			if err != nil {
-				t.Fatal(err)
+			eng.mu.Lock()
+			applied = eng.applied
+			eng.mu.Unlock()
+			if applied != 1 {
+				t.Errorf("applied %d times; want once, when the window let it through", applied)
 			}
 			if got := describe(runs); len(runs) != 2 || runs[0].Trigger != state.TriggerWindow || runs[0].Result != state.ResultSynced ||
 				runs[1].Trigger != state.TriggerStartup || runs[1].Result != state.ResultBlocked {
