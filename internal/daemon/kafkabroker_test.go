@@ -212,6 +212,12 @@ func TestEndToEndOnKafkaBroker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each broker applies a config change from the metadata log at its
+	// own pace: the check sees both changes only once every broker it may
+	// ask does.
+	settle(t, "the out-of-band retention.ms on every broker", func() []string {
+		return configEverywhere(t, cl, "retention.ms", "1000", "payments.transactions", "checkout.orders")
+	})
 	k0, ka0, ko0 = p.writes(d)
 	rec.CheckDrift(ctx, "")
 	drift, err := rec.Drift(ctx)
@@ -313,6 +319,41 @@ func TestEndToEndOnKafkaBroker(t *testing.T) {
 		t.Errorf("payments.api cannot log in after checkout's offboarding: %v", err)
 	}
 	t.Logf("test took %s", time.Since(begin).Round(time.Millisecond))
+}
+
+// configEverywhere says which brokers do not describe config key of the
+// topics as value.
+func configEverywhere(t *testing.T, cl *kgo.Client, key, value string, topics ...string) (errs []string) {
+	t.Helper()
+	brokers, err := kadm.NewClient(cl).ListBrokers(t.Context())
+	if err != nil {
+		return []string{fmt.Sprintf("list brokers: %v", err)}
+	}
+	for _, b := range brokers {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		for _, topic := range topics {
+			r := kmsg.NewDescribeConfigsRequestResource()
+			r.ResourceType, r.ResourceName, r.ConfigNames = kmsg.ConfigResourceTypeTopic, topic, []string{key}
+			req.Resources = append(req.Resources, r)
+		}
+		resp, err := req.RequestWith(t.Context(), cl.Broker(int(b.NodeID)))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("broker %d: describe configs: %v", b.NodeID, err))
+			continue
+		}
+		for _, r := range resp.Resources {
+			got := "(none)"
+			for _, c := range r.Configs {
+				if c.Name == key && c.Value != nil {
+					got = *c.Value
+				}
+			}
+			if err := kerr.ErrorForCode(r.ErrorCode); err != nil || got != value {
+				errs = append(errs, fmt.Sprintf("broker %d: %s %s = %s (%v), want %s", b.NodeID, r.ResourceName, key, got, err, value))
+			}
+		}
+	}
+	return errs
 }
 
 // brokerTopic is a topic as the broker describes it; configs are those
