@@ -96,45 +96,10 @@ func TestDevBannerCommands(t *testing.T) {
 
 func testDevBanner(t *testing.T, kafkaPeer string) {
 	clearPlanEnv(t)
-	listen := "127.0.0.1:0" // dev binds it first and prints the port
-	var out, logs syncbuf.Buffer
-	log, err := newLoggerTo(&logs, "text", "info")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
 	start := time.Now()
 	// The example without its Sunday deny window: the banner's sync must
 	// apply at any hour.
-	repo := fixture.ExampleDir(t)
-	go func() { done <- runDev(ctx, &out, t.TempDir(), repo, listen, kafkaPeer, log) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("k3sync dev: %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Error("k3sync dev did not stop")
-		}
-		if t.Failed() {
-			t.Logf("k3sync dev logs:\n%s", logs.String())
-		}
-	}()
-
-	deadline := time.After(5 * time.Minute)
-	for !strings.Contains(out.String(), "Press Ctrl-C to stop everything.") {
-		select {
-		case err := <-done:
-			t.Fatalf("k3sync dev stopped: %v\n%s", err, out.String())
-		case <-deadline:
-			t.Fatalf("no banner after 5 minutes:\n%s", out.String())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	banner := out.String()
+	banner := startDev(t, fixture.ExampleDir(t), kafkaPeer)
 	t.Logf("k3sync dev ready in %s:%s", time.Since(start).Round(time.Second), banner)
 
 	cmds := bannerCommands(banner)
@@ -319,6 +284,52 @@ func TestDevTakenAddress(t *testing.T) {
 	}
 }
 
+// startDev runs `k3sync dev` on repo with Kafka peer until the test
+// ends, and returns what it printed up to the end of its banner. Its logs
+// are shown when the test fails.
+func startDev(t *testing.T, repo, kafkaPeer string) string {
+	t.Helper()
+	var out, logs syncbuf.Buffer
+	log, err := newLoggerTo(&logs, "text", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	// Port 0: dev binds it first and prints the port.
+	go func() { done <- runDev(ctx, &out, dir, repo, "127.0.0.1:0", kafkaPeer, log) }()
+	stopped := false
+	t.Cleanup(func() {
+		cancel()
+		if !stopped {
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("k3sync dev: %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Error("k3sync dev did not stop")
+			}
+		}
+		if t.Failed() {
+			t.Logf("k3sync dev logs:\n%s", logs.String())
+		}
+	})
+	deadline := time.After(5 * time.Minute)
+	for !strings.Contains(out.String(), "Press Ctrl-C to stop everything.") {
+		select {
+		case err := <-done:
+			stopped = true
+			t.Fatalf("k3sync dev stopped: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("no banner after 5 minutes:\n%s", out.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return out.String()
+}
+
 // TestDevBannerSaysWhatIsNotSynced: when a tenant cannot sync as dev
 // starts (here payments' deny window is always active), the banner does
 // not claim all is synced: it names the tenant and why.
@@ -341,28 +352,7 @@ func TestDevBannerSaysWhatIsNotSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var out syncbuf.Buffer
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- runDev(ctx, &out, t.TempDir(), repo, "127.0.0.1:0", devKafkaFake, slog.New(slog.DiscardHandler))
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("k3sync dev: %v", err)
-		}
-	}()
-	for deadline := time.After(5 * time.Minute); !strings.Contains(out.String(), "Press Ctrl-C to stop everything."); {
-		select {
-		case err := <-done:
-			t.Fatalf("k3sync dev stopped: %v\n%s", err, out.String())
-		case <-deadline:
-			t.Fatalf("no banner after 5 minutes:\n%s", out.String())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	banner := out.String()
+	banner := startDev(t, repo, devKafkaFake)
 	if strings.Contains(banner, "k3sync dev is synced") || !regexp.MustCompile(`k3sync dev is up \([0-9.]+s\); not synced yet:\n  payments +out-of-sync: not applied: deny sync window "\* \* \* \* \*" \(1h\) is active\n\n`).MatchString(banner) {
 		t.Errorf("with payments held by its deny window, the banner says:\n%s\nwant it to name payments and the window", banner)
 	}
