@@ -232,9 +232,10 @@ func FuzzPages(f *testing.F) {
 		f.Add(n)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		if name == "" || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r") || name == "." || name == ".." {
+		if name == "" || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r") || name == "." || name == ".." || name == "/" {
 			// Not a tenant name a page can be asked for (the HTML parser
-			// rewrites NUL and CR, so the text check cannot hold).
+			// rewrites NUL and CR, so the text check cannot hold; Go's
+			// ServeMux routes no /tenants/%2F, and no folder is named /).
 			t.Skip()
 		}
 		_, want := renderPages(t, "harmless-name")
