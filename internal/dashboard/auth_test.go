@@ -83,6 +83,22 @@ func TestLogin(t *testing.T) {
 	if c := sessionCookie(t, rec); !c.Secure {
 		t.Errorf("cookie over TLS is not Secure: %+v", c)
 	}
+	// Behind a proxy that ends TLS, the proxy's word makes it Secure.
+	for _, tc := range []struct {
+		header http.Header
+		secure bool
+	}{
+		{http.Header{"X-Forwarded-Proto": {"https"}}, true},
+		{http.Header{"X-Forwarded-Proto": {"HTTPS, http"}}, true},
+		{http.Header{"Forwarded": {`for=192.0.2.1;Proto="https", for=10.0.0.1;proto=http`}}, true},
+		{http.Header{"X-Forwarded-Proto": {"http"}}, false},
+		{http.Header{"Forwarded": {"for=192.0.2.1;proto=http, proto=https"}}, false},
+	} {
+		rec = e.do(req{method: "POST", path: "/login", form: url.Values{"token": {viewerToken}}, header: tc.header})
+		if c := sessionCookie(t, rec); c.Secure != tc.secure {
+			t.Errorf("cookie over plain HTTP with %v: Secure %v, want %v", tc.header, c.Secure, tc.secure)
+		}
+	}
 
 	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", ""} {
 		rec := e.do(req{method: "POST", path: "/login", form: url.Values{"token": {viewerToken}, "next": {next}}})

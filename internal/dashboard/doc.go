@@ -76,7 +76,8 @@
 // with the keys, and the same one after a restart, knows the session;
 // without keys a random one is made at start. The cookie is a
 // browser-session cookie, HttpOnly, SameSite=Strict, and Secure over TLS
-// (or with an https redirect URL). A new login gets a new ID. Signing out
+// (or with an https redirect URL, or when a proxy says the request came
+// over HTTPS: X-Forwarded-Proto or Forwarded). A new login gets a new ID. Signing out
 // clears the cookie, and this process refuses that session's ID until it
 // expires; another replica, or this one after a restart, would still
 // accept a copy of the cookie until its expiry: keep the TTL short. After

@@ -116,9 +116,27 @@ func (c *ssoClient) discover(ctx context.Context) (*oidc.Provider, *oauth2.Confi
 }
 
 // secure reports whether cookies get the Secure attribute: over TLS, or
-// when the dashboard is reached over HTTPS through a proxy.
+// when the dashboard is reached over HTTPS through a proxy: its SSO
+// redirect URL is https, or the proxy says so (X-Forwarded-Proto, or
+// Forwarded's proto). Trusting the header is safe: a client that forges
+// it only gets a cookie its browser keeps off plain HTTP.
 func (h *handler) secure(r *http.Request) bool {
-	return r.TLS != nil || (h.sso != nil && h.sso.https)
+	return r.TLS != nil || (h.sso != nil && h.sso.https) || forwardedHTTPS(r.Header)
+}
+
+// forwardedHTTPS reports whether a proxy in front says the client's
+// request came over HTTPS (the first proxy's word, as the client sent it).
+func forwardedHTTPS(h http.Header) bool {
+	if proto, _, _ := strings.Cut(h.Get("X-Forwarded-Proto"), ","); strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return true
+	}
+	first, _, _ := strings.Cut(h.Get("Forwarded"), ",")
+	for pair := range strings.SplitSeq(first, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+			return true
+		}
+	}
+	return false
 }
 
 // ssoStart sends the browser to the provider, with a fresh state, nonce
