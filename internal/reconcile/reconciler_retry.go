@@ -10,7 +10,8 @@ import (
 )
 
 // Retry backoff bounds for tenants whose apply failed. Blocked and invalid
-// outcomes are terminal: they wait for Git or an operator, not for time.
+// outcomes are not retried: they wait for Git or an operator, or for the
+// end of the sync window that blocked them (armWindow).
 const (
 	retryMin = 15 * time.Second
 	retryMax = 10 * time.Minute
@@ -46,7 +47,8 @@ func (r *Reconciler) scheduleRetries(runs []state.Run) {
 		case state.ResultSynced:
 			delete(r.attempts, run.Tenant)
 		case state.ResultBlocked, state.ResultInvalid:
-			// Terminal: they wait for Git or an operator, not for time.
+			// Not retried: they wait for Git or an operator (or a sync
+			// window's end, armed when it blocked them).
 		}
 	}
 	for _, tenant := range failed {
@@ -78,20 +80,26 @@ func (r *Reconciler) armRetry(tenant string, delay time.Duration) {
 
 // retry syncs tenants whose apply failed, unless a later run fixed them.
 func (r *Reconciler) retry(ctx context.Context, tenants []string) {
+	r.resync(ctx, tenants, state.TriggerRetry, func(t string) bool { return r.attempts[t] > 0 })
+}
+
+// resync syncs, with trigger, those of tenants the current revision still
+// has and that due (called with r.mu held) says are due.
+func (r *Reconciler) resync(ctx context.Context, tenants []string, trigger state.Trigger, due func(tenant string) bool) {
 	r.mu.Lock()
 	cur := r.snap.current
-	var due []string
+	var todo []string
 	for _, t := range tenants {
-		if r.attempts[t] > 0 && cur != nil && cur.repo.Tenant(t) != nil {
-			due = append(due, t)
+		if cur != nil && cur.repo.Tenant(t) != nil && due(t) {
+			todo = append(todo, t)
 		}
 	}
 	r.mu.Unlock()
-	if len(due) == 0 {
+	if len(todo) == 0 {
 		return
 	}
-	slices.Sort(due)
-	runs := r.syncTenants(ctx, cur, due, false, state.TriggerRetry, "", false)
+	slices.Sort(todo)
+	runs := r.syncTenants(ctx, cur, todo, false, trigger, "", false)
 	if r.opts.OnApplied != nil {
 		r.opts.OnApplied(ctx, cur.commit.Hash, runs)
 	}
@@ -125,22 +133,25 @@ func (r *Reconciler) armWindow(tenant string, at time.Time) {
 }
 
 // windowOpened syncs tenants a sync window blocked, now that it may not.
-// A window still blocking one records nothing new and arms again.
+// One that another window still blocks (overlapping windows, allow
+// windows still closed) is not planned: it waits for that window.
 func (r *Reconciler) windowOpened(ctx context.Context, tenants []string) {
 	r.mu.Lock()
 	cur := r.snap.current
-	var due []string
-	for _, t := range tenants {
-		if cur != nil && cur.repo.Tenant(t) != nil {
-			due = append(due, t)
-		}
-	}
 	r.mu.Unlock()
-	if len(due) == 0 {
+	if cur == nil {
 		return
 	}
-	runs := r.syncTenants(ctx, cur, due, false, state.TriggerWindow, "", false)
-	if r.opts.OnApplied != nil {
-		r.opts.OnApplied(ctx, cur.commit.Hash, runs)
+	now := r.opts.Now().UTC()
+	var open []string
+	for _, name := range tenants {
+		if t := cur.repo.Tenant(name); t != nil {
+			if why, until := windowBlocks(t, now); why != "" {
+				r.armWindow(name, until)
+				continue
+			}
+			open = append(open, name)
+		}
 	}
+	r.resync(ctx, open, state.TriggerWindow, func(string) bool { return true })
 }

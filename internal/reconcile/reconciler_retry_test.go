@@ -41,12 +41,14 @@ type flaky struct {
 	mu      sync.Mutex
 	fails   int
 	applied int
+	plans   int
 	done    chan struct{}
 }
 
 func (f *flaky) Plan(_ context.Context, req plan.Request) *plan.Plan {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.plans++
 	p := &plan.Plan{}
 	if f.applied <= f.fails {
 		p.Changes = []plan.Change{{Key: plan.Key{Tenant: "a", System: plan.Kubernetes, Target: "x", Kind: "Namespace", Name: "a"}, Action: plan.Create}}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
 	"github.com/k3sync/k3sync/internal/plan"
@@ -609,50 +611,45 @@ func suspendedMessage(s *state.Suspension) string {
 // window, or the next start of an allow window (zero when none comes).
 // Schedules are in UTC, as the drift schedules.
 func windowBlocks(t *model.Tenant, now time.Time) (string, time.Time) {
-	var allows []model.SyncWindow
-	for _, w := range t.Policies.SyncWindows {
-		if w.Kind == "deny" {
-			if end, ok := windowEnd(w, now); ok {
-				return fmt.Sprintf("deny sync window %q (%s) is active", w.Schedule, w.Duration), end
-			}
-		}
-		if w.Kind == "allow" {
-			allows = append(allows, w)
-		}
-	}
-	if len(allows) == 0 {
-		return "", time.Time{}
-	}
+	allows, open := false, false
 	var next time.Time
-	for _, w := range allows {
-		if _, ok := windowEnd(w, now); ok {
-			return "", time.Time{}
-		}
-		if sched, err := cronParser.Parse(w.Schedule); err == nil {
+	for _, w := range t.Policies.SyncWindows {
+		allows = allows || w.Kind == "allow"
+		sched, end, active := windowAt(w, now)
+		switch {
+		case sched == nil:
+		case w.Kind == "deny" && active:
+			return fmt.Sprintf("deny sync window %q (%s) is active", w.Schedule, w.Duration), end
+		case w.Kind == "allow":
+			open = open || active
 			if at := sched.Next(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
 				next = at
 			}
 		}
 	}
+	if !allows || open {
+		return "", time.Time{}
+	}
 	return "outside every allow sync window", next
 }
 
-// windowEnd reports whether a window is active at now (its latest start
-// is less than its duration ago) and when it ends.
-func windowEnd(w model.SyncWindow, now time.Time) (time.Time, bool) {
+// windowAt parses a window (a nil schedule when it does not parse) and
+// reports whether it is active at now, its latest start less than its
+// duration ago, and when that run of it ends.
+func windowAt(w model.SyncWindow, now time.Time) (cron.Schedule, time.Time, bool) {
 	sched, err := cronParser.Parse(w.Schedule)
 	if err != nil {
-		return time.Time{}, false
+		return nil, time.Time{}, false
 	}
 	d, err := time.ParseDuration(w.Duration)
 	if err != nil {
-		return time.Time{}, false
+		return nil, time.Time{}, false
 	}
 	start := sched.Next(now.Add(-d))
 	if start.IsZero() || start.After(now) {
-		return time.Time{}, false
+		return sched, time.Time{}, false
 	}
-	return start.Add(d), true
+	return sched, start.Add(d), true
 }
 
 func short(hash string) string {

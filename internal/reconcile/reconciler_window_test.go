@@ -93,3 +93,39 @@ policies: syncWindows: [` + tc.window + `]
 		})
 	}
 }
+
+// TestSyncWindowStillBlockingPlansNothing: when the window that blocked a
+// tenant ends inside another deny window, the wake-up at its end does not
+// plan the tenant again: it waits for the other window's end.
+func TestSyncWindowStillBlockingPlansNothing(t *testing.T) {
+	repo := tenantRepo(`kubernetes: {clusters: ["x"], namespaces: a: quota: {requests: {cpu: "1", memory: "1Gi"}, pods: 1}}
+policies: syncWindows: [{kind: "deny", schedule: "0 3 * * 0", duration: "1h"}, {kind: "deny", schedule: "30 3 * * 0", duration: "1h"}]
+`)
+	eng := &flaky{done: make(chan struct{})}
+	j := state.NewMemory()
+	// Sunday 03:59:59 UTC: the first window ends in a second, the second
+	// at 04:30.
+	r := New(oneCommit{repo}, eng, j, Options{Interval: time.Hour, Now: clockFrom(time.Date(2026, 12, 6, 3, 59, 59, 0, time.UTC))})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = r.Start(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no run after 10s")
+		}
+		if runs, err := j.Runs(t.Context(), "a", 0); err == nil && len(runs) > 0 {
+			break
+		}
+	}
+	eng.mu.Lock()
+	plans := eng.plans
+	eng.mu.Unlock()
+
+	time.Sleep(2 * time.Second) // past the first window's end
+	cancel()
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if eng.plans != plans || eng.applied != 0 {
+		t.Errorf("after the first window ended inside the second: %d more plans, %d applies; want none", eng.plans-plans, eng.applied)
+	}
+}
