@@ -335,23 +335,11 @@ func startDev(t *testing.T, repo, kafkaPeer string) string {
 // not claim all is synced: it names the tenant and why.
 func TestDevBannerSaysWhatIsNotSynced(t *testing.T) {
 	clearPlanEnv(t)
-	repo := t.TempDir()
-	if err := os.CopyFS(repo, os.DirFS(exampleRepo)); err != nil {
+	repo := fixture.ExampleDir(t)
+	always := "package k3sync\n\npolicies: syncWindows: [{kind: \"deny\", schedule: \"* * * * *\", duration: \"1h\"}]\n"
+	if err := os.WriteFile(filepath.Join(repo, "tenants/payments/window.cue"), []byte(always), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(repo, "tenants/payments/tenant.cue")
-	src, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	always := strings.Replace(string(src), `schedule: "0 3 * * 0"`, `schedule: "* * * * *"`, 1)
-	if always == string(src) {
-		t.Fatal("the example's payments tenant has no Sunday deny window to widen")
-	}
-	if err := os.WriteFile(p, []byte(always), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
 	banner := startDev(t, repo, devKafkaFake)
 	if strings.Contains(banner, "k3sync dev is synced") || !regexp.MustCompile(`k3sync dev is up \([0-9.]+s\); not synced yet:\n  payments +out-of-sync: not applied: deny sync window "\* \* \* \* \*" \(1h\) is active\n\n`).MatchString(banner) {
 		t.Errorf("with payments held by its deny window, the banner says:\n%s\nwant it to name payments and the window", banner)
