@@ -15,6 +15,24 @@ func clockFrom(at time.Time) func() time.Time {
 	return func() time.Time { return at.Add(time.Since(start)) }
 }
 
+// waitRuns waits up to 10s until tenant a has n runs recorded, and
+// returns them, newest first.
+func waitRuns(t *testing.T, j state.Journal, n int, what string) []state.Run {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		runs, err := j.Runs(t.Context(), "a", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) >= n {
+			return runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 10s: runs %q", what, describe(runs))
+		}
+	}
+}
+
 // TestSyncWindowBlocksThenApplies: a change planned while a sync window
 // blocks it is held back, the overview says why, and it is applied once
 // the window lets it through, with no push or operator to bring it back.
@@ -50,14 +68,7 @@ policies: syncWindows: [` + tc.window + `]
 			defer cancel()
 			go func() { _ = r.Start(ctx) }()
 
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("no run after 10s")
-				}
-				if runs, err := j.Runs(t.Context(), "a", 0); err == nil && len(runs) > 0 {
-					break
-				}
-			}
+			waitRuns(t, j, 1, "the startup run")
 			o, err := r.Overview(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -70,15 +81,7 @@ policies: syncWindows: [` + tc.window + `]
 			}
 
 			// The run the window's end triggers is recorded after its apply.
-			var runs []state.Run
-			for deadline := time.Now().Add(10 * time.Second); len(runs) < 2; time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the window let the change through, and nothing applied it in 10s: runs %q", describe(runs))
-				}
-				if runs, err = j.Runs(t.Context(), "a", 0); err != nil {
-					t.Fatal(err)
-				}
-			}
+			runs := waitRuns(t, j, 2, "a run once the window let the change through")
 			cancel()
 			eng.mu.Lock()
 			applied = eng.applied
@@ -109,14 +112,7 @@ policies: syncWindows: [{kind: "deny", schedule: "0 3 * * 0", duration: "1h"}, {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() { _ = r.Start(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no run after 10s")
-		}
-		if runs, err := j.Runs(t.Context(), "a", 0); err == nil && len(runs) > 0 {
-			break
-		}
-	}
+	waitRuns(t, j, 1, "the startup run")
 	eng.mu.Lock()
 	plans := eng.plans
 	eng.mu.Unlock()
