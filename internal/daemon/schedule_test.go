@@ -13,16 +13,19 @@ import (
 	"github.com/k3sync/k3sync/internal/render"
 )
 
-// TestScheduledDriftCheckReverts runs the daemon loop for real with
-// payments on a one-second drift schedule: an out-of-band edit is
-// reverted by the schedule alone, with no call from the test.
+// TestScheduledDriftCheckReverts runs the daemon loop for real with the
+// platform's drift schedule at one second (a tenant's may fire at most
+// once a minute): an out-of-band edit of payments, whose policy is
+// revert, is reverted by the schedule alone, with no call from the test.
 func TestScheduledDriftCheckReverts(t *testing.T) {
 	p := startPeers(t, 0)
-	path := p.repo.Work + "/tenants/payments/tenant.cue"
-	src := readFile(t, path)
-	p.repo.WriteFile("tenants/payments/tenant.cue", strings.Replace(src, `drift: "revert"`, `drift: "revert"
-	driftSchedule: "@every 1s"`, 1))
-	p.repo.Commit("Check payments every second")
+	src := readFile(t, p.repo.Work+"/platform.cue")
+	every := strings.Replace(src, `driftSchedule: "@every 5m"`, `driftSchedule: "@every 1s"`, 1)
+	if every == src {
+		t.Fatal(`the example's platform.cue has no driftSchedule: "@every 5m" to shorten`)
+	}
+	p.repo.WriteFile("platform.cue", every)
+	p.repo.Commit("Check drift every second")
 	d, err := New(p.cfg, Options{Now: weekdayClock()})
 	if err != nil {
 		t.Fatal(err)

@@ -99,18 +99,33 @@ func (c *tenantCheck) policies() {
 		c.errorf(p("policies", "adopt"), "the platform does not let tenants adopt existing resources (policy.adoption in platform.cue)")
 	}
 	if pol.DriftSchedule != "" {
-		if _, err := CronParser.Parse(pol.DriftSchedule); err != nil {
-			c.errorf(p("policies", "driftSchedule"), "invalid cron schedule %q: %v", pol.DriftSchedule, err)
-		}
+		c.schedule(p("policies", "driftSchedule"), pol.DriftSchedule)
 	}
 	for i, w := range pol.SyncWindows {
 		at := p("policies", "syncWindows", fmt.Sprint(i))
-		if _, err := CronParser.Parse(w.Schedule); err != nil {
-			c.errorf(append(at, "schedule"), "invalid cron schedule %q: %v", w.Schedule, err)
-		}
+		c.schedule(append(at, "schedule"), w.Schedule)
 		if d, err := time.ParseDuration(w.Duration); err != nil || d <= 0 {
 			c.errorf(append(at, "duration"), "invalid duration %q", w.Duration)
 		}
+	}
+}
+
+// minTenantPeriod is how often a tenant's schedule may fire at most: as
+// often as five cron fields can. "@every 1s" would have the daemon, which
+// serves every tenant, check the tenant's drift (or wake for its sync
+// window) every second.
+const minTenantPeriod = time.Minute
+
+// schedule checks a tenant's cron schedule: it parses, and fires at most
+// once a minute.
+func (c *tenantCheck) schedule(at []string, s string) {
+	sched, err := CronParser.Parse(s)
+	if err != nil {
+		c.errorf(at, "invalid cron schedule %q: %v", s, err)
+		return
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < minTenantPeriod {
+		c.errorf(at, "schedule %q fires every %s: a tenant's schedule may fire at most once a minute", s, every.Delay)
 	}
 }
 
