@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/model"
@@ -362,19 +363,48 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			// overview, the history and the retries go by the last run.)
 			continue
 		}
-		run = r.record(ctx, run)
+		runs = append(runs, run)
+	}
+	clock = time.Now()
+	r.recordAll(ctx, runs)
+	if len(runs) > 0 {
+		r.log.DebugContext(ctx, "recorded", "revision", short(l.commit.Hash), "runs", len(runs), "took", time.Since(clock).Round(time.Millisecond))
+	}
+	for _, run := range runs {
 		if r.opts.Metrics != nil {
 			r.opts.Metrics.ObserveRun(run)
 		}
-		r.log.InfoContext(ctx, "sync", "tenant", name, "revision", short(l.commit.Hash), "trigger", trigger, "result", run.Result, "changes", len(run.Changes), "message", run.Message)
-		runs = append(runs, run)
+		r.log.InfoContext(ctx, "sync", "tenant", run.Tenant, "revision", short(l.commit.Hash), "trigger", trigger, "result", run.Result, "changes", len(run.Changes), "message", run.Message)
 		r.notifyRun(l, run)
 		if run.Result == state.ResultSynced {
-			r.clearPlan(name)
+			r.clearPlan(run.Tenant)
 		}
 	}
 	r.scheduleRetries(runs)
 	return runs
+}
+
+// recordConcurrency is how many tenants' runs recordAll records at once.
+const recordConcurrency = 16
+
+// recordAll records runs, one per tenant, recordConcurrency tenants at a
+// time, and replaces each with what record returns. A first sync records
+// a run for every tenant: one after the other, that was a transaction
+// and an fsync each in the state file, or a read and a write each of a
+// Secret in the cluster, all after the last apply. Together, the file
+// commits the runs recorded at once in one transaction (state.Bolt), and
+// the cluster writes the tenants' Secrets side by side. A tenant's own
+// runs stay in order: record writes them one after the other.
+func (r *Reconciler) recordAll(ctx context.Context, runs []state.Run) {
+	var g errgroup.Group
+	g.SetLimit(recordConcurrency)
+	for i := range runs {
+		g.Go(func() error {
+			runs[i] = r.record(ctx, runs[i])
+			return nil
+		})
+	}
+	_ = g.Wait() // record keeps what it could not write, per tenant
 }
 
 // stateMetrics counts state writes that failed; *metrics.Metrics is one.

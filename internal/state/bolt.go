@@ -23,6 +23,8 @@ type Bolt struct {
 	// index is who holds what, read from the file when first needed and
 	// kept by Save: this process alone writes the file (bbolt's lock).
 	index *holderIndex
+	// commits are the journal's writes waiting for a transaction (group).
+	commits groupCommit
 }
 
 // ErrLocked: another process holds the bbolt file (a running `k3sync

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,9 +19,11 @@ var (
 func runKey(r Run) []byte { return []byte(r.Tenant + "\x00" + r.ID) }
 
 // AddRun implements Journal: the run, the trimmed history and the status
-// in one transaction.
+// in one transaction, which runs added meanwhile by other goroutines
+// share (group): the reconciler records many tenants' runs at once, and
+// each transaction is an fsync. AddRun returns once its run is committed.
 func (b *Bolt) AddRun(_ context.Context, r Run) error {
-	if err := b.db.Update(func(tx *bolt.Tx) error {
+	if err := b.group(func(tx *bolt.Tx) error {
 		if err := putRun(tx, r); err != nil {
 			return err
 		}
@@ -29,6 +32,73 @@ func (b *Bolt) AddRun(_ context.Context, r Run) error {
 		return fmt.Errorf("state: run %s: save: %w", r.ID, err)
 	}
 	return nil
+}
+
+// groupCommit queues the writes that wait for the transaction being
+// committed.
+type groupCommit struct {
+	mu     sync.Mutex
+	queue  []*groupCall
+	active bool // a goroutine commits the queue
+}
+
+type groupCall struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// group runs fn in a write transaction and returns once it is committed.
+// A call made while none is being committed commits at once, alone;
+// calls made while one is being committed wait for it and then share the
+// next (a group commit: one fsync for all). Unlike bbolt's Batch, no
+// call waits for others to join. A transaction that one call's fn fails
+// is run again call by call, so that the others commit and only that
+// call fails; fn must therefore do nothing but write tx.
+func (b *Bolt) group(fn func(*bolt.Tx) error) error {
+	c := &groupCall{fn: fn, done: make(chan error, 1)}
+	g := &b.commits
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	lead := !g.active
+	g.active = true
+	g.mu.Unlock()
+	if lead {
+		b.commitGroup()
+	}
+	return <-c.done
+}
+
+// commitGroup commits the queued calls in one transaction, then hands
+// the calls queued meanwhile to a goroutine of their own: the caller
+// that led returns with its own write committed.
+func (b *Bolt) commitGroup() {
+	g := &b.commits
+	g.mu.Lock()
+	calls := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		for _, c := range calls {
+			if err := c.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, c := range calls {
+		if err != nil && len(calls) > 1 {
+			c.done <- b.db.Update(c.fn)
+			continue
+		}
+		c.done <- err
+	}
+	g.mu.Lock()
+	more := len(g.queue) > 0
+	g.active = more
+	g.mu.Unlock()
+	if more {
+		go b.commitGroup()
+	}
 }
 
 // SetSuspension implements Journal: the history entry, the trimmed

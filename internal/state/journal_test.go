@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,38 @@ func checkJournal(t *testing.T, j Journal, prefix string, reopen reopener) {
 	}
 	if len(got) != 5 || got[0] != "3002 operator resumed by bob" || got[2] != "2001 operator suspended by alice" {
 		t.Fatalf("payments history, newest first: %q", got)
+	}
+
+	// The reconciler records many tenants' runs at once, each tenant's in
+	// order: every run is kept, and each tenant's status is its last run.
+	const many, each = 24, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, many*each)
+	for i := range many {
+		tenant := fmt.Sprintf("%sc%02d", prefix, i)
+		wg.Go(func() {
+			for n := range each {
+				at := t1.Add(time.Duration(n) * time.Minute)
+				rev := fmt.Sprintf("rev%d", n)
+				if err := j.AddRun(ctx, Run{ID: fmt.Sprintf("4%02d%d", i, n), Tenant: tenant, Revision: rev, Result: ResultSynced, Started: at, Finished: at}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("runs added at once: %v", err)
+	}
+	j = reopen(t)
+	for i := range many {
+		tenant := fmt.Sprintf("%sc%02d", prefix, i)
+		if s := status(tenant); s.Revision != fmt.Sprintf("rev%d", each-1) || s.LastRun == nil || s.LastRun.ID != fmt.Sprintf("4%02d%d", i, each-1) {
+			t.Errorf("%s after %d runs added beside other tenants': %+v; want at rev%d with its last run", tenant, each, s, each-1)
+		}
+		if runs, err := j.Runs(ctx, tenant, 0); err != nil || len(runs) != each {
+			t.Errorf("%s history: %d runs, %v; want %d", tenant, len(runs), err, each)
+		}
 	}
 }
