@@ -20,7 +20,7 @@
 //	gateways:
 //	  edge: {adminURL: https://kong-admin:8444, tokenEnv: KONG_ADMIN_TOKEN}
 //	state: {path: /var/lib/k3sync/state.db}
-//	# or, for replicas on Kubernetes: state: {backend: kubernetes, namespace: k3sync}
+//	# or, for replicas on Kubernetes: state: {backend: kubernetes, namespace: k3sync, qps: 50, burst: 100}
 package config
 
 import (
@@ -279,6 +279,14 @@ type State struct {
 	// Cluster is a logical cluster from clusters, or "in-cluster" (the
 	// default) for the cluster k3sync runs in (backend kubernetes).
 	Cluster string `json:"cluster,omitempty"`
+	// QPS and Burst bound the state client's request rate (backend
+	// kubernetes; default 50 and 100, as kubectl's 50 QPS). It is a
+	// client of its own, apart from the cluster's qps, which bounds the
+	// applies: every sync reads and writes each tenant's Secrets, two
+	// requests a write, and client-go's default of 5 QPS made a first
+	// sync of 1,000 tenants wait minutes for its state.
+	QPS   float32 `json:"qps,omitempty"`
+	Burst int     `json:"burst,omitempty"`
 }
 
 // ReservedNamespaces are the namespaces k3sync itself uses, which no
@@ -417,6 +425,9 @@ func Parse(b []byte) (*Config, error) {
 		}
 		if _, ok := c.Clusters[c.State.Cluster]; !ok && c.State.Cluster != "in-cluster" {
 			errs = append(errs, fmt.Errorf("state.cluster: %q is not in-cluster or in clusters", c.State.Cluster))
+		}
+		if c.State.QPS < 0 || c.State.Burst < 0 {
+			errs = append(errs, fmt.Errorf("state.qps, state.burst: %v and %d: must not be negative", c.State.QPS, c.State.Burst))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("state.backend: %q is not bolt or kubernetes", c.State.Backend))

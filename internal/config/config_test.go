@@ -55,6 +55,7 @@ func TestParseRejects(t *testing.T) {
 		"inline secrets": {"kafka: {main: {brokers: [x], sasl: {mechanism: PLAIN, password: hunter2}}}", `unknown field "password"`},
 		"object limit":   {"git: {url: x, maxObjectBytes: -1}", "git.maxObjectBytes: -1 is negative"},
 		"object suffix":  {"git: {url: x, maxObjectBytes: 64MB}", `"64MB" is not a number of bytes`},
+		"state rate":     {"state: {backend: kubernetes, namespace: k3sync, qps: -1}", "state.qps, state.burst: -1 and 0: must not be negative"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

@@ -12,6 +12,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -294,7 +295,7 @@ func OpenState(cfg *config.Config, lockWait time.Duration) (StateStore, error) {
 		}
 		return b, nil
 	}
-	cs, err := clientFor(cfg, cfg.State.Cluster)
+	cs, err := stateClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("state on cluster %s: %w", cfg.State.Cluster, err)
 	}
@@ -307,26 +308,51 @@ func OpenState(cfg *config.Config, lockWait time.Duration) (StateStore, error) {
 
 // clientFor connects to a logical cluster of cfg, or "in-cluster".
 func clientFor(cfg *config.Config, cluster string) (kubernetes.Interface, error) {
-	var rc *rest.Config
-	var err error
-	if cluster == "in-cluster" {
-		rc, err = rest.InClusterConfig()
-	} else {
-		cl, ok := cfg.Clusters[cluster]
-		if !ok {
-			return nil, fmt.Errorf("cluster %q is not in clusters", cluster)
-		}
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig()
-	}
+	rc, err := restConfigFor(cfg, cluster)
 	if err != nil {
-		return nil, err //nolint:wrapcheck // wrapped by the callers
+		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err //nolint:wrapcheck // wrapped by the callers
 	}
 	return cs, nil
+}
+
+// The state client's rates when the configuration sets none
+// (config.State.QPS): kubectl's 50 QPS.
+const (
+	stateQPS   = 50
+	stateBurst = 100
+)
+
+// stateClient is the client of the state's Secrets (backend
+// kubernetes), with the state's own rates.
+func stateClient(cfg *config.Config) (kubernetes.Interface, error) {
+	rc, err := restConfigFor(cfg, cfg.State.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	rc.QPS, rc.Burst = cmp.Or(cfg.State.QPS, stateQPS), cmp.Or(cfg.State.Burst, stateBurst)
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // wrapped by the callers
+	}
+	return cs, nil
+}
+
+// restConfigFor is the client configuration of cluster: "in-cluster" or
+// one of cfg's clusters, with client-go's rates.
+func restConfigFor(cfg *config.Config, cluster string) (*rest.Config, error) {
+	if cluster == "in-cluster" {
+		return rest.InClusterConfig() //nolint:wrapcheck // wrapped by the callers
+	}
+	cl, ok := cfg.Clusters[cluster]
+	if !ok {
+		return nil, fmt.Errorf("cluster %q is not in clusters", cluster)
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cl.Kubeconfig}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cl.Context}).ClientConfig() //nolint:wrapcheck // wrapped by the callers
 }
 
 // ErrDaemonRunning: a k3sync daemon holds the state, the bbolt file or

@@ -1,0 +1,113 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/k3sync/k3sync/internal/config"
+	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/testenv/kube"
+)
+
+// TestStateClientRates: the client of the state's Secrets has rates of
+// its own, state.qps and state.burst, 50 and 100 when unset, whatever the
+// cluster's qps (which bounds the applies) says; client-go's 5 QPS held
+// a first sync of many tenants behind its state writes for minutes.
+func TestStateClientRates(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		state config.State
+		qps   float32
+	}{
+		{"default", config.State{}, stateQPS},
+		{"set", config.State{QPS: 7, Burst: 9}, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{Clusters: map[string]config.Cluster{"c": {Kubeconfig: kubeconfig, QPS: 1, Burst: 1}}}
+			cfg.State = tc.state
+			cfg.State.Backend, cfg.State.Namespace, cfg.State.Cluster = "kubernetes", "k3sync", "c"
+			cs, err := stateClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs.CoreV1().RESTClient().GetRateLimiter().QPS(); got != tc.qps {
+				t.Errorf("the state client sends %v requests a second; want %v", got, tc.qps)
+			}
+		})
+	}
+}
+
+// BenchmarkKubeStateRecordRuns records a run for each of 100 tenants in
+// the Kubernetes state backend on a real apiserver, as the reconciler
+// does after a sync (16 tenants at a time; a read and a write of each
+// tenant's journal Secret), through the state client k3sync builds: with
+// client-go's default rates (5 QPS, burst 10, before state.qps) and with
+// the state's default. It reports the seconds per 100 runs.
+func BenchmarkKubeStateRecordRuns(b *testing.B) {
+	cp := kube.StartT(b, 1)[0]
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	const tenants = 100
+	for _, tc := range []struct {
+		name  string
+		rates config.State
+	}{
+		{"client-go-5qps", config.State{QPS: 5, Burst: 10}},
+		{"state-default", config.State{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := &config.Config{Clusters: map[string]config.Cluster{"c": {Kubeconfig: cp.KubeconfigPath()}}}
+			cfg.State = tc.rates
+			cfg.State.Backend, cfg.State.Namespace, cfg.State.Cluster = "kubernetes", "k3sync", "c"
+			store, err := OpenState(cfg, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for b.Loop() {
+				n++
+				runs := make(chan state.Run)
+				var wg sync.WaitGroup
+				for range 16 {
+					wg.Go(func() {
+						for r := range runs {
+							if err := store.AddRun(b.Context(), r); err != nil {
+								b.Error(err)
+							}
+						}
+					})
+				}
+				at := time.Now().UTC()
+				for i := range tenants {
+					runs <- state.Run{ID: fmt.Sprintf("%s-%d-%03d", tc.name, n, i), Tenant: fmt.Sprintf("t%03d", i), Result: state.ResultSynced, Started: at, Finished: at}
+				}
+				close(runs)
+				wg.Wait()
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(n), "s/100-runs")
+		})
+	}
+}
