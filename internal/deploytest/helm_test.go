@@ -281,6 +281,7 @@ config:
     eu-west: {qps: 50, burst: 100}
     us-east: {qps: 20, burst: 40, concurrency: 4}
   git: {url: "https://git.example.com/platform.git", username: k3sync, maxObjectBytes: 64Mi}
+  state: {qps: 100, burst: 200}
 git: {token: not-a-real-token}
 tokens:
   - {name: ci, role: operator, token: not-a-real-operator-token}

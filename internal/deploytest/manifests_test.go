@@ -160,6 +160,9 @@ func TestManifests(t *testing.T) {
 			if in.name == "helm everything" && cfg.Git.MaxObjectBytes != 64<<20 {
 				t.Errorf("git.maxObjectBytes 64Mi rendered as %d bytes", cfg.Git.MaxObjectBytes)
 			}
+			if in.name == "helm everything" && (cfg.State.QPS != 100 || cfg.State.Burst != 200) {
+				t.Errorf("config.state {qps: 100, burst: 200} rendered as state.qps %v, state.burst %d", cfg.State.QPS, cfg.State.Burst)
+			}
 			secrets := map[string]*corev1.Secret{}
 			for _, o := range objs {
 				if o.GetKind() == "Secret" {

@@ -121,6 +121,14 @@ gateways:
 state:
   backend: kubernetes
   namespace: {{ .Release.Namespace }}
+  {{- with .Values.config.state }}
+  {{- with .qps }}
+  qps: {{ . }}
+  {{- end }}
+  {{- with .burst }}
+  burst: {{ . }}
+  {{- end }}
+  {{- end }}
 git:
   url: {{ required "config.git.url is required" .Values.config.git.url | quote }}
   branch: {{ .Values.config.git.branch | default "main" | quote }}
