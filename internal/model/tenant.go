@@ -49,6 +49,10 @@ type SyncWindow struct {
 	Kind     string `json:"kind"`
 	Schedule string `json:"schedule"`
 	Duration string `json:"duration"`
+	// ManualSync lets an operator's manual sync of the tenant through
+	// the window (Argo CD's manualSync): a deny window does not block it,
+	// and an allow window counts as open for it.
+	ManualSync bool `json:"manualSync,omitempty"`
 }
 
 // TenantKubernetes is what a tenant has on Kubernetes.

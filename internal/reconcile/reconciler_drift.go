@@ -87,7 +87,7 @@ func (r *Reconciler) checkDrift(ctx context.Context, schedule string) {
 	}
 	r.log.InfoContext(ctx, "drift check", "schedule", schedule, "tenants", len(tenants), "reverting", len(drifted))
 	if len(drifted) > 0 {
-		r.syncTenants(ctx, cur, drifted, false, state.TriggerDrift, "", false)
+		r.syncTenants(ctx, cur, drifted, false, state.TriggerDrift, operator{})
 	}
 }
 

@@ -99,7 +99,7 @@ func (r *Reconciler) resync(ctx context.Context, tenants []string, trigger state
 		return
 	}
 	slices.Sort(todo)
-	runs := r.syncTenants(ctx, cur, todo, false, trigger, "", false)
+	runs := r.syncTenants(ctx, cur, todo, false, trigger, operator{})
 	if r.opts.OnApplied != nil {
 		r.opts.OnApplied(ctx, cur.commit.Hash, runs)
 	}
@@ -146,7 +146,7 @@ func (r *Reconciler) windowOpened(ctx context.Context, tenants []string) {
 	var open []string
 	for _, name := range tenants {
 		if t := cur.repo.Tenant(name); t != nil {
-			if why, until := windowBlocks(t, now); why != "" {
+			if why, until := windowBlocks(t, now, false); why != "" {
 				r.armWindow(name, until)
 				continue
 			}

@@ -91,7 +91,7 @@ func (r *Reconciler) applyRevision(ctx context.Context, commit view.Commit, cur 
 	}
 	var runs []state.Run
 	if len(tenants) > 0 {
-		runs = r.syncTenants(ctx, next, tenants, complete, trigger, "", false)
+		runs = r.syncTenants(ctx, next, tenants, complete, trigger, operator{})
 	}
 	if r.opts.OnApplied != nil {
 		r.opts.OnApplied(ctx, commit.Hash, runs)
@@ -172,7 +172,7 @@ func (r *Reconciler) runSync(ctx context.Context, s *view.Sync) {
 			tenants = append(tenants, t.Name)
 		}
 	}
-	runs = r.syncTenants(ctx, cur, tenants, complete, state.TriggerManual, s.Request.Who, s.Request.AllowMassDeletion)
+	runs = r.syncTenants(ctx, cur, tenants, complete, state.TriggerManual, operator{who: s.Request.Who, allowMass: s.Request.AllowMassDeletion, asked: true})
 	r.mu.Lock()
 	s.Phase, s.Runs = view.Done, runs
 	r.mu.Unlock()
@@ -225,10 +225,20 @@ func withRemoved(l *loaded, tenants []string, p *plan.Plan) []string {
 	return append(slices.Clip(tenants), slices.Sorted(maps.Keys(removed))...)
 }
 
+// operator is what an operator's manual sync adds to a sync: who asked,
+// whether they lifted the mass-deletion guard, and that they asked for
+// these tenants (asked: sync windows that allow manual syncs let them
+// through). The zero operator is an automatic sync.
+type operator struct {
+	who       string
+	allowMass bool
+	asked     bool
+}
+
 // syncTenants plans the tenants, applies those the guards let through and
 // records a run for every tenant that changed, was blocked, failed or
 // reached a new revision. It returns the runs.
-func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []string, complete bool, trigger state.Trigger, who string, allowMass bool) []state.Run {
+func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []string, complete bool, trigger state.Trigger, op operator) []state.Run {
 	req := request(l, tenants, complete)
 	// The targets plan every delete as a delete: the mass-deletion guard
 	// below counts them all and decides, once, for the whole plan. (A
@@ -274,14 +284,14 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 			unchecked[name] = fmt.Sprintf("not applied: cannot tell whether an operator suspended the tenant: %v", suspensionsErr)
 		case t != nil && isSuspended(t, suspensions[name]):
 			blocked[name] = suspendedMessage(suspensions[name])
-		case !allowMass && deletes > limit:
+		case !op.allowMass && deletes > limit:
 			blocked[name] = fmt.Sprintf("mass-deletion guard: the plan deletes %d resources, more than the platform's limit of %d; sync with the override to proceed", deletes, limit)
-		case !allowMass && hasDeletes[name] && len(p.Errors) > 0:
+		case !op.allowMass && hasDeletes[name] && len(p.Errors) > 0:
 			// What the failed targets would delete is unknown, so the
 			// guard cannot count it: no deletes until every target plans.
 			blocked[name] = fmt.Sprintf("mass-deletion guard: %s/%s could not be planned, so the plan's deletes cannot be counted; no deletes until it plans again", p.Errors[0].System, p.Errors[0].Target)
 		case t != nil:
-			if why, until := windowBlocks(t, r.opts.Now().UTC()); why != "" {
+			if why, until := windowBlocks(t, r.opts.Now().UTC(), op.asked); why != "" {
 				blocked[name] = why
 				// The window reopens without a push: apply then.
 				r.armWindow(name, until)
@@ -329,7 +339,7 @@ func (r *Reconciler) syncTenants(ctx context.Context, l *loaded, tenants []strin
 	var runs []state.Run
 	for _, name := range tenants {
 		run := state.Run{
-			ID: newID(finished), Tenant: name, Revision: l.commit.Hash, Trigger: trigger, Who: who,
+			ID: newID(finished), Tenant: name, Revision: l.commit.Hash, Trigger: trigger, Who: op.who,
 			Started: started, Finished: finished, Result: state.ResultSynced, Summary: byTenant[name].Summary(),
 		}
 		switch {
@@ -639,8 +649,21 @@ func suspendedMessage(s *state.Suspension) string {
 // windowBlocks says why the tenant's sync windows block an apply at now,
 // or "", and when they may stop blocking it: the end of the active deny
 // window, or the next start of an allow window (zero when none comes).
-// Schedules are in UTC, as the drift schedules.
-func windowBlocks(t *model.Tenant, now time.Time) (string, time.Time) {
+// Schedules are in UTC, as the drift schedules. A manual sync goes
+// through the windows that allow manual syncs, and the reason a window
+// gives an automatic sync says so when one would.
+func windowBlocks(t *model.Tenant, now time.Time, manual bool) (string, time.Time) {
+	why, until := windowRule(t, now, manual)
+	if why != "" && !manual {
+		if w, _ := windowRule(t, now, true); w == "" {
+			why += "; a manual sync goes through"
+		}
+	}
+	return why, until
+}
+
+// windowRule is windowBlocks without the hint.
+func windowRule(t *model.Tenant, now time.Time, manual bool) (string, time.Time) {
 	allows, open := false, false
 	var next time.Time
 	for _, w := range t.Policies.SyncWindows {
@@ -648,10 +671,10 @@ func windowBlocks(t *model.Tenant, now time.Time) (string, time.Time) {
 		sched, end, active := windowAt(w, now)
 		switch {
 		case sched == nil:
-		case w.Kind == "deny" && active:
+		case w.Kind == "deny" && active && (!manual || !w.ManualSync):
 			return fmt.Sprintf("deny sync window %q (%s) is active", w.Schedule, w.Duration), end
 		case w.Kind == "allow":
-			open = open || active
+			open = open || active || manual && w.ManualSync
 			if at := sched.Next(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
 				next = at
 			}

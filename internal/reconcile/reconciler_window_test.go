@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,59 @@ policies: syncWindows: [{kind: "deny", schedule: "0 3 * * 0", duration: "1h"}, {
 	defer eng.mu.Unlock()
 	if eng.plans != plans || eng.applied != 0 {
 		t.Errorf("after the first window ended inside the second: %d more plans, %d applies; want none", eng.plans-plans, eng.applied)
+	}
+}
+
+// TestManualSyncThroughWindow: an operator's manual sync goes through a
+// sync window that allows manual syncs (Argo CD's manualSync), and is
+// held back by one that does not; the push before it is held back by
+// either.
+func TestManualSyncThroughWindow(t *testing.T) {
+	// Sunday 03:10 UTC: the deny window runs to 04:00, the allow window
+	// opens on Monday.
+	at := time.Date(2026, 12, 6, 3, 10, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, window string
+		applies      bool
+	}{
+		{"deny allowing manual syncs", `{kind: "deny", schedule: "0 3 * * 0", duration: "1h", manualSync: true}`, true},
+		{"deny", `{kind: "deny", schedule: "0 3 * * 0", duration: "1h"}`, false},
+		{"closed allow allowing manual syncs", `{kind: "allow", schedule: "0 10 * * 1", duration: "2h", manualSync: true}`, true},
+		{"closed allow", `{kind: "allow", schedule: "0 10 * * 1", duration: "2h"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := tenantRepo(`kubernetes: {clusters: ["x"], namespaces: a: quota: {requests: {cpu: "1", memory: "1Gi"}, pods: 1}}
+policies: syncWindows: [` + tc.window + `]
+`)
+			eng := &flaky{done: make(chan struct{})}
+			j := state.NewMemory()
+			r := New(oneCommit{repo}, eng, j, Options{Interval: time.Hour, Now: clockFrom(at)})
+			r.PollOnce(t.Context())
+			eng.mu.Lock()
+			applied := eng.applied
+			eng.mu.Unlock()
+			if applied != 0 {
+				t.Fatalf("the poll applied %d times inside the window; want it held back", applied)
+			}
+			o, err := r.Overview(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hint := strings.HasSuffix(o.Tenants[0].Note, "; a manual sync goes through"); hint != tc.applies {
+				t.Errorf("the overview says %q; want it to say that a manual sync goes through: %v", o.Tenants[0].Note, tc.applies)
+			}
+
+			runs := syncNow(t, r, "alice")
+			eng.mu.Lock()
+			applied = eng.applied
+			eng.mu.Unlock()
+			want := state.ResultBlocked
+			if tc.applies {
+				want = state.ResultSynced
+			}
+			if got := describe(runs); len(runs) != 1 || runs[0].Result != want || runs[0].Who != "alice" || applied != map[bool]int{true: 1}[tc.applies] {
+				t.Errorf("alice's manual sync: runs %q, applied %d times; want one run by alice, %s", got, applied, want)
+			}
+		})
 	}
 }
