@@ -82,23 +82,26 @@ func (r *Report) Failed() bool {
 // own gate in opts is replaced.
 func (e *Engine) Apply(ctx context.Context, req plan.Request, opts plan.ApplyOptions) *Report {
 	r := &Report{}
-	var mu sync.Mutex
 	p := newPipeline(e.targets, req.Removals())
+	// Each target's results and errors apart, joined once all are done:
+	// appending each to one list as it finished grew and copied the
+	// list, tens of thousands of results in a first sync, once per target.
+	results := make([][]plan.Result, len(e.targets))
+	errs := make([][]plan.TargetError, len(e.targets))
 	var g errgroup.Group
 	for i, t := range e.targets {
 		o := opts
 		o.Gate = p.gate(i)
 		g.Go(func() error {
 			defer p.finish(i)
-			results, err := t.Apply(ctx, req, o)
-			mu.Lock()
-			defer mu.Unlock()
-			r.Results = append(r.Results, results...)
-			r.Errors = append(r.Errors, targetErrors(t, err)...)
+			var err error
+			results[i], err = t.Apply(ctx, req, o)
+			errs[i] = targetErrors(t, err)
 			return nil
 		})
 	}
 	_ = g.Wait()
+	r.Results, r.Errors = slices.Concat(results...), slices.Concat(errs...)
 	slices.SortStableFunc(r.Results, func(a, b plan.Result) int { return plan.Compare(a.Change, b.Change) })
 	slices.SortStableFunc(r.Errors, func(a, b plan.TargetError) int {
 		return cmp.Or(cmp.Compare(plan.SystemOrder(a.System), plan.SystemOrder(b.System)), cmp.Compare(a.Target, b.Target), cmp.Compare(a.Tenant, b.Tenant))
