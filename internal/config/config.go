@@ -280,11 +280,11 @@ type State struct {
 	// default) for the cluster k3sync runs in (backend kubernetes).
 	Cluster string `json:"cluster,omitempty"`
 	// QPS and Burst bound the state client's request rate (backend
-	// kubernetes; default 50 and 100, as kubectl's 50 QPS). It is a
+	// kubernetes; default 50 and 100, as Argo CD's controller). It is a
 	// client of its own, apart from the cluster's qps, which bounds the
-	// applies: every sync reads and writes each tenant's Secrets, two
-	// requests a write, and client-go's default of 5 QPS made a first
-	// sync of 1,000 tenants wait minutes for its state.
+	// applies: a sync writes each tenant's Secrets several times, and
+	// client-go's default of 5 QPS would hold a first sync of 1,000
+	// tenants, about 19,000 state requests, for an hour.
 	QPS   float32 `json:"qps,omitempty"`
 	Burst int     `json:"burst,omitempty"`
 }

@@ -320,7 +320,7 @@ func clientFor(cfg *config.Config, cluster string) (kubernetes.Interface, error)
 }
 
 // The state client's rates when the configuration sets none
-// (config.State.QPS): kubectl's 50 QPS.
+// (config.State.QPS): Argo CD's controller's.
 const (
 	stateQPS   = 50
 	stateBurst = 100

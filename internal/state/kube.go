@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/utils/lru"
 )
 
 // Kube is a Store and Journal kept in Secrets of one namespace, so that
@@ -73,7 +74,18 @@ type Kube struct {
 	beforeWrite func()
 	// fence, when set, says whether this process may still write.
 	fence atomic.Pointer[Fence]
+	// written holds the Secrets this store last wrote, by name, as the
+	// apiserver returned them: the next write of one starts from it
+	// instead of reading it again. A write that finds it changed since
+	// (409) reads it afresh, so the resourceVersion keeps writes as
+	// exact as reading first. A sync writes a tenant's inventory once
+	// per target and records its run: a read saved on each.
+	written *lru.Cache
 }
+
+// kubeWrittenCache bounds the Secrets Kube keeps from its writes (a few
+// KiB each): those of the tenants a sync is busy with.
+const kubeWrittenCache = 512
 
 // Fence says whether this process may write the shared state now: nil,
 // or why not (this replica is not, or no longer, the Lease holder). The
@@ -127,7 +139,7 @@ func NewKube(cs kubernetes.Interface, namespace string) (*Kube, error) {
 	if cs == nil || namespace == "" {
 		return nil, errors.New("state: kubernetes backend: a client and a namespace are required")
 	}
-	return &Kube{secrets: cs.CoreV1().Secrets(namespace), namespace: namespace, maxPayload: KubeMaxPayload}, nil
+	return &Kube{secrets: cs.CoreV1().Secrets(namespace), namespace: namespace, maxPayload: KubeMaxPayload, written: lru.New(kubeWrittenCache)}, nil
 }
 
 // Close implements io.Closer; there is nothing to release.
@@ -436,14 +448,18 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 	key := payloadKey(kind)
 	backoff := wait.Backoff{Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Steps: kubeWriteRetries, Cap: 500 * time.Millisecond}
 	for {
-		sec, err := k.secrets.Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			sec = nil
-		case err != nil:
-			return fmt.Errorf("secret %s/%s: %w", k.namespace, name, err)
-		case sec.Annotations[kubeAnnotTenant] != tenant:
-			return fmt.Errorf("secret %s/%s holds the state of tenant %q, not %q", k.namespace, name, sec.Annotations[kubeAnnotTenant], tenant)
+		sec, cached := k.lastWritten(name)
+		if !cached {
+			var err error
+			sec, err = k.secrets.Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				sec = nil
+			case err != nil:
+				return fmt.Errorf("secret %s/%s: %w", k.namespace, name, err)
+			case sec.Annotations[kubeAnnotTenant] != tenant:
+				return fmt.Errorf("secret %s/%s holds the state of tenant %q, not %q", k.namespace, name, sec.Annotations[kubeAnnotTenant], tenant)
+			}
 		}
 		var old []byte
 		if sec != nil {
@@ -454,6 +470,12 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 			return fmt.Errorf("secret %s/%s: %w", k.namespace, name, err)
 		}
 		if sec != nil && samePayload(old, payload) {
+			if cached {
+				// Nothing to write as this store wrote it: make sure
+				// that is what the Secret holds now.
+				k.written.Remove(name)
+				continue
+			}
 			return nil
 		}
 		if k.beforeWrite != nil {
@@ -462,17 +484,23 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 		if err := k.fenced(); err != nil {
 			return fmt.Errorf("secret %s/%s: write: %w", k.namespace, name, err)
 		}
+		var out *corev1.Secret
 		if sec == nil {
-			_, err = k.secrets.Create(ctx, k.newSecret(name, kind, tenant, key, payload), metav1.CreateOptions{FieldManager: "k3sync-state"})
+			out, err = k.secrets.Create(ctx, k.newSecret(name, kind, tenant, key, payload), metav1.CreateOptions{FieldManager: "k3sync-state"})
 		} else {
 			if sec.Data == nil {
 				sec.Data = map[string][]byte{}
 			}
 			sec.Data[key] = payload
-			_, err = k.secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: "k3sync-state"})
+			out, err = k.secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: "k3sync-state"})
 		}
 		if err == nil {
+			k.written.Add(name, out)
 			return nil
+		}
+		k.written.Remove(name)
+		if cached && apierrors.IsNotFound(err) {
+			continue // deleted since this store wrote it: read, create
 		}
 		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("secret %s/%s: write: %w", k.namespace, name, err)
@@ -487,6 +515,16 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 		case <-time.After(backoff.Step()):
 		}
 	}
+}
+
+// lastWritten is a copy of the Secret name as this store last wrote it,
+// if it still has it.
+func (k *Kube) lastWritten(name string) (*corev1.Secret, bool) {
+	v, ok := k.written.Get(name)
+	if !ok {
+		return nil, false
+	}
+	return v.(*corev1.Secret).DeepCopy(), true //nolint:forcetypeassert // only update adds, only Secrets
 }
 
 // samePayload compares the JSON inside two payloads; gzip output is not

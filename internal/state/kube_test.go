@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,6 +198,64 @@ func TestKube(t *testing.T) {
 		}
 	})
 
+	t.Run("a write starts from the store's last", func(t *testing.T) {
+		// A tenant's Secret written again by the store that wrote it is
+		// not read first; after another replica's write, the store's
+		// next write is refused (409), reads it and keeps that write.
+		var gets atomic.Int64
+		rc := env.cp.RESTConfig()
+		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.Method == http.MethodGet {
+					gets.Add(1)
+				}
+				return rt.RoundTrip(r) //nolint:wrapcheck // a test transport
+			})
+		})
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewKube(cs, "k3sync")
+		if err != nil {
+			t.Fatal(err)
+		}
+		save := func(s *Kube, target, id string) {
+			t.Helper()
+			if err := s.Save(ctx, Entry{Tenant: "again", Target: target, Resources: map[string]json.RawMessage{id: json.RawMessage(`{}`)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		save(s, "kubernetes/eu-west", "Namespace//again")
+		save(s, "kubernetes/us-east", "Namespace//again")
+		save(s, "kafka/main", "topic/again")
+		if n := gets.Load(); n != 1 {
+			t.Errorf("three saves of one tenant read its Secret %d times; want once, before the first", n)
+		}
+		save(env.newStore(t), "kong/edge", "service/again")
+		save(s, "kafka/main", "topic/again.2")
+		if n := gets.Load(); n != 2 {
+			t.Errorf("a save after another replica's read the Secret %d times in all; want once more", n-1)
+		}
+		all, err := env.newStore(t).List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, e := range all {
+			if e.Tenant == "again" {
+				got[e.Target] = slices.Sorted(maps.Keys(e.Resources))
+			}
+		}
+		want := map[string][]string{
+			"kubernetes/eu-west": {"Namespace//again"}, "kubernetes/us-east": {"Namespace//again"},
+			"kafka/main": {"topic/again.2"}, "kong/edge": {"service/again"},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("the tenant's inventory (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("concurrent writers", func(t *testing.T) {
 		// Two replicas, several writers each, all on one tenant's two
 		// Secrets: no write is lost.
@@ -318,3 +380,7 @@ func TestKube(t *testing.T) {
 		}
 	})
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
