@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +83,11 @@ type Kube struct {
 	// exact as reading first. A sync writes a tenant's inventory once
 	// per target and records its run: a read saved on each.
 	written *lru.Cache
+	// writing serializes this process's writes of one Secret (by a hash
+	// of its name): a tenant's targets save its inventory side by side,
+	// and the second write then starts from the first instead of losing
+	// the race to it (409, a read, a write again).
+	writing [256]sync.Mutex
 }
 
 // kubeWrittenCache bounds the Secrets Kube keeps from its writes (a few
@@ -446,6 +453,11 @@ func (k *Kube) read(ctx context.Context, kind, tenant string, v any) (*corev1.Se
 func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old []byte) ([]byte, error)) error {
 	name := kubeSecretName(kind, tenant)
 	key := payloadKey(kind)
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	mu := &k.writing[h.Sum32()%uint32(len(k.writing))]
+	mu.Lock()
+	defer mu.Unlock()
 	backoff := wait.Backoff{Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Steps: kubeWriteRetries, Cap: 500 * time.Millisecond}
 	for {
 		sec, cached := k.lastWritten(name)
