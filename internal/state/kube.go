@@ -91,8 +91,9 @@ type Kube struct {
 }
 
 // kubeWrittenCache bounds the Secrets Kube keeps from its writes (a few
-// KiB each): those of the tenants a sync is busy with.
-const kubeWrittenCache = 512
+// KiB each): a sync's targets work through the tenants side by side, the
+// last of them (Kong) hundreds of tenants behind the first.
+const kubeWrittenCache = 2048
 
 // Fence says whether this process may write the shared state now: nil,
 // or why not (this replica is not, or no longer, the Lease holder). The
@@ -507,6 +508,9 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 			out, err = k.secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: "k3sync-state"})
 		}
 		if err == nil {
+			// Kept without its managed fields: an update without them
+			// leaves them as they are.
+			out.ManagedFields = nil
 			k.written.Add(name, out)
 			return nil
 		}
