@@ -284,7 +284,7 @@ type State struct {
 	// client of its own, apart from the cluster's qps, which bounds the
 	// applies: a sync writes each tenant's Secrets several times, and
 	// client-go's default of 5 QPS would hold a first sync of 1,000
-	// tenants, about 19,000 state requests, for an hour.
+	// tenants, about 15,000 state requests, for most of an hour.
 	QPS   float32 `json:"qps,omitempty"`
 	Burst int     `json:"burst,omitempty"`
 }
