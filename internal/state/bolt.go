@@ -17,13 +17,13 @@ var entriesBucket = []byte("entries")
 // Bolt is a Store in a bbolt file.
 type Bolt struct {
 	db *bolt.DB
-	// mu orders the saves of entries with the updates of index, so that
-	// the index says what the file holds.
+	// mu guards index. The saves update it after their commits, in
+	// commit order (group), so that it says what the file holds.
 	mu sync.Mutex
 	// index is who holds what, read from the file when first needed and
 	// kept by Save: this process alone writes the file (bbolt's lock).
 	index *holderIndex
-	// commits are the journal's writes waiting for a transaction (group).
+	// commits are the writes waiting for a transaction (group).
 	commits groupCommit
 }
 
@@ -96,15 +96,19 @@ func (b *Bolt) Save(_ context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("state %s %s: encode: %w", e.Tenant, e.Target, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.db.Update(func(tx *bolt.Tx) error {
+	// The saves of a sync's targets, side by side, share transactions
+	// (group); the index follows each commit, in commit order, before
+	// the next.
+	if err := b.group(func(tx *bolt.Tx) error {
 		return tx.Bucket(entriesBucket).Put(entryKey(e.Tenant, e.Target), v) //nolint:wrapcheck // wrapped below
+	}, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.index != nil {
+			b.index.set(e)
+		}
 	}); err != nil {
 		return fmt.Errorf("state %s %s: save: %w", e.Tenant, e.Target, err)
-	}
-	if b.index != nil {
-		b.index.set(e)
 	}
 	return nil
 }

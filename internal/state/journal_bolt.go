@@ -28,7 +28,7 @@ func (b *Bolt) AddRun(_ context.Context, r Run) error {
 			return err
 		}
 		return updateStatus(tx, r.Tenant, func(s TenantStatus) TenantStatus { return nextStatus(s, r) })
-	}); err != nil {
+	}, nil); err != nil {
 		return fmt.Errorf("state: run %s: save: %w", r.ID, err)
 	}
 	return nil
@@ -43,8 +43,9 @@ type groupCommit struct {
 }
 
 type groupCall struct {
-	fn   func(*bolt.Tx) error
-	done chan error
+	fn        func(*bolt.Tx) error
+	committed func()
+	done      chan error
 }
 
 // group runs fn in a write transaction and returns once it is committed.
@@ -53,9 +54,11 @@ type groupCall struct {
 // next (a group commit: one fsync for all). Unlike bbolt's Batch, no
 // call waits for others to join. A transaction that one call's fn fails
 // is run again call by call, so that the others commit and only that
-// call fails; fn must therefore do nothing but write tx.
-func (b *Bolt) group(fn func(*bolt.Tx) error) error {
-	c := &groupCall{fn: fn, done: make(chan error, 1)}
+// call fails; fn must therefore do nothing but write tx. committed, when
+// not nil, runs once fn's write is committed, before any later
+// transaction is: in commit order.
+func (b *Bolt) group(fn func(*bolt.Tx) error, committed func()) error {
+	c := &groupCall{fn: fn, committed: committed, done: make(chan error, 1)}
 	g := &b.commits
 	g.mu.Lock()
 	g.queue = append(g.queue, c)
@@ -86,9 +89,12 @@ func (b *Bolt) commitGroup() {
 		return nil
 	})
 	for _, c := range calls {
+		err := err
 		if err != nil && len(calls) > 1 {
-			c.done <- b.db.Update(c.fn)
-			continue
+			err = b.db.Update(c.fn)
+		}
+		if err == nil && c.committed != nil {
+			c.committed()
 		}
 		c.done <- err
 	}
