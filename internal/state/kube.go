@@ -88,6 +88,12 @@ type Kube struct {
 	// and the second write then starts from the first instead of losing
 	// the race to it (409, a read, a write again).
 	writing [256]sync.Mutex
+	// listed maps a kind to the names of its Secrets at the store's last
+	// complete list of them, and the names it has created since: a write
+	// of a Secret not among them creates it without reading it first (one
+	// created since by another replica fails the create, 409, and is read).
+	listedMu sync.Mutex
+	listed   map[string]map[string]bool
 }
 
 // kubeWrittenCache bounds the Secrets Kube keeps from its writes (a few
@@ -462,7 +468,9 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 	backoff := wait.Backoff{Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Steps: kubeWriteRetries, Cap: 500 * time.Millisecond}
 	for {
 		sec, cached := k.lastWritten(name)
-		if !cached {
+		if !cached && k.absent(kind, name) {
+			sec = nil
+		} else if !cached {
 			var err error
 			sec, err = k.secrets.Get(ctx, name, metav1.GetOptions{})
 			switch {
@@ -512,9 +520,13 @@ func (k *Kube) update(ctx context.Context, kind, tenant string, change func(old 
 			// leaves them as they are.
 			out.ManagedFields = nil
 			k.written.Add(name, out)
+			k.exists(kind, name)
 			return nil
 		}
 		k.written.Remove(name)
+		if apierrors.IsAlreadyExists(err) {
+			k.exists(kind, name)
+		}
 		if cached && apierrors.IsNotFound(err) {
 			continue // deleted since this store wrote it: read, create
 		}
@@ -579,6 +591,7 @@ func (k *Kube) newSecret(name, kind, tenant, key string, payload []byte) *corev1
 // time.
 func (k *Kube) each(ctx context.Context, kind string, fn func(payload []byte) error) error {
 	opts := metav1.ListOptions{LabelSelector: KubeLabelState + "=" + kind, Limit: kubeListPageSize}
+	names := map[string]bool{}
 	for {
 		list, err := k.secrets.List(ctx, opts)
 		if err != nil {
@@ -586,6 +599,7 @@ func (k *Kube) each(ctx context.Context, kind string, fn func(payload []byte) er
 		}
 		for i := range list.Items {
 			sec := &list.Items[i]
+			names[sec.Name] = true
 			if sec.Type != kubeSecretType {
 				continue
 			}
@@ -594,9 +608,33 @@ func (k *Kube) each(ctx context.Context, kind string, fn func(payload []byte) er
 			}
 		}
 		if list.Continue == "" {
+			k.listedMu.Lock()
+			if k.listed == nil {
+				k.listed = map[string]map[string]bool{}
+			}
+			k.listed[kind] = names
+			k.listedMu.Unlock()
 			return nil
 		}
 		opts.Continue = list.Continue
+	}
+}
+
+// absent reports whether the store's last complete list of kind's
+// Secrets had no Secret name, and the store has not created it since.
+func (k *Kube) absent(kind, name string) bool {
+	k.listedMu.Lock()
+	defer k.listedMu.Unlock()
+	names, ok := k.listed[kind]
+	return ok && !names[name]
+}
+
+// exists notes that the Secret name of kind exists.
+func (k *Kube) exists(kind, name string) {
+	k.listedMu.Lock()
+	defer k.listedMu.Unlock()
+	if names := k.listed[kind]; names != nil {
+		names[name] = true
 	}
 }
 

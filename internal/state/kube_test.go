@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,30 @@ func env0(t *testing.T, cp *kube.ControlPlane) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+// countingStore is newStore on a client that counts its GET requests.
+func (e *kubeEnv) countingStore(t *testing.T) (*Kube, *atomic.Int64) {
+	t.Helper()
+	gets := &atomic.Int64{}
+	rc := e.cp.RESTConfig()
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/secrets") {
+				gets.Add(1) // a Secret's read, not a list
+			}
+			return rt.RoundTrip(r) //nolint:wrapcheck // a test transport
+		})
+	})
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := NewKube(cs, "k3sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, gets
 }
 
 func (e *kubeEnv) newStore(t *testing.T) *Kube {
@@ -202,24 +227,7 @@ func TestKube(t *testing.T) {
 		// A tenant's Secret written again by the store that wrote it is
 		// not read first; after another replica's write, the store's
 		// next write is refused (409), reads it and keeps that write.
-		var gets atomic.Int64
-		rc := env.cp.RESTConfig()
-		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-				if r.Method == http.MethodGet {
-					gets.Add(1)
-				}
-				return rt.RoundTrip(r) //nolint:wrapcheck // a test transport
-			})
-		})
-		cs, err := kubernetes.NewForConfig(rc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := NewKube(cs, "k3sync")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, gets := env.countingStore(t)
 		save := func(s *Kube, target, id string) {
 			t.Helper()
 			if err := s.Save(ctx, Entry{Tenant: "again", Target: target, Resources: map[string]json.RawMessage{id: json.RawMessage(`{}`)}}); err != nil {
@@ -253,6 +261,38 @@ func TestKube(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("the tenant's inventory (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a listed store creates without reading", func(t *testing.T) {
+		// After a store has listed the inventories, a tenant's first
+		// save creates its Secret without reading it; one another
+		// replica created since is refused (409), read, and kept.
+		s, gets := env.countingStore(t)
+		if _, err := s.List(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		save := func(s *Kube, tenant, target, id string) {
+			t.Helper()
+			if err := s.Save(ctx, Entry{Tenant: tenant, Target: target, Resources: map[string]json.RawMessage{id: json.RawMessage(`{}`)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		save(s, "fresh", "kafka/main", "topic/fresh")
+		if n := gets.Load(); n != 0 {
+			t.Errorf("the first save of a tenant the list did not have read its Secret %d times; want none", n)
+		}
+		save(env.newStore(t), "late", "kong/edge", "service/late")
+		save(s, "late", "kafka/main", "topic/late")
+		if n := gets.Load(); n != 1 {
+			t.Errorf("a save of a Secret another replica created since the list read it %d times; want once, after the refused create", n)
+		}
+		in, err := ReadInventories(ctx, env.newStore(t), "kong/edge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := in.Entry(ctx, "late"); !e.Owns("service/late") {
+			t.Errorf("the other replica's entry of late was lost: %+v", e)
 		}
 	})
 
