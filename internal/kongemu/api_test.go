@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,41 @@ func TestDeleteServiceWithRoutes(t *testing.T) {
 		t.Fatalf("service delete left %d plugins", n)
 	}
 	c.must(204, "DELETE", "/services/svc", nil) // already gone: still 204
+}
+
+// TestNestedListFollowsMoves lists a service's routes after a route moved
+// to another service, after a route was deleted and after one was put
+// back: each list holds exactly the routes that point at that service, in
+// primary-key order, as Kong's foreign key index serves them.
+func TestNestedListFollowsMoves(t *testing.T) {
+	c, _ := newAPI(t, Options{})
+	a := c.must(201, "POST", "/services", map[string]any{"name": "a", "url": "http://a:8080"})
+	b := c.must(201, "POST", "/services", map[string]any{"name": "b", "url": "http://b:8080"})
+	var routes []string
+	for _, n := range []string{"r1", "r2", "r3"} {
+		r := c.must(201, "POST", "/services/a/routes", map[string]any{"name": n, "paths": []string{"/" + n}})
+		routes = append(routes, r["id"].(string))
+	}
+	slices.Sort(routes)
+	list := func(svc string) []string { return ids(t, c.must(200, "GET", "/services/"+svc+"/routes", nil)) }
+	if got := list("a"); !slices.Equal(got, routes) {
+		t.Fatalf("routes of a: %v, want %v", got, routes)
+	}
+	c.must(200, "PATCH", "/routes/"+routes[1], map[string]any{"service": map[string]any{"id": b["id"]}})
+	if got, want := list("a"), []string{routes[0], routes[2]}; !slices.Equal(got, want) {
+		t.Errorf("routes of a after a move: %v, want %v", got, want)
+	}
+	if got := list("b"); !slices.Equal(got, routes[1:2]) {
+		t.Errorf("routes of b after a move: %v, want %v", got, routes[1:2])
+	}
+	c.must(204, "DELETE", "/routes/"+routes[0], nil)
+	c.must(200, "PUT", "/routes/"+routes[1], map[string]any{"paths": []string{"/back"}, "service": map[string]any{"id": a["id"]}})
+	if got, want := list("a"), []string{routes[1], routes[2]}; !slices.Equal(got, want) {
+		t.Errorf("routes of a after a delete and a put: %v, want %v", got, want)
+	}
+	if got := list("b"); len(got) != 0 {
+		t.Errorf("routes of b after the put: %v, want none", got)
+	}
 }
 
 func TestTagFilters(t *testing.T) {

@@ -17,6 +17,11 @@ type table struct {
 	// of each row and its id, as Postgres' unique indexes do: writes check
 	// constraints in constant time, not by scanning the table.
 	index map[string]map[string]string
+	// refs maps each foreign key field to the ids of the rows that point
+	// at each parent id, sorted, as the indexes Kong's migrations create
+	// on foreign keys (targets by upstream_id, routes by service_id):
+	// listing a parent's children does not scan the table.
+	refs map[string]map[string][]string
 }
 
 // cacheKeyIndex is the index of an entity's composite cache key.
@@ -32,7 +37,7 @@ type memDB struct {
 func newMemDB(reg *registry) *memDB {
 	db := &memDB{reg: reg, tables: map[string]*table{}}
 	for name := range reg.byName {
-		db.tables[name] = &table{rows: map[string]map[string]any{}, index: map[string]map[string]string{}}
+		db.tables[name] = &table{rows: map[string]map[string]any{}, index: map[string]map[string]string{}, refs: map[string]map[string][]string{}}
 	}
 	return db
 }
@@ -47,6 +52,7 @@ func (db *memDB) put(entity string, obj map[string]any) {
 	id := obj["id"].(string)
 	if old, ok := t.rows[id]; ok {
 		db.unindex(entity, old)
+		db.unref(entity, old)
 	} else {
 		i := sort.SearchStrings(t.ids, id)
 		t.ids = append(t.ids, "")
@@ -55,6 +61,50 @@ func (db *memDB) put(entity string, obj map[string]any) {
 	}
 	t.rows[id] = obj
 	db.reindex(entity, obj, func(m map[string]string, k string) { m[k] = id })
+	db.ref(entity, obj)
+}
+
+// ref adds a row to the foreign key indexes of its entity.
+func (db *memDB) ref(entity string, row map[string]any) {
+	def := db.reg.byName[entity]
+	if def == nil {
+		return
+	}
+	t := db.tables[entity]
+	id := row["id"].(string)
+	for _, f := range def.foreignFields() {
+		parent := refID(row[f.Name()])
+		if parent == "" {
+			continue
+		}
+		m := t.refs[f.Name()]
+		if m == nil {
+			m = map[string][]string{}
+			t.refs[f.Name()] = m
+		}
+		ids := m[parent]
+		i, found := slices.BinarySearch(ids, id)
+		if !found {
+			m[parent] = slices.Insert(ids, i, id)
+		}
+	}
+}
+
+// unref removes a row from the foreign key indexes of its entity.
+func (db *memDB) unref(entity string, row map[string]any) {
+	t := db.tables[entity]
+	id, _ := row["id"].(string)
+	for fk, m := range t.refs {
+		parent := refID(row[fk])
+		ids := m[parent]
+		if i, found := slices.BinarySearch(ids, id); found {
+			if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+				delete(m, parent)
+			} else {
+				m[parent] = ids
+			}
+		}
+	}
 }
 
 // indexKeys calls fn with each index of the entity and the row's key in it.
@@ -110,6 +160,7 @@ func (db *memDB) remove(entity, id string) {
 		return
 	}
 	db.unindex(entity, old)
+	db.unref(entity, old)
 	delete(t.rows, id)
 	i := sort.SearchStrings(t.ids, id)
 	if i < len(t.ids) && t.ids[i] == id {
@@ -144,14 +195,33 @@ func refID(v any) string {
 	return ""
 }
 
+// rowsWhere returns the rows of an entity whose foreign key fk points at
+// id, in primary-key order.
 func (db *memDB) rowsWhere(entity, fk, id string) []map[string]any {
 	var out []map[string]any
+	t := db.tables[entity]
+	if m, ok := t.refs[fk]; ok || db.indexed(entity, fk) {
+		for _, rid := range m[id] {
+			out = append(out, t.rows[rid])
+		}
+		return out
+	}
 	for _, row := range db.all(entity) {
 		if refID(row[fk]) == id {
 			out = append(out, row)
 		}
 	}
 	return out
+}
+
+// indexed reports whether fk is a foreign key field of the entity, which
+// ref indexes.
+func (db *memDB) indexed(entity, fk string) bool {
+	def := db.reg.byName[entity]
+	if def == nil {
+		return false
+	}
+	return slices.ContainsFunc(def.foreignFields(), func(f *field) bool { return f.Name() == fk })
 }
 
 func (db *memDB) findUnique(entity, fieldName string, value any) map[string]any {
