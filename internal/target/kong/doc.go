@@ -138,6 +138,29 @@
 // Tags are not used for this: a hash tag would itself show up as a change
 // in every decK diff users run.
 //
+// # The quick check
+//
+// Before any batch, a plan (not an apply) runs its own check on each
+// tenant with something on the gateway: it builds each desired entity as
+// file.Get does (the ID and creation time of the live entity of the same
+// name, go-database-reconciler's own defaulter, references by ID),
+// compares it with that live entity as the syncer's differ does (the
+// library's EqualWithOpts; for plugins the differ's own steps: the plugin
+// schema's defaults, deprecated fields cleared, then a comparison
+// stricter than the differ's), and requires every live entity of the
+// tenant's slice to be paired, so that the syncer would delete nothing.
+// It only ever concludes that a tenant has nothing to do; one difference,
+// an error, or a shape it does not handle (adoptions, gRPC or expression
+// routes, IPv6 targets, partials, consumer groups, a name that is another
+// entity's ID) sends the tenant on to the batches and the syncer, which
+// find the changes. Stricter than the differ only costs a syncer run;
+// looser would hide a change, which is what the tests that compare it
+// with the syncer on every kind of drift guard against. Within a plan,
+// plugin defaults and config comparisons are computed once per distinct
+// configuration. The check costs a fraction of the syncer's databases and
+// makes a cold plan several times cheaper than decK's diff
+// (docs/performance.md).
+//
 // # Diffing in batches
 //
 // Each tenant's plan is its own diff: one tenant's error or delete cap

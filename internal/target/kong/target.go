@@ -44,10 +44,11 @@ type Target struct {
 	writes chan struct{}
 	// memo remembers the tenants whose last diff found nothing to do.
 	memo memo
-	// diffs counts the tenants diffed by go-database-reconciler, for
-	// tests of the memo; batched those of them a batch found with
-	// nothing to do (diffBatch).
-	diffs, batched atomic.Int64
+	// diffs counts the tenants diffed, by go-database-reconciler or the
+	// quick check, for tests of the memo; batched those of them a batch
+	// found with nothing to do (diffBatch), quick those the quick check
+	// found so (quickClean).
+	diffs, batched, quick atomic.Int64
 }
 
 // Option tunes a Target.

@@ -14,11 +14,14 @@ import (
 	"github.com/k3sync/k3sync/internal/state"
 )
 
-// planBoth plans req with an empty memo twice: tenants diffed in batches,
-// then each tenant apart. It returns both plans, how many tenants the
-// first concluded in a batch, and both plans' errors.
+// planBoth plans req with an empty memo twice, without the quick check:
+// tenants diffed in batches, then each tenant apart. It returns both
+// plans, how many tenants the first concluded in a batch, and both plans'
+// errors.
 func planBoth(t *testing.T, tg *Target, req plan.Request) (batched, apart []plan.Change, n int64, errBatched, errApart error) {
 	t.Helper()
+	quickChecks = false
+	defer func() { quickChecks = true }()
 	tg.forget()
 	before := tg.batched.Load()
 	batched, errBatched = tg.Plan(t.Context(), req)

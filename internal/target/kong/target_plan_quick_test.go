@@ -1,0 +1,245 @@
+package kong
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/k3sync/k3sync/internal/kongemu"
+	"github.com/k3sync/k3sync/internal/plan"
+	"github.com/k3sync/k3sync/internal/render"
+	"github.com/k3sync/k3sync/internal/state"
+)
+
+// quickAndSyncer plans req with an empty memo twice: as plans run (the
+// quick check, then batches), then with go-database-reconciler's syncer
+// alone, each tenant diffed apart. It returns both plans, their errors
+// and how many tenants the quick check concluded.
+func quickAndSyncer(t *testing.T, tg *Target, req plan.Request) (quick, syncer []plan.Change, n int64, errQuick, errSyncer error) {
+	t.Helper()
+	tg.forget()
+	before := tg.quick.Load()
+	quick, errQuick = tg.Plan(t.Context(), req)
+	n = tg.quick.Load() - before
+	tg.forget()
+	quickChecks, batchDiffs = false, false
+	defer func() { quickChecks, batchDiffs = true, true }()
+	syncer, errSyncer = tg.Plan(t.Context(), req)
+	tg.forget()
+	return quick, syncer, n, errQuick, errSyncer
+}
+
+// listedID is the ID of the first entity a list answers whose field has
+// the value, or fails.
+func listedID(t *testing.T, url, field, value string) string {
+	t.Helper()
+	code, out := admin(t, http.MethodGet, url, nil)
+	data, _ := out["data"].([]any)
+	for _, e := range data {
+		m, _ := e.(map[string]any)
+		if m[field] == value {
+			return m["id"].(string)
+		}
+	}
+	t.Fatalf("GET %s (%d): no entity with %s %q in %v", url, code, field, value, out)
+	return ""
+}
+
+// TestQuickCheckAgreesWithSyncer changes one thing of payments at a time
+// — an edit made outside k3sync to each kind of entity and to fields
+// k3sync never sets, an entity deleted, a change in Git — and plans with
+// the quick check and with the syncer alone. The plans are the same, the
+// change is in them, and the quick check concluded exactly the two
+// untouched tenants (checkout and search): a quick check that missed a
+// difference would conclude payments too, and its plan would lack the
+// change. Reordered tags, which the syncer ignores, are not a change for
+// either.
+func TestQuickCheckAgreesWithSyncer(t *testing.T) {
+	const svc, public, webhooks, consumer, upstream = "payments-api", "payments-public", "payments-webhooks", "payments-partner-acme", "payments-api"
+	plugin := func(t *testing.T, base, name string) string {
+		return listedID(t, base+"/plugins", "name", name)
+	}
+	patch := func(path string, body map[string]any) func(t *testing.T, url string, d *desired) {
+		return func(t *testing.T, url string, _ *desired) {
+			t.Helper()
+			if code, out := admin(t, http.MethodPatch, url+path, body); code != http.StatusOK {
+				t.Fatalf("PATCH %s: %d %v", path, code, out)
+			}
+		}
+	}
+	patchFound := func(list func(t *testing.T, url string) string, body map[string]any) func(t *testing.T, url string, d *desired) {
+		return func(t *testing.T, url string, d *desired) {
+			t.Helper()
+			patch(list(t, url), body)(t, url, d)
+		}
+	}
+	del := func(list func(t *testing.T, url string) string) func(t *testing.T, url string, d *desired) {
+		return func(t *testing.T, url string, _ *desired) {
+			t.Helper()
+			path := list(t, url)
+			if code, out := admin(t, http.MethodDelete, url+path, nil); code != http.StatusNoContent {
+				t.Fatalf("DELETE %s: %d %v", path, code, out)
+			}
+		}
+	}
+	servicePlugin := func(name string) func(t *testing.T, url string) string {
+		return func(t *testing.T, url string) string {
+			return "/plugins/" + plugin(t, url+"/services/"+svc, name)
+		}
+	}
+	consumerPlugin := func(t *testing.T, url string) string {
+		return "/plugins/" + plugin(t, url+"/consumers/"+consumer, "rate-limiting")
+	}
+	routePlugin := func(t *testing.T, url string) string {
+		return "/plugins/" + plugin(t, url+"/routes/"+webhooks, "request-transformer")
+	}
+	acl := func(t *testing.T, url string) string {
+		return "/consumers/" + consumer + "/acls/" + listedID(t, url+"/consumers/"+consumer+"/acls", "group", "payments-partners")
+	}
+	keyAuth := func(t *testing.T, url string) string {
+		code, out := admin(t, http.MethodGet, url+"/consumers/"+consumer+"/key-auth", nil)
+		data, _ := out["data"].([]any)
+		if code != http.StatusOK || len(data) != 1 {
+			t.Fatalf("key-auth of %s: %d %v", consumer, code, out)
+		}
+		return "/consumers/" + consumer + "/key-auth/" + data[0].(map[string]any)["id"].(string)
+	}
+	target := func(addr string) func(t *testing.T, url string) string {
+		return func(t *testing.T, url string) string {
+			return "/upstreams/" + upstream + "/targets/" + listedID(t, url+"/upstreams/"+upstream+"/targets", "target", addr)
+		}
+	}
+	route := func(name string) func(t *testing.T, url string) string {
+		return func(*testing.T, string) string { return "/routes/" + name }
+	}
+	git := func(edit func(k *render.KongResources)) func(t *testing.T, url string, d *desired) {
+		return func(t *testing.T, _ string, d *desired) { edit(d.kong(t, "payments")) }
+	}
+	routeIn := func(k *render.KongResources, name string) *render.KongRoute {
+		i := slices.IndexFunc(k.Routes, func(r render.KongRoute) bool { return r.Name == name })
+		return &k.Routes[i]
+	}
+	pluginIn := func(k *render.KongResources, name, consumer string) *render.KongPlugin {
+		i := slices.IndexFunc(k.Plugins, func(p render.KongPlugin) bool { return p.Name == name && p.Consumer == consumer })
+		return &k.Plugins[i]
+	}
+
+	cases := []struct {
+		name   string
+		change func(t *testing.T, url string, d *desired)
+		noop   bool // the syncer finds nothing to do
+	}{
+		{"service host", patch("/services/"+svc, map[string]any{"host": "elsewhere.example"}), false},
+		{"service field k3sync never sets", patch("/services/"+svc, map[string]any{"protocol": "https", "tls_verify": true}), false},
+		{"service disabled", patch("/services/"+svc, map[string]any{"enabled": false}), false},
+		{"service read timeout back to its default", patch("/services/"+svc, map[string]any{"read_timeout": 60001}), false},
+		{"service tag added", patch("/services/"+svc, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false},
+		{"service tags reordered", patch("/services/"+svc, map[string]any{"tags": []string{"k3sync-tenant:payments", "k3sync"}}), true},
+		{"route paths", patch("/routes/"+public, map[string]any{"paths": []string{"/elsewhere"}}), false},
+		{"route field k3sync never sets", patch("/routes/"+public, map[string]any{"regex_priority": 5}), false},
+		{"route redirect code", patch("/routes/"+public, map[string]any{"https_redirect_status_code": 301}), false},
+		{"route strip_path", patch("/routes/"+webhooks, map[string]any{"strip_path": true}), false},
+		{"route buffering", patch("/routes/"+public, map[string]any{"request_buffering": false}), false},
+		{"service plugin config", patchFound(servicePlugin("rate-limiting"), map[string]any{"config": map[string]any{"minute": 601}}), false},
+		{"service plugin config field k3sync never sets", patchFound(servicePlugin("rate-limiting"), map[string]any{"config": map[string]any{"hour": 100000}}), false},
+		{"service plugin disabled", patchFound(servicePlugin("acl"), map[string]any{"enabled": false}), false},
+		{"service plugin protocols", patchFound(servicePlugin("key-auth"), map[string]any{"protocols": []string{"https"}}), false},
+		{"service plugin array in config", patchFound(servicePlugin("key-auth"), map[string]any{"config": map[string]any{"key_names": []string{"apikey", "x-key"}}}), false},
+		{"route plugin nested record", patchFound(routePlugin, map[string]any{"config": map[string]any{"add": map[string]any{"headers": []string{"x-source:other"}}}}), false},
+		{"consumer plugin config", patchFound(consumerPlugin, map[string]any{"config": map[string]any{"minute": 121}}), false},
+		{"consumer custom_id", patch("/consumers/"+consumer, map[string]any{"custom_id": "acme-002"}), false},
+		{"consumer tag added", patch("/consumers/"+consumer, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false},
+		{"ACL group renamed", patchFound(acl, map[string]any{"group": "payments-others"}), false},
+		{"upstream algorithm", patch("/upstreams/"+upstream, map[string]any{"algorithm": "round-robin"}), false},
+		{"upstream field k3sync never sets", patch("/upstreams/"+upstream, map[string]any{"slots": 100}), false},
+		{"upstream nested health check", patch("/upstreams/"+upstream, map[string]any{"healthchecks": map[string]any{"active": map[string]any{"timeout": 5}}}), false},
+		{"target weight", patchFound(target("api-canary.payments.svc:8080"), map[string]any{"weight": 50}), false},
+		{"target deleted", del(target("api.payments.svc.cluster.local:8080")), false},
+		{"route deleted", del(route(webhooks)), false},
+		{"service plugin deleted", del(servicePlugin("key-auth")), false},
+		{"consumer plugin deleted", del(consumerPlugin), false},
+		{"ACL group deleted", del(acl), false},
+		{"Git: route methods", git(func(k *render.KongResources) { routeIn(k, public).Methods = []string{"GET"} }), false},
+		{"Git: route added", git(func(k *render.KongResources) {
+			r := *routeIn(k, public)
+			r.Name, r.Paths = "payments-extra", []string{"/extra"}
+			k.Routes = append(k.Routes, r)
+		}), false},
+		{"Git: plugin config", git(func(k *render.KongResources) { pluginIn(k, "rate-limiting", "").Config["minute"] = 700 }), false},
+		{"Git: consumer plugin dropped", git(func(k *render.KongResources) {
+			k.Plugins = slices.DeleteFunc(k.Plugins, func(p render.KongPlugin) bool { return p.Consumer != "" })
+		}), false},
+		{"Git: target weight", git(func(k *render.KongResources) { k.Upstreams[0].Targets[1].Weight = 20 }), false},
+		{"Git: consumer groups", git(func(k *render.KongResources) { k.Consumers[0].ACLGroups = nil }), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, d, url := appliedExample(t)
+			tc.change(t, url, d)
+			quick, syncer, n, errQ, errS := quickAndSyncer(t, tg, d.Request())
+			if errQ != nil || errS != nil {
+				t.Fatalf("plans: %v / %v", errQ, errS)
+			}
+			if diff := cmp.Diff(syncer, quick); diff != "" {
+				t.Errorf("plan with the quick check (-syncer +quick):\n%s", diff)
+			}
+			if tc.noop {
+				if len(syncer) != 0 {
+					t.Errorf("the syncer plans:\n%s", planText(t, syncer))
+				}
+				return
+			}
+			if !slices.ContainsFunc(syncer, func(c plan.Change) bool { return c.Tenant == "payments" }) {
+				t.Fatalf("the syncer plans nothing for payments: the change did not take")
+			}
+			if n != 2 {
+				t.Errorf("the quick check concluded %d tenants, want 2 (checkout and search)", n)
+			}
+		})
+	}
+
+	// A key-auth credential deleted outside k3sync is k3sync's own to
+	// plan (planCredentials), after the diff, whichever ran: the quick
+	// check concludes payments' diff, and both plans create a new key.
+	tg, d, url := appliedExample(t)
+	del(keyAuth)(t, url, d)
+	quick, syncer, n, errQ, errS := quickAndSyncer(t, tg, d.Request())
+	if errQ != nil || errS != nil {
+		t.Fatalf("plans: %v / %v", errQ, errS)
+	}
+	if diff := cmp.Diff(syncer, quick); diff != "" {
+		t.Errorf("plan with the quick check (-syncer +quick):\n%s", diff)
+	}
+	if len(quick) != 1 || quick[0].Kind != KindCredential || quick[0].Action != plan.Create || n != 3 {
+		t.Errorf("the quick check concluded %d tenants (want 3) and planned:\n%s", n, planText(t, quick))
+	}
+}
+
+// TestQuickCheckConcludesUntouched: on a gateway that matches Git, the
+// quick check concludes every tenant, so no syncer runs, for the example
+// tenants and for generated ones.
+func TestQuickCheckConcludesUntouched(t *testing.T) {
+	tg, d, _ := appliedExample(t)
+	quick, syncer, n, errQ, errS := quickAndSyncer(t, tg, d.Request())
+	if errQ != nil || errS != nil || len(quick) != 0 || len(syncer) != 0 {
+		t.Fatalf("plans after apply: %v / %v:\n%s\n%s", errQ, errS, planText(t, quick), planText(t, syncer))
+	}
+	if n != 3 {
+		t.Errorf("the quick check concluded %d tenants of the example, want 3", n)
+	}
+
+	_, url := emulator(t, kongemu.Options{})
+	tg = newTarget(t, url, state.NewMemory(), newSink())
+	req := syntheticRequest(6, 3)
+	mustApply(t, tg, req)
+	tg.forget()
+	before, diffs := tg.quick.Load(), tg.diffs.Load()
+	if changes := mustPlan(t, tg, req); len(changes) != 0 {
+		t.Fatalf("plan after apply:\n%s", planText(t, changes))
+	}
+	if got, all := tg.quick.Load()-before, tg.diffs.Load()-diffs; got != 6 || all != 6 {
+		t.Errorf("the quick check concluded %d of %d tenants diffed, want all 6", got, all)
+	}
+}
