@@ -236,12 +236,8 @@ func (q *quickCheck) clean(ctx context.Context, tp *tenantPlan) bool {
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return false
 	}
-	// paired counts the live entities paired with a desired one; each
-	// pairing is by a unique key, so all are paired when the counts match
-	// the slice's.
-	var paired [7]int
-	// A name that is the ID of a live entity of its kind is looked up
-	// by ID first by go-database-reconciler: left to the syncer.
+	// go-database-reconciler looks an entity up by ID or by name: a name
+	// that is the ID of a live entity of its kind is left to it.
 	ids := map[string]bool{}
 	for _, e := range r.Services {
 		ids[KindService+"/"+str(e.ID)] = true
@@ -255,12 +251,18 @@ func (q *quickCheck) clean(ctx context.Context, tp *tenantPlan) bool {
 	for _, e := range r.Upstreams {
 		ids[KindUpstream+"/"+str(e.ID)] = true
 	}
+	for _, e := range r.Targets {
+		ids[KindTarget+"/"+str(e.ID)] = true
+	}
+	for _, e := range r.ACLGroups {
+		ids[KindACLGroup+"/"+str(e.ID)] = true
+	}
+	p := pairs{}
 	serviceIDs, routeIDs, consumerIDs := map[string]string{}, map[string]string{}, map[string]string{}
-
 	for _, fs := range c.Services {
 		name := str(fs.Name)
 		live := services[name]
-		if live == nil || ids[KindService+"/"+name] || serviceIDs[name] != "" {
+		if live == nil || ids[KindService+"/"+name] || !p.pair(KindService, live.ID) {
 			return false
 		}
 		want := fs.Service
@@ -273,18 +275,16 @@ func (q *quickCheck) clean(ctx context.Context, tp *tenantPlan) bool {
 			return false
 		}
 		serviceIDs[name] = *live.ID
-		paired[0]++
 		for _, fr := range fs.Routes {
-			if !q.routeClean(fr, live, routes, ids, routeIDs) {
+			if !q.routeClean(fr, live, routes, ids, p, routeIDs) {
 				return false
 			}
-			paired[1]++
 		}
 	}
 	for _, fu := range c.Upstreams {
 		name := str(fu.Name)
 		live := upstreams[name]
-		if live == nil || ids[KindUpstream+"/"+name] {
+		if live == nil || ids[KindUpstream+"/"+name] || !p.pair(KindUpstream, live.ID) {
 			return false
 		}
 		want := fu.Upstream
@@ -293,43 +293,47 @@ func (q *quickCheck) clean(ctx context.Context, tp *tenantPlan) bool {
 			return false
 		}
 		want.CreatedAt = live.CreatedAt
-		if !(&kstate.Upstream{Upstream: *live}).EqualWithOpts(&kstate.Upstream{Upstream: want}, false, true) {
+		if !(&kstate.Upstream{Upstream: *live}).EqualWithOpts(&kstate.Upstream{Upstream: want}, false, true) ||
+			!q.targetsClean(fu, live, r.Targets, ids, p) {
 			return false
 		}
-		paired[2]++
-		n, ok := q.targetsClean(fu, live, r.Targets)
-		if !ok {
-			return false
-		}
-		paired[3] += n
 	}
 	for _, fc := range c.Consumers {
 		name := str(fc.Username)
 		live := consumers[name]
-		if live == nil || ids[KindConsumer+"/"+name] || consumerIDs[name] != "" {
+		if live == nil || ids[KindConsumer+"/"+name] || !p.pair(KindConsumer, live.ID) {
 			return false
 		}
 		want := fc.Consumer
 		want.ID = live.ID
 		want.CreatedAt = live.CreatedAt
-		if !(&kstate.Consumer{Consumer: *live}).EqualWithOpts(&kstate.Consumer{Consumer: want}, false, true) {
+		if !(&kstate.Consumer{Consumer: *live}).EqualWithOpts(&kstate.Consumer{Consumer: want}, false, true) ||
+			!aclsClean(fc, live, r.ACLGroups, ids, p) {
 			return false
 		}
 		consumerIDs[name] = *live.ID
-		paired[4]++
-		n, ok := aclsClean(fc, live, r.ACLGroups)
-		if !ok {
-			return false
-		}
-		paired[5] += n
 	}
 	for _, fp := range c.Plugins {
-		if !q.pluginClean(ctx, fp, r.Plugins, serviceIDs, routeIDs, consumerIDs) {
+		if !q.pluginClean(ctx, fp, r.Plugins, p, serviceIDs, routeIDs, consumerIDs) {
 			return false
 		}
-		paired[6]++
 	}
-	return paired == [7]int{len(r.Services), len(r.Routes), len(r.Upstreams), len(r.Targets), len(r.Consumers), len(r.ACLGroups), len(r.Plugins)}
+	// Every live entity paired with a desired one: the syncer would
+	// delete nothing.
+	return len(p) == len(r.Services)+len(r.Routes)+len(r.Upstreams)+len(r.Targets)+len(r.Consumers)+len(r.ACLGroups)+len(r.Plugins)
+}
+
+// pairs are the live entities paired with desired ones, by kind and ID.
+type pairs map[string]bool
+
+// pair pairs a live entity; false when it has no ID or was paired
+// already (two desired entities would meet one live entity).
+func (p pairs) pair(kind string, id *string) bool {
+	if id == nil || p[kind+"/"+*id] {
+		return false
+	}
+	p[kind+"/"+*id] = true
+	return true
 }
 
 // byKey indexes entities by a key; false when one has none or two share
@@ -348,15 +352,15 @@ func byKey[E any](es []*E, key func(*E) *string) (map[string]*E, bool) {
 
 // routeClean builds a route of service live as file.Get does and compares
 // it with the live route of its name as the route differ does.
-func (q *quickCheck) routeClean(fr *file.FRoute, service *gokong.Service, routes map[string]*gokong.Route, ids map[string]bool, routeIDs map[string]string) bool {
+func (q *quickCheck) routeClean(fr *file.FRoute, service *gokong.Service, routes map[string]*gokong.Route, ids map[string]bool, p pairs, routeIDs map[string]string) bool {
 	name := str(fr.Name)
 	live := routes[name]
-	if live == nil || ids[KindRoute+"/"+name] || routeIDs[name] != "" || fr.Expression != nil {
+	if live == nil || ids[KindRoute+"/"+name] || fr.Expression != nil || !p.pair(KindRoute, live.ID) {
 		return false
 	}
 	// gRPC routes get strip_path from file.Get's own rule: left to it.
-	for _, p := range fr.Protocols {
-		if p == nil || *p == "grpc" || *p == "grpcs" {
+	for _, pr := range fr.Protocols {
+		if pr == nil || *pr == "grpc" || *pr == "grpcs" {
 			return false
 		}
 	}
@@ -375,73 +379,67 @@ func (q *quickCheck) routeClean(fr *file.FRoute, service *gokong.Service, routes
 }
 
 // targetsClean compares an upstream's targets, built as file.Get builds
-// them, with the live targets of that upstream, and returns how many it
-// paired.
-func (q *quickCheck) targetsClean(fu file.FUpstream, upstream *gokong.Upstream, live []*gokong.Target) (int, bool) {
-	seen := map[string]bool{}
+// them, with the live targets of that upstream.
+func (q *quickCheck) targetsClean(fu file.FUpstream, upstream *gokong.Upstream, live []*gokong.Target, ids map[string]bool, p pairs) bool {
 	for _, ft := range fu.Targets {
 		addr := str(ft.Target.Target)
 		// IPv6 addresses are rewritten by file.Get: left to it.
-		if strings.Count(addr, ":") > 1 || seen[addr] {
-			return 0, false
+		if strings.Count(addr, ":") > 1 || ids[KindTarget+"/"+addr] {
+			return false
 		}
-		seen[addr] = true
 		var match *gokong.Target
 		for _, lt := range live {
 			if lt.Upstream != nil && str(lt.Upstream.ID) == *upstream.ID && str(lt.Target) == addr {
 				if match != nil {
-					return 0, false
+					return false
 				}
 				match = lt
 			}
 		}
-		if match == nil {
-			return 0, false
+		if match == nil || !p.pair(KindTarget, match.ID) {
+			return false
 		}
 		want := ft.Target
 		want.Upstream = &gokong.Upstream{ID: upstream.ID}
 		want.ID = match.ID
 		if q.defaulter.Set(&want) != nil {
-			return 0, false
+			return false
 		}
 		if !(&kstate.Target{Target: *match}).EqualWithOpts(&kstate.Target{Target: want}, false, true, false) {
-			return 0, false
+			return false
 		}
 	}
-	return len(fu.Targets), true
+	return true
 }
 
 // aclsClean compares a consumer's ACL groups, built as file.Get builds
-// them, with the live ones of that consumer, and returns how many it
-// paired.
-func aclsClean(fc file.FConsumer, consumer *gokong.Consumer, live []*gokong.ACLGroup) (int, bool) {
-	seen := map[string]bool{}
+// them, with the live ones of that consumer.
+func aclsClean(fc file.FConsumer, consumer *gokong.Consumer, live []*gokong.ACLGroup, ids map[string]bool, p pairs) bool {
 	for _, g := range fc.ACLGroups {
 		group := str(g.Group)
-		if seen[group] {
-			return 0, false
+		if ids[KindACLGroup+"/"+group] {
+			return false
 		}
-		seen[group] = true
 		var match *gokong.ACLGroup
 		for _, la := range live {
 			if la.Consumer != nil && str(la.Consumer.ID) == *consumer.ID && str(la.Group) == group {
 				if match != nil {
-					return 0, false
+					return false
 				}
 				match = la
 			}
 		}
-		if match == nil {
-			return 0, false
+		if match == nil || !p.pair(KindACLGroup, match.ID) {
+			return false
 		}
 		want := *g
 		want.ID = match.ID
 		want.Consumer = &gokong.Consumer{ID: consumer.ID, Username: consumer.Username}
 		if !(&kstate.ACLGroup{ACLGroup: *match}).EqualWithOpts(&kstate.ACLGroup{ACLGroup: want}, false, true, false) {
-			return 0, false
+			return false
 		}
 	}
-	return len(fc.ACLGroups), true
+	return true
 }
 
 // pluginClean builds a plugin as file.Get does (its parents resolved to
@@ -450,7 +448,7 @@ func aclsClean(fc file.FConsumer, consumer *gokong.Consumer, live []*gokong.ACLG
 // plugin schema's defaults filled in, deprecated fields that do not match
 // cleared, then compared field by field — strictly, where the differ
 // sorts tags, protocols and nested arrays first.
-func (q *quickCheck) pluginClean(ctx context.Context, fp file.FPlugin, live []*gokong.Plugin, serviceIDs, routeIDs, consumerIDs map[string]string) bool {
+func (q *quickCheck) pluginClean(ctx context.Context, fp file.FPlugin, live []*gokong.Plugin, p pairs, serviceIDs, routeIDs, consumerIDs map[string]string) bool {
 	want := fp.Plugin
 	if want.Name == nil || want.Partials != nil || want.ConsumerGroup != nil || want.InstanceName != nil {
 		return false
@@ -491,7 +489,7 @@ func (q *quickCheck) pluginClean(ctx context.Context, fp file.FPlugin, live []*g
 			match = lp
 		}
 	}
-	if match == nil || len(match.Partials) > 0 {
+	if match == nil || len(match.Partials) > 0 || !p.pair(KindPlugin, match.ID) {
 		return false
 	}
 	want.ID = match.ID

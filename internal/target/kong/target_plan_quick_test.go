@@ -130,55 +130,68 @@ func TestQuickCheckAgreesWithSyncer(t *testing.T) {
 		name   string
 		change func(t *testing.T, url string, d *desired)
 		noop   bool // the syncer finds nothing to do
+		fails  bool // the tenant cannot be planned
 	}{
-		{"service host", patch("/services/"+svc, map[string]any{"host": "elsewhere.example"}), false},
-		{"service field k3sync never sets", patch("/services/"+svc, map[string]any{"protocol": "https", "tls_verify": true}), false},
-		{"service disabled", patch("/services/"+svc, map[string]any{"enabled": false}), false},
-		{"service read timeout back to its default", patch("/services/"+svc, map[string]any{"read_timeout": 60001}), false},
-		{"service tag added", patch("/services/"+svc, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false},
-		{"service tags reordered", patch("/services/"+svc, map[string]any{"tags": []string{"k3sync-tenant:payments", "k3sync"}}), true},
-		{"route paths", patch("/routes/"+public, map[string]any{"paths": []string{"/elsewhere"}}), false},
-		{"route field k3sync never sets", patch("/routes/"+public, map[string]any{"regex_priority": 5}), false},
-		{"route redirect code", patch("/routes/"+public, map[string]any{"https_redirect_status_code": 301}), false},
-		{"route strip_path", patch("/routes/"+webhooks, map[string]any{"strip_path": true}), false},
-		{"route buffering", patch("/routes/"+public, map[string]any{"request_buffering": false}), false},
-		{"service plugin config", patchFound(servicePlugin("rate-limiting"), map[string]any{"config": map[string]any{"minute": 601}}), false},
-		{"service plugin config field k3sync never sets", patchFound(servicePlugin("rate-limiting"), map[string]any{"config": map[string]any{"hour": 100000}}), false},
-		{"service plugin disabled", patchFound(servicePlugin("acl"), map[string]any{"enabled": false}), false},
-		{"service plugin protocols", patchFound(servicePlugin("key-auth"), map[string]any{"protocols": []string{"https"}}), false},
-		{"service plugin array in config", patchFound(servicePlugin("key-auth"), map[string]any{"config": map[string]any{"key_names": []string{"apikey", "x-key"}}}), false},
-		{"route plugin nested record", patchFound(routePlugin, map[string]any{"config": map[string]any{"add": map[string]any{"headers": []string{"x-source:other"}}}}), false},
-		{"consumer plugin config", patchFound(consumerPlugin, map[string]any{"config": map[string]any{"minute": 121}}), false},
-		{"consumer custom_id", patch("/consumers/"+consumer, map[string]any{"custom_id": "acme-002"}), false},
-		{"consumer tag added", patch("/consumers/"+consumer, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false},
-		{"ACL group renamed", patchFound(acl, map[string]any{"group": "payments-others"}), false},
-		{"upstream algorithm", patch("/upstreams/"+upstream, map[string]any{"algorithm": "round-robin"}), false},
-		{"upstream field k3sync never sets", patch("/upstreams/"+upstream, map[string]any{"slots": 100}), false},
-		{"upstream nested health check", patch("/upstreams/"+upstream, map[string]any{"healthchecks": map[string]any{"active": map[string]any{"timeout": 5}}}), false},
-		{"target weight", patchFound(target("api-canary.payments.svc:8080"), map[string]any{"weight": 50}), false},
-		{"target deleted", del(target("api.payments.svc.cluster.local:8080")), false},
-		{"route deleted", del(route(webhooks)), false},
-		{"service plugin deleted", del(servicePlugin("key-auth")), false},
-		{"consumer plugin deleted", del(consumerPlugin), false},
-		{"ACL group deleted", del(acl), false},
-		{"Git: route methods", git(func(k *render.KongResources) { routeIn(k, public).Methods = []string{"GET"} }), false},
+		{"service host", patch("/services/"+svc, map[string]any{"host": "elsewhere.example"}), false, false},
+		{"service field k3sync never sets", patch("/services/"+svc, map[string]any{"protocol": "https", "tls_verify": true}), false, false},
+		{"service disabled", patch("/services/"+svc, map[string]any{"enabled": false}), false, false},
+		{"service read timeout back to its default", patch("/services/"+svc, map[string]any{"read_timeout": 60001}), false, false},
+		{"service tag added", patch("/services/"+svc, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false, false},
+		{"service tags reordered", patch("/services/"+svc, map[string]any{"tags": []string{"k3sync-tenant:payments", "k3sync"}}), true, false},
+		{"route paths", patch("/routes/"+public, map[string]any{"paths": []string{"/elsewhere"}}), false, false},
+		{"route field k3sync never sets", patch("/routes/"+public, map[string]any{"regex_priority": 5}), false, false},
+		{"route redirect code", patch("/routes/"+public, map[string]any{"https_redirect_status_code": 301}), false, false},
+		{"route strip_path", patch("/routes/"+webhooks, map[string]any{"strip_path": true}), false, false},
+		{"route buffering", patch("/routes/"+public, map[string]any{"request_buffering": false}), false, false},
+		{"service plugin config", patchFound(servicePlugin("rate-limiting"), map[string]any{"config": map[string]any{"minute": 601}}), false, false},
+		{"service plugin config field k3sync never sets", patchFound(servicePlugin("rate-limiting"), map[string]any{"config": map[string]any{"hour": 100000}}), false, false},
+		{"service plugin disabled", patchFound(servicePlugin("acl"), map[string]any{"enabled": false}), false, false},
+		{"service plugin protocols", patchFound(servicePlugin("key-auth"), map[string]any{"protocols": []string{"https"}}), false, false},
+		{"service plugin array in config", patchFound(servicePlugin("key-auth"), map[string]any{"config": map[string]any{"key_names": []string{"apikey", "x-key"}}}), false, false},
+		{"route plugin nested record", patchFound(routePlugin, map[string]any{"config": map[string]any{"add": map[string]any{"headers": []string{"x-source:other"}}}}), false, false},
+		{"consumer plugin config", patchFound(consumerPlugin, map[string]any{"config": map[string]any{"minute": 121}}), false, false},
+		{"consumer custom_id", patch("/consumers/"+consumer, map[string]any{"custom_id": "acme-002"}), false, false},
+		{"consumer tag added", patch("/consumers/"+consumer, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false, false},
+		{"ACL group renamed", patchFound(acl, map[string]any{"group": "payments-others"}), false, false},
+		{"upstream algorithm", patch("/upstreams/"+upstream, map[string]any{"algorithm": "round-robin"}), false, false},
+		{"upstream field k3sync never sets", patch("/upstreams/"+upstream, map[string]any{"slots": 100}), false, false},
+		{"upstream nested health check", patch("/upstreams/"+upstream, map[string]any{"healthchecks": map[string]any{"active": map[string]any{"timeout": 5}}}), false, false},
+		{"target weight", patchFound(target("api-canary.payments.svc:8080"), map[string]any{"weight": 50}), false, false},
+		{"target deleted", del(target("api.payments.svc.cluster.local:8080")), false, false},
+		{"route deleted", del(route(webhooks)), false, false},
+		{"service plugin deleted", del(servicePlugin("key-auth")), false, false},
+		{"consumer plugin deleted", del(consumerPlugin), false, false},
+		{"ACL group deleted", del(acl), false, false},
+		{"Git: route methods", git(func(k *render.KongResources) { routeIn(k, public).Methods = []string{"GET"} }), false, false},
 		{"Git: route added", git(func(k *render.KongResources) {
 			r := *routeIn(k, public)
 			r.Name, r.Paths = "payments-extra", []string{"/extra"}
 			k.Routes = append(k.Routes, r)
-		}), false},
-		{"Git: plugin config", git(func(k *render.KongResources) { pluginIn(k, "rate-limiting", "").Config["minute"] = 700 }), false},
+		}), false, false},
+		{"Git: plugin config", git(func(k *render.KongResources) { pluginIn(k, "rate-limiting", "").Config["minute"] = 700 }), false, false},
 		{"Git: consumer plugin dropped", git(func(k *render.KongResources) {
 			k.Plugins = slices.DeleteFunc(k.Plugins, func(p render.KongPlugin) bool { return p.Consumer != "" })
-		}), false},
-		{"Git: target weight", git(func(k *render.KongResources) { k.Upstreams[0].Targets[1].Weight = 20 }), false},
-		{"Git: consumer groups", git(func(k *render.KongResources) { k.Consumers[0].ACLGroups = nil }), false},
+		}), false, false},
+		{"Git: target weight", git(func(k *render.KongResources) { k.Upstreams[0].Targets[1].Weight = 20 }), false, false},
+		{"Git: consumer groups", git(func(k *render.KongResources) { k.Consumers[0].ACLGroups = nil }), false, false},
+		// As many desired plugins as live ones, but one twice: both would
+		// meet one live plugin, and the other live one would be deleted.
+		{"Git: a plugin twice, another dropped", git(func(k *render.KongResources) {
+			k.Plugins = slices.DeleteFunc(k.Plugins, func(p render.KongPlugin) bool { return p.Consumer != "" })
+			k.Plugins = append(k.Plugins, *pluginIn(k, "acl", ""))
+		}), false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tg, d, url := appliedExample(t)
 			tc.change(t, url, d)
 			quick, syncer, n, errQ, errS := quickAndSyncer(t, tg, d.Request())
+			if tc.fails {
+				if errQ == nil || errText(errQ) != errText(errS) || n != 2 {
+					t.Errorf("plans: %v / %v, want the same error for payments; the quick check concluded %d tenants, want 2", errQ, errS, n)
+				}
+				return
+			}
 			if errQ != nil || errS != nil {
 				t.Fatalf("plans: %v / %v", errQ, errS)
 			}
