@@ -323,6 +323,21 @@ func (q *quickCheck) clean(ctx context.Context, tp *tenantPlan) bool {
 	return len(p) == len(r.Services)+len(r.Routes)+len(r.Upstreams)+len(r.Targets)+len(r.Consumers)+len(r.ACLGroups)+len(r.Plugins)
 }
 
+// one is the entity of es that matches: nil when none does, and false
+// when several do.
+func one[E any](es []*E, match func(*E) bool) (*E, bool) {
+	var found *E
+	for _, e := range es {
+		if match(e) {
+			if found != nil {
+				return nil, false
+			}
+			found = e
+		}
+	}
+	return found, true
+}
+
 // pairs are the live entities paired with desired ones, by kind and ID.
 type pairs map[string]bool
 
@@ -387,16 +402,10 @@ func (q *quickCheck) targetsClean(fu file.FUpstream, upstream *gokong.Upstream, 
 		if strings.Count(addr, ":") > 1 || ids[KindTarget+"/"+addr] {
 			return false
 		}
-		var match *gokong.Target
-		for _, lt := range live {
-			if lt.Upstream != nil && str(lt.Upstream.ID) == *upstream.ID && str(lt.Target) == addr {
-				if match != nil {
-					return false
-				}
-				match = lt
-			}
-		}
-		if match == nil || !p.pair(KindTarget, match.ID) {
+		match, ok := one(live, func(lt *gokong.Target) bool {
+			return lt.Upstream != nil && str(lt.Upstream.ID) == *upstream.ID && str(lt.Target) == addr
+		})
+		if !ok || match == nil || !p.pair(KindTarget, match.ID) {
 			return false
 		}
 		want := ft.Target
@@ -420,16 +429,10 @@ func aclsClean(fc file.FConsumer, consumer *gokong.Consumer, live []*gokong.ACLG
 		if ids[KindACLGroup+"/"+group] {
 			return false
 		}
-		var match *gokong.ACLGroup
-		for _, la := range live {
-			if la.Consumer != nil && str(la.Consumer.ID) == *consumer.ID && str(la.Group) == group {
-				if match != nil {
-					return false
-				}
-				match = la
-			}
-		}
-		if match == nil || !p.pair(KindACLGroup, match.ID) {
+		match, ok := one(live, func(la *gokong.ACLGroup) bool {
+			return la.Consumer != nil && str(la.Consumer.ID) == *consumer.ID && str(la.Group) == group
+		})
+		if !ok || match == nil || !p.pair(KindACLGroup, match.ID) {
 			return false
 		}
 		want := *g
@@ -479,17 +482,11 @@ func (q *quickCheck) pluginClean(ctx context.Context, fp file.FPlugin, live []*g
 			return false
 		}
 	}
-	var match *gokong.Plugin
-	for _, lp := range live {
-		if str(lp.Name) == *want.Name && refID(lp.Service) == str(sID) && routeRefID(lp.Route) == str(rID) &&
-			consumerRefID(lp.Consumer) == str(cID) && lp.ConsumerGroup == nil {
-			if match != nil {
-				return false
-			}
-			match = lp
-		}
-	}
-	if match == nil || len(match.Partials) > 0 || !p.pair(KindPlugin, match.ID) {
+	match, ok := one(live, func(lp *gokong.Plugin) bool {
+		return str(lp.Name) == *want.Name && refID(lp.Service) == str(sID) && routeRefID(lp.Route) == str(rID) &&
+			consumerRefID(lp.Consumer) == str(cID) && lp.ConsumerGroup == nil
+	})
+	if !ok || match == nil || len(match.Partials) > 0 || !p.pair(KindPlugin, match.ID) {
 		return false
 	}
 	want.ID = match.ID
