@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3sync/k3sync/internal/leader"
 	"github.com/k3sync/k3sync/internal/state"
@@ -104,13 +102,8 @@ func TestApplyRefusesBesideDaemonOnBolt(t *testing.T) {
 // runs once the daemon has stopped and released it.
 func TestApplyRefusesWhileAnotherReplicaLeads(t *testing.T) {
 	cp := kube.StartT(t, 1)[0]
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cs := kube.ClientsetT(t, cp)
+	kube.NamespaceT(t, cs, "k3sync")
 	cfg := writeConfig(t, fmt.Sprintf(`clusters:
   c1: {kubeconfig: %q}
 state: {backend: kubernetes, namespace: k3sync, cluster: c1}

@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/k3sync/k3sync/internal/config"
 	"github.com/k3sync/k3sync/internal/leader"
 	"github.com/k3sync/k3sync/internal/state"
+	"github.com/k3sync/k3sync/internal/testenv/kube"
 )
 
 // TestFollowerCannotWriteState: with leader election and the Kubernetes
@@ -23,9 +21,7 @@ func TestFollowerCannotWriteState(t *testing.T) {
 	p := startPeers(t, 0)
 	cs := p.clusters["us-east"]
 	ctx := t.Context()
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	kube.NamespaceT(t, cs, "k3sync")
 	p.cfg.State = config.State{Backend: "kubernetes", Namespace: "k3sync", Cluster: "us-east"}
 	p.cfg.Reconcile.LeaderElection = &config.LeaderElection{Cluster: "us-east", Namespace: "k3sync", Identity: "k3sync-1",
 		LeaseDuration: config.Duration{Duration: 3 * time.Second}}

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3sync/k3sync/internal/config"
@@ -65,13 +63,8 @@ current-context: c
 // the state's default. It reports the seconds per 100 runs.
 func BenchmarkKubeStateRecordRuns(b *testing.B) {
 	cp := kube.StartT(b, 1)[0]
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Namespaces().Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	cs := kube.ClientsetT(b, cp)
+	kube.NamespaceT(b, cs, "k3sync")
 	const tenants = 100
 	for _, tc := range []struct {
 		name  string
@@ -134,9 +127,7 @@ func BenchmarkDaemonKubeState1000Tenants(b *testing.B) {
 func benchmarkDaemonKubeState(b *testing.B, qps float32) {
 	for b.Loop() {
 		p := startPeers(b, 1000)
-		if _, err := p.clusters["us-east"].CoreV1().Namespaces().Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
+		kube.NamespaceT(b, p.clusters["us-east"], "k3sync")
 		p.cfg.State = config.State{Backend: "kubernetes", Namespace: "k3sync", Cluster: "us-east", QPS: qps, Burst: 2 * int(qps)}
 		d, err := New(p.cfg, Options{})
 		if err != nil {

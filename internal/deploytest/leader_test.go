@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/testenv/gitserver"
@@ -108,13 +106,8 @@ func TestTwoReplicas(t *testing.T) {
 	bin := buildK3sync(t)
 	cp := kube.StartT(t, 1)[0]
 	ctx := t.Context()
-	admin, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	admin := kube.ClientsetT(t, cp)
+	kube.NamespaceT(t, admin, "k3sync")
 	repo := gitserver.NewRepo(t, t.TempDir(), "platform.git")
 	for name, content := range tinyPlatform {
 		repo.WriteFile(name, content)

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3sync/k3sync/internal/state"
 	"github.com/k3sync/k3sync/internal/testenv/kube"
@@ -21,15 +19,9 @@ import (
 // next renewal attempt, well before client-go gives up and cancels a's
 // work at the renew deadline, and b's inventory stays as b wrote it.
 func TestFenceRefusesWritesOnceTheLeaseIsTaken(t *testing.T) {
-	cp := kube.StartT(t, 1)[0]
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := kube.ClientsetT(t, kube.StartT(t, 1)[0])
 	ctx := t.Context()
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	kube.NamespaceT(t, cs, "k3sync")
 	a, err := New(cs, Config{Namespace: "k3sync", Name: "k3sync-leader", Identity: "a",
 		LeaseDuration: 20 * time.Second, RenewDeadline: 15 * time.Second, RetryPeriod: 300 * time.Millisecond})
 	if err != nil {

@@ -7,10 +7,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/k3sync/k3sync/internal/testenv/kube"
 )
 
@@ -18,14 +14,8 @@ import (
 // exactly one leads at a time, and when the leader stops, the other takes
 // over within the lease duration.
 func TestOneLeaderAndHandOver(t *testing.T) {
-	cp := kube.StartT(t, 1)[0]
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cs := kube.ClientsetT(t, kube.StartT(t, 1)[0])
+	kube.NamespaceT(t, cs, "k3sync")
 	var active atomic.Int32
 	var overlap atomic.Bool
 	started := make(chan string, 4)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -34,20 +33,9 @@ type kubeEnv struct {
 func startKube(t *testing.T) *kubeEnv {
 	t.Helper()
 	cp := kube.StartT(t, 1)[0]
-	env := &kubeEnv{cp: cp, cs: env0(t, cp)}
-	if _, err := env.cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "k3sync"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	env := &kubeEnv{cp: cp, cs: kube.ClientsetT(t, cp)}
+	kube.NamespaceT(t, env.cs, "k3sync")
 	return env
-}
-
-func env0(t *testing.T, cp *kube.ControlPlane) kubernetes.Interface {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
 }
 
 // countingStore is newStore on a client that counts its GET requests.
@@ -76,7 +64,7 @@ func (e *kubeEnv) countingStore(t *testing.T) (*Kube, *atomic.Int64) {
 
 func (e *kubeEnv) newStore(t *testing.T) *Kube {
 	t.Helper()
-	k, err := NewKube(env0(t, e.cp), "k3sync")
+	k, err := NewKube(kube.ClientsetT(t, e.cp), "k3sync")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // StartT starts n independent control planes in parallel with the zero
@@ -68,4 +72,26 @@ func StartFaultProxyT(t testing.TB, cp *ControlPlane) *FaultProxy {
 		}
 	})
 	return p
+}
+
+// ClientsetT is a clientset of the control plane's administrator; it
+// fails the test if it cannot be built.
+func ClientsetT(t testing.TB, cp *ControlPlane) kubernetes.Interface {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		t.Fatalf("clientset of %s: %v", cp.Name, err)
+	}
+	return cs
+}
+
+// NamespaceT creates the namespace name with cs, for a test that needs
+// one before k3sync runs (its state, its Lease); it fails the test if it
+// cannot.
+func NamespaceT(t testing.TB, cs kubernetes.Interface, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
 }
