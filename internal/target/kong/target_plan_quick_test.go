@@ -153,6 +153,7 @@ func TestQuickCheckAgreesWithSyncer(t *testing.T) {
 		{"consumer custom_id", patch("/consumers/"+consumer, map[string]any{"custom_id": "acme-002"}), false, false},
 		{"consumer tag added", patch("/consumers/"+consumer, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false, false},
 		{"ACL group renamed", patchFound(acl, map[string]any{"group": "payments-others"}), false, false},
+		{"ACL group tag added", patchFound(acl, map[string]any{"tags": []string{"k3sync", "k3sync-tenant:payments", "extra"}}), false, false},
 		{"upstream algorithm", patch("/upstreams/"+upstream, map[string]any{"algorithm": "round-robin"}), false, false},
 		{"upstream field k3sync never sets", patch("/upstreams/"+upstream, map[string]any{"slots": 100}), false, false},
 		{"upstream nested health check", patch("/upstreams/"+upstream, map[string]any{"healthchecks": map[string]any{"active": map[string]any{"timeout": 5}}}), false, false},
