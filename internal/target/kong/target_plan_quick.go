@@ -460,7 +460,7 @@ func (q *quickCheck) pluginClean(ctx context.Context, fp file.FPlugin, live []*g
 	// entity of the tenant, paired with a live one.
 	parent := func(ref *string, ids map[string]string) (*string, bool) {
 		if ref == nil {
-			return nil, true
+			return nil, false
 		}
 		id, ok := ids[*ref]
 		return &id, ok
