@@ -423,17 +423,7 @@ func TestDeleteCap(t *testing.T) {
 }
 
 func TestUnreachableClusterFailsItsOwnPlan(t *testing.T) {
-	dir := t.TempDir()
-	kc := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kc, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: gone, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: x}}]
-contexts: [{name: c, context: {cluster: gone, user: u}}]
-current-context: c
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kc := kube.UnreachableKubeconfigT(t)
 	tg, err := New("eu-west", config.Cluster{Kubeconfig: kc}, state.NewMemory())
 	if err != nil {
 		t.Fatal(err)

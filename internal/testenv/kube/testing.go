@@ -3,6 +3,8 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -94,4 +96,22 @@ func NamespaceT(t testing.TB, cs kubernetes.Interface, name string) {
 	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
+}
+
+// UnreachableKubeconfigT writes a kubeconfig of a cluster nobody serves
+// (https://127.0.0.1:1) and returns its path, for tests of what k3sync
+// does before, or without, reaching a cluster.
+func UnreachableKubeconfigT(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: gone, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatalf("write kubeconfig: %v", err)
+	}
+	return path
 }
