@@ -17,10 +17,11 @@ type table struct {
 	// of each row and its id, as Postgres' unique indexes do: writes check
 	// constraints in constant time, not by scanning the table.
 	index map[string]map[string]string
-	// refs maps each foreign key field to the ids of the rows that point
-	// at each parent id, sorted, as the indexes Kong's migrations create
-	// on foreign keys (targets by upstream_id, routes by service_id):
-	// listing a parent's children does not scan the table.
+	// refs maps each foreign key field (every one, from the start) to the
+	// ids of the rows that point at each parent id, sorted, as the indexes
+	// Kong's migrations create on foreign keys (targets by upstream_id,
+	// routes by service_id): listing a parent's children does not scan
+	// the table.
 	refs map[string]map[string][]string
 }
 
@@ -36,8 +37,12 @@ type memDB struct {
 
 func newMemDB(reg *registry) *memDB {
 	db := &memDB{reg: reg, tables: map[string]*table{}}
-	for name := range reg.byName {
-		db.tables[name] = &table{rows: map[string]map[string]any{}, index: map[string]map[string]string{}, refs: map[string]map[string][]string{}}
+	for name, def := range reg.byName {
+		t := &table{rows: map[string]map[string]any{}, index: map[string]map[string]string{}, refs: map[string]map[string][]string{}}
+		for _, f := range def.foreignFields() {
+			t.refs[f.Name()] = map[string][]string{}
+		}
+		db.tables[name] = t
 	}
 	return db
 }
@@ -66,26 +71,14 @@ func (db *memDB) put(entity string, obj map[string]any) {
 
 // ref adds a row to the foreign key indexes of its entity.
 func (db *memDB) ref(entity string, row map[string]any) {
-	def := db.reg.byName[entity]
-	if def == nil {
-		return
-	}
-	t := db.tables[entity]
 	id := row["id"].(string)
-	for _, f := range def.foreignFields() {
-		parent := refID(row[f.Name()])
+	for fk, m := range db.tables[entity].refs {
+		parent := refID(row[fk])
 		if parent == "" {
 			continue
 		}
-		m := t.refs[f.Name()]
-		if m == nil {
-			m = map[string][]string{}
-			t.refs[f.Name()] = m
-		}
-		ids := m[parent]
-		i, found := slices.BinarySearch(ids, id)
-		if !found {
-			m[parent] = slices.Insert(ids, i, id)
+		if i, found := slices.BinarySearch(m[parent], id); !found {
+			m[parent] = slices.Insert(m[parent], i, id)
 		}
 	}
 }
@@ -200,7 +193,7 @@ func refID(v any) string {
 func (db *memDB) rowsWhere(entity, fk, id string) []map[string]any {
 	var out []map[string]any
 	t := db.tables[entity]
-	if m, ok := t.refs[fk]; ok || db.indexed(entity, fk) {
+	if m, ok := t.refs[fk]; ok {
 		for _, rid := range m[id] {
 			out = append(out, t.rows[rid])
 		}
@@ -212,16 +205,6 @@ func (db *memDB) rowsWhere(entity, fk, id string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// indexed reports whether fk is a foreign key field of the entity, which
-// ref indexes.
-func (db *memDB) indexed(entity, fk string) bool {
-	def := db.reg.byName[entity]
-	if def == nil {
-		return false
-	}
-	return slices.ContainsFunc(def.foreignFields(), func(f *field) bool { return f.Name() == fk })
 }
 
 func (db *memDB) findUnique(entity, fieldName string, value any) map[string]any {
