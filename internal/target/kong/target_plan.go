@@ -195,29 +195,23 @@ func (t *Target) plan(ctx context.Context, s *session, req plan.Request, current
 		// A plan diffs the tenants that have something on the gateway in
 		// batches when it can (diffBatch); an apply, which needs each
 		// tenant's desired state for its records, diffs them apart.
-		// Before either, the quick check concludes the tenants it can
-		// prove have nothing to do (quickClean).
-		var idx []int // of the tenants that may be diffed in a batch
-		var batch []*tenantPlan
-		for i, tp := range gp.tenants {
-			if need[i] && errs[i] == nil && !tp.live.empty() {
-				idx, batch = append(idx, i), append(batch, tp)
+		// Before the batches, the quick check concludes the tenants it can
+		// prove have nothing to do (quickClean). Each step is given the
+		// tenants still to diff that have something on the gateway, and
+		// concludes those it finds clean.
+		for _, step := range []func(context.Context, *session, []*tenantPlan) []bool{t.quickClean, t.diffBatch} {
+			var idx []int // in gp.tenants of the tenants given to step
+			var batch []*tenantPlan
+			for i, tp := range gp.tenants {
+				if need[i] && errs[i] == nil && !tp.live.empty() {
+					idx, batch = append(idx, i), append(batch, tp)
+				}
 			}
-		}
-		for j, clean := range t.quickClean(ctx, s, batch) {
-			if clean {
-				need[idx[j]] = false
-				finishTenant(batch[j], current)
-			}
-		}
-		idx, batch = slices.DeleteFunc(idx, func(i int) bool { return !need[i] }), batch[:0]
-		for _, i := range idx {
-			batch = append(batch, gp.tenants[i])
-		}
-		for j, clean := range t.diffBatch(ctx, s, batch) {
-			if clean {
-				need[idx[j]] = false
-				finishTenant(batch[j], current)
+			for j, clean := range step(ctx, s, batch) {
+				if clean {
+					need[idx[j]] = false
+					finishTenant(batch[j], current)
+				}
 			}
 		}
 	}
