@@ -251,22 +251,18 @@ func batchOwners(tps []*tenantPlan) (owners, map[string]bool) {
 		}
 		// Live: names and IDs, and references within the tenant's slice.
 		r := &tp.live.raw
-		ids := map[string]bool{}
+		ids := liveIDs(r)
 		for _, e := range r.Services {
 			claim(KindService, e.ID, e.Name)
-			ids[KindService+"/"+str(e.ID)] = true
 		}
 		for _, e := range r.Routes {
 			claim(KindRoute, e.ID, e.Name)
-			ids[KindRoute+"/"+str(e.ID)] = true
 		}
 		for _, e := range r.Consumers {
 			claim(KindConsumer, e.ID, e.Username, e.CustomID)
-			ids[KindConsumer+"/"+str(e.ID)] = true
 		}
 		for _, e := range r.Upstreams {
 			claim(KindUpstream, e.ID, e.Name)
-			ids[KindUpstream+"/"+str(e.ID)] = true
 		}
 		within := func(kind string, id *string) bool { return id != nil && ids[kind+"/"+*id] }
 		for _, e := range r.Routes {

@@ -238,25 +238,7 @@ func (q *quickCheck) clean(ctx context.Context, tp *tenantPlan) bool {
 	}
 	// go-database-reconciler looks an entity up by ID or by name: a name
 	// that is the ID of a live entity of its kind is left to it.
-	ids := map[string]bool{}
-	for _, e := range r.Services {
-		ids[KindService+"/"+str(e.ID)] = true
-	}
-	for _, e := range r.Routes {
-		ids[KindRoute+"/"+str(e.ID)] = true
-	}
-	for _, e := range r.Consumers {
-		ids[KindConsumer+"/"+str(e.ID)] = true
-	}
-	for _, e := range r.Upstreams {
-		ids[KindUpstream+"/"+str(e.ID)] = true
-	}
-	for _, e := range r.Targets {
-		ids[KindTarget+"/"+str(e.ID)] = true
-	}
-	for _, e := range r.ACLGroups {
-		ids[KindACLGroup+"/"+str(e.ID)] = true
-	}
+	ids := liveIDs(r)
 	p := pairs{}
 	serviceIDs, routeIDs, consumerIDs := map[string]string{}, map[string]string{}, map[string]string{}
 	for _, fs := range c.Services {
@@ -336,6 +318,31 @@ func one[E any](es []*E, match func(*E) bool) (*E, bool) {
 		}
 	}
 	return found, true
+}
+
+// liveIDs are the kind/ID keys of the entities of a live slice.
+func liveIDs(r *utils.KongRawState) map[string]bool {
+	ids := map[string]bool{}
+	add := func(kind string, id *string) { ids[kind+"/"+str(id)] = true }
+	for _, e := range r.Services {
+		add(KindService, e.ID)
+	}
+	for _, e := range r.Routes {
+		add(KindRoute, e.ID)
+	}
+	for _, e := range r.Consumers {
+		add(KindConsumer, e.ID)
+	}
+	for _, e := range r.Upstreams {
+		add(KindUpstream, e.ID)
+	}
+	for _, e := range r.Targets {
+		add(KindTarget, e.ID)
+	}
+	for _, e := range r.ACLGroups {
+		add(KindACLGroup, e.ID)
+	}
+	return ids
 }
 
 // pairs are the live entities paired with desired ones, by kind and ID.
