@@ -34,19 +34,32 @@ func quickAndSyncer(t *testing.T, tg *Target, req plan.Request) (quick, syncer [
 	return quick, syncer, n, errQuick, errSyncer
 }
 
+// listed is the entities a list of the Admin API at url answers (its
+// first page), or fails.
+func listed(t *testing.T, url string) []map[string]any {
+	t.Helper()
+	code, out := admin(t, http.MethodGet, url, nil)
+	data, ok := out["data"].([]any)
+	if code != http.StatusOK || !ok {
+		t.Fatalf("GET %s: %d %v", url, code, out)
+	}
+	es := make([]map[string]any, 0, len(data))
+	for _, e := range data {
+		es = append(es, e.(map[string]any))
+	}
+	return es
+}
+
 // listedID is the ID of the first entity a list answers whose field has
 // the value, or fails.
 func listedID(t *testing.T, url, field, value string) string {
 	t.Helper()
-	code, out := admin(t, http.MethodGet, url, nil)
-	data, _ := out["data"].([]any)
-	for _, e := range data {
-		m, _ := e.(map[string]any)
-		if m[field] == value {
-			return m["id"].(string)
+	for _, e := range listed(t, url) {
+		if e[field] == value {
+			return e["id"].(string)
 		}
 	}
-	t.Fatalf("GET %s (%d): no entity with %s %q in %v", url, code, field, value, out)
+	t.Fatalf("GET %s: no entity with %s %q", url, field, value)
 	return ""
 }
 
@@ -102,12 +115,11 @@ func TestQuickCheckAgreesWithSyncer(t *testing.T) {
 		return "/consumers/" + consumer + "/acls/" + listedID(t, url+"/consumers/"+consumer+"/acls", "group", "payments-partners")
 	}
 	keyAuth := func(t *testing.T, url string) string {
-		code, out := admin(t, http.MethodGet, url+"/consumers/"+consumer+"/key-auth", nil)
-		data, _ := out["data"].([]any)
-		if code != http.StatusOK || len(data) != 1 {
-			t.Fatalf("key-auth of %s: %d %v", consumer, code, out)
+		keys := listed(t, url+"/consumers/"+consumer+"/key-auth")
+		if len(keys) != 1 {
+			t.Fatalf("key-auth of %s: %v", consumer, keys)
 		}
-		return "/consumers/" + consumer + "/key-auth/" + data[0].(map[string]any)["id"].(string)
+		return "/consumers/" + consumer + "/key-auth/" + keys[0]["id"].(string)
 	}
 	target := func(addr string) func(t *testing.T, url string) string {
 		return func(t *testing.T, url string) string {
@@ -292,19 +304,6 @@ func TestQuickCheckAgreesOnRandomEdits(t *testing.T) {
 	}
 	kinds := slices.Sorted(maps.Keys(edits))
 	rng := rand.New(rand.NewPCG(18, 2026))
-	list := func(t *testing.T, url, path string) []map[string]any {
-		t.Helper()
-		code, out := admin(t, http.MethodGet, url+path, nil)
-		data, _ := out["data"].([]any)
-		if code != http.StatusOK {
-			t.Fatalf("GET %s: %d %v", path, code, out)
-		}
-		var es []map[string]any
-		for _, e := range data {
-			es = append(es, e.(map[string]any))
-		}
-		return es
-	}
 	for round := range 40 {
 		tg, d, url := appliedExample(t)
 		var made []string
@@ -312,15 +311,15 @@ func TestQuickCheckAgreesOnRandomEdits(t *testing.T) {
 			kind := kinds[rng.IntN(len(kinds))]
 			var path string
 			if kind == "targets" {
-				ups := list(t, url, "/upstreams")
+				ups := listed(t, url+"/upstreams")
 				u := ups[rng.IntN(len(ups))]["id"].(string)
-				ts := list(t, url, "/upstreams/"+u+"/targets")
+				ts := listed(t, url+"/upstreams/"+u+"/targets")
 				if len(ts) == 0 {
 					continue
 				}
 				path = "/upstreams/" + u + "/targets/" + ts[rng.IntN(len(ts))]["id"].(string)
 			} else {
-				es := list(t, url, "/"+kind)
+				es := listed(t, url+"/"+kind)
 				path = "/" + kind + "/" + es[rng.IntN(len(es))]["id"].(string)
 			}
 			body := edits[kind][rng.IntN(len(edits[kind]))]
