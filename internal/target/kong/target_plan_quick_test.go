@@ -196,6 +196,17 @@ func TestQuickCheckAgreesWithSyncer(t *testing.T) {
 			k.Plugins = slices.DeleteFunc(k.Plugins, func(p render.KongPlugin) bool { return p.Consumer != "" })
 			k.Plugins = append(k.Plugins, *pluginIn(k, "acl", ""))
 		}), false, true},
+		// Hostile: payments wants a service named by checkout's service's
+		// ID, which go-database-reconciler looks up by ID. The check leaves
+		// payments to the syncer, and checkout, untouched, is concluded.
+		{"Git: a service named by another tenant's service ID", func(t *testing.T, url string, d *desired) {
+			t.Helper()
+			id := listedID(t, url+"/services", "name", "checkout-web")
+			k := d.kong(t, "payments")
+			k.Services = append(k.Services, render.KongService{
+				Name: id, Protocol: "http", Host: "payments.example", Port: 80, Tags: render.Tags("payments"),
+			})
+		}, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
