@@ -138,13 +138,21 @@ server: {listen: %q}
 		return p
 	}
 
-	// First run: killed at the kill point, before the apply is done.
+	// First run: killed at the kill point, before the apply is done. The
+	// gateway answers each request of this run 20 ms late, so that the
+	// Kong part, the last of each tenant's apply, lasts seconds and the
+	// apply is still under way when progress (polled every 50 ms) says
+	// the kill point is reached: unslowed, a fast machine finished the
+	// last third of the apply between two polls, and the kill
+	// interrupted nothing.
+	kong.Inject(kongemu.Fault{Latency: 20 * time.Millisecond})
 	first := startServe(t, bin, cfg)
 	waitFor(t, 2*time.Minute, "the first apply to reach "+kp.what, func() bool { return kp.reached(progress()) })
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
+	kong.ClearFaults()
 	at := progress()
 	t.Logf("killed at %s: %d of %d namespaces on eu-west, %d of %d topics, %d of %d Kong consumers",
 		kp.what, at.namespaces, 2*crashTenants, at.topics, 3*crashTenants, at.consumers, crashTenants)
