@@ -245,9 +245,12 @@ func buildK3sync(t testing.TB) string {
 	return bin
 }
 
-func startServe(t testing.TB, bin, cfg string) *exec.Cmd {
+// startServe starts `k3sync serve` with this process's environment and
+// env added to it, for the binary alone (not the peers the test started).
+func startServe(t testing.TB, bin, cfg string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg) //nolint:noctx // killed by the test itself
+	cmd.Env = append(os.Environ(), env...)
 	log, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
 		t.Fatal(err)
