@@ -27,6 +27,7 @@ func (l *loader) checkPolicy(repo *model.Repo) {
 	c := &claims{owners: map[string]claim{}}
 	kube := l.kubernetesRules(&repo.Platform)
 	kongRules := l.kongRules(repo)
+	l.checkKafkaGuardrails(&repo.Platform)
 	names := make([]string, 0, len(repo.Tenants))
 	for _, t := range repo.Tenants {
 		names = append(names, t.Name)

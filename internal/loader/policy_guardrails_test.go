@@ -344,6 +344,37 @@ tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: producerByteRate is requi
 tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: requestPercentage is required: the platform caps it at 50 (policy.guardrails.kafka.maxQuota)`,
 		},
 		{
+			name: "Kafka: topic configs above the platform's ceilings, or unlimited",
+			platform: `policy: guardrails: kafka: maxTopicConfigs: {"retention.ms": 2592000000, "retention.bytes": 10737418240, "max.message.bytes": 1048588}
+`,
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	topics: "a.forever": configs: {"retention.ms": "-1", "retention.bytes": -1}
+	topics: "a.year": configs: {"retention.ms": 31536000000, "max.message.bytes": "1048589", "segment.ms": "3600000"}
+	topics: "a.month": configs: {"retention.ms": "2592000000", "retention.bytes": "10737418240"}
+	topics: "a.default": partitions: 3
+}
+`,
+			want: `tenants/a/tenant.cue:11:33: kafka.topics."a.forever".configs."retention.ms": retention.ms -1 has no limit in Kafka; the platform caps it at 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:11:55: kafka.topics."a.forever".configs."retention.bytes": retention.bytes -1 has no limit in Kafka; the platform caps it at 10737418240 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:12:30: kafka.topics."a.year".configs."retention.ms": retention.ms 31536000000 is above the platform's ceiling 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:12:59: kafka.topics."a.year".configs."max.message.bytes": max.message.bytes 1048589 is above the platform's ceiling 1048588 (policy.guardrails.kafka.maxTopicConfigs)`,
+		},
+		{
+			name: "Kafka: a ceiling on a topic config that is not an integer",
+			platform: `policy: guardrails: kafka: maxTopicConfigs: {"cleanup.policy": 1, "retention.days": 30}
+`,
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	topics: "a.events": configs: "cleanup.policy": "compact"
+}
+`,
+			want: `platform.cue:33:46: policy.guardrails.kafka.maxTopicConfigs."cleanup.policy": "cleanup.policy" is not an integer topic config of Kafka: a ceiling on it bounds nothing
+platform.cue:33:67: policy.guardrails.kafka.maxTopicConfigs."retention.days": "retention.days" is not an integer topic config of Kafka: a ceiling on it bounds nothing`,
+		},
+		{
 			name: "Kafka: configs the brokers refuse together, tiered storage the cluster lacks",
 			platform: `kafka: main: limits: allowedConfigKeys: ["min.compaction.lag.ms", "max.compaction.lag.ms", "remote.storage.enable"]
 `,

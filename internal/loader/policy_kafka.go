@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/k3sync/k3sync/internal/kafkaspec"
@@ -61,6 +62,7 @@ func (c *tenantCheck) kafka() {
 			if err := broker.ValidateTopicConfigs(topic.Configs); err != nil {
 				c.errorf(append(at, "configs"), "%v", err)
 			}
+			c.topicCeilings(append(at, "configs"), topic.Configs)
 		}
 		if mir, ok := topic.Configs["min.insync.replicas"]; ok {
 			if n, err := parseInt(mir); err == nil && n > int64(c.p.TopicReplication(kc.Name, topic)) {
@@ -85,6 +87,42 @@ func (c *tenantCheck) kafka() {
 			c.acl(append(at, "acls", fmt.Sprint(i)), prefix, acl)
 		}
 		c.quota(append(at, "quota"), u.Quota)
+	}
+}
+
+// topicCeilings checks a topic's valid configs against the platform's
+// ceilings (policy.guardrails.kafka.maxTopicConfigs).
+func (c *tenantCheck) topicCeilings(at []string, configs model.TopicConfigs) {
+	ceilings := c.p.Policy.Guardrails.Kafka.MaxTopicConfigs
+	for _, key := range sortedKeys(configs) {
+		ceil, ok := ceilings[key]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(configs[key]), 10, 64)
+		switch {
+		case err != nil:
+			// Not an integer key: the platform's mistake, reported there.
+		case v < 0:
+			c.errorf(append(slices.Clone(at), key), "%s %d has no limit in Kafka; the platform caps it at %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
+		case v > ceil:
+			c.errorf(append(slices.Clone(at), key), "%s %d is above the platform's ceiling %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
+		}
+	}
+}
+
+// checkKafkaGuardrails reports the platform's own mistakes in its Kafka
+// guardrails: a ceiling on a key that is not an integer topic config
+// would bound nothing.
+func (l *loader) checkKafkaGuardrails(p *model.Platform) {
+	if l.platform == nil {
+		return
+	}
+	for _, key := range sortedKeys(p.Policy.Guardrails.Kafka.MaxTopicConfigs) {
+		if spec, ok := kafkaspec.TopicConfigs[key]; !ok || (spec.Type != kafkaspec.Int && spec.Type != kafkaspec.Long) {
+			path := []string{"policy", "guardrails", "kafka", "maxTopicConfigs", key}
+			l.errs.Addf(l.platform.locate(path), formatSelectors(path), "%q is not an integer topic config of Kafka: a ceiling on it bounds nothing", key)
+		}
 	}
 }
 

@@ -41,6 +41,9 @@ type KafkaGuardrails struct {
 	// MaxQuota caps every user's client quota; a set ceiling makes that
 	// quota required.
 	MaxQuota KafkaQuota `json:"maxQuota"`
+	// MaxTopicConfigs caps integer topic configs by key: a topic may set
+	// one at most this high and not below 0 (Kafka's "unlimited").
+	MaxTopicConfigs map[string]int64 `json:"maxTopicConfigs"`
 }
 
 // KongGuardrails bound tenants on Kong.
