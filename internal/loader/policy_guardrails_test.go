@@ -356,8 +356,8 @@ tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: requestPercentage is requ
 	topics: "a.default": partitions: 3
 }
 `,
-			want: `tenants/a/tenant.cue:11:33: kafka.topics."a.forever".configs."retention.ms": retention.ms -1 has no limit in Kafka; the platform caps it at 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
-tenants/a/tenant.cue:11:55: kafka.topics."a.forever".configs."retention.bytes": retention.bytes -1 has no limit in Kafka; the platform caps it at 10737418240 (policy.guardrails.kafka.maxTopicConfigs)
+			want: `tenants/a/tenant.cue:11:33: kafka.topics."a.forever".configs."retention.ms": retention.ms -1 sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:11:55: kafka.topics."a.forever".configs."retention.bytes": retention.bytes -1 sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at 10737418240 (policy.guardrails.kafka.maxTopicConfigs)
 tenants/a/tenant.cue:12:30: kafka.topics."a.year".configs."retention.ms": retention.ms 31536000000 is above the platform's ceiling 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
 tenants/a/tenant.cue:12:59: kafka.topics."a.year".configs."max.message.bytes": max.message.bytes 1048589 is above the platform's ceiling 1048588 (policy.guardrails.kafka.maxTopicConfigs)`,
 		},

@@ -104,7 +104,7 @@ func (c *tenantCheck) topicCeilings(at []string, configs model.TopicConfigs) {
 		case err != nil:
 			// Not an integer key: the platform's mistake, reported there.
 		case v < 0:
-			c.errorf(append(slices.Clone(at), key), "%s %d has no limit in Kafka; the platform caps it at %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
+			c.errorf(append(slices.Clone(at), key), "%s %d sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
 		case v > ceil:
 			c.errorf(append(slices.Clone(at), key), "%s %d is above the platform's ceiling %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
 		}
