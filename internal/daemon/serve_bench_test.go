@@ -166,13 +166,8 @@ func watchHeap(b *testing.B, url string) func() float64 {
 			}
 			raw, _ := io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
-			for _, line := range strings.Split(string(raw), "\n") {
-				if rest, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
-					v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-					if int64(v) > peak.Load() {
-						peak.Store(int64(v))
-					}
-				}
+			if v, ok := sample(raw, "go_memstats_heap_inuse_bytes"); ok && int64(v) > peak.Load() {
+				peak.Store(int64(v))
 			}
 		}
 	}()
@@ -185,7 +180,8 @@ func watchHeap(b *testing.B, url string) func() float64 {
 
 func vmHWM(b *testing.B, pid int) float64 { return procStatusMiB(b, pid, "VmHWM:") }
 
-// procStatusMiB reads a kB field of /proc/<pid>/status, in MiB.
+// procStatusMiB reads a kB field of /proc/<pid>/status, in MiB; a field
+// the file lacks fails the benchmark.
 func procStatusMiB(b *testing.B, pid int, field string) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -197,6 +193,7 @@ func procStatusMiB(b *testing.B, pid int, field string) float64 {
 			return kb / 1024
 		}
 	}
+	b.Fatalf("/proc/%d/status has no %s", pid, field)
 	return 0
 }
 
@@ -384,29 +381,37 @@ func dropPageCache(b *testing.B, file string) {
 	}
 }
 
-// metricValue reads one sample of an unlabelled metric on url.
+// metricValue reads one unlabelled sample of a metric on url, a
+// /metrics page.
 func metricValue(b *testing.B, url, name string) float64 {
-	req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, url, nil)
+	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("metrics: %v", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("metrics: %v", err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
+	v, ok := sample(raw, name)
+	if !ok {
+		b.Fatalf("metrics: no %s on %s", name, url)
+	}
+	return v
+}
+
+// sample finds one unlabelled sample of a metric in a /metrics page.
+func sample(page []byte, name string) (float64, bool) {
+	for _, line := range strings.Split(string(page), "\n") {
 		if rest, ok := strings.CutPrefix(line, name+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return v
+			return v, err == nil
 		}
 	}
-	b.Fatalf("%s has no %s", url, name)
-	return 0
+	return 0, false
 }
 
 // majorFaults is the number of page faults of process pid that read from

@@ -622,40 +622,11 @@ func (p *soakPeers) live() map[string]int {
 
 // metric reads one unlabelled sample of the serve process's /metrics.
 func (p *soakPeers) metric(name string) float64 {
-	ctx, cancel := context.WithTimeout(p.b.Context(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.listen+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.b.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v
-		}
-	}
-	p.b.Fatalf("metrics: no %s", name)
-	return 0
+	return metricValue(p.b, "http://"+p.listen+"/metrics", name)
 }
 
 // vmRSS is a process's resident set, in MiB.
-func vmRSS(b *testing.B, pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
-}
+func vmRSS(b *testing.B, pid int) float64 { return procStatusMiB(b, pid, "VmRSS:") }
 
 func httpStatus(ctx context.Context, u string) int {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
