@@ -216,6 +216,15 @@ func SameValue(key, a, b string) bool {
 	return a == b
 }
 
+// ParseInteger reads an int or long config value as Kafka's ConfigDef
+// does: trimmed of every character up to ' ' (String.trim), an optional
+// sign, Unicode decimal digits (Long.parseLong). Checks on a value's
+// number must read it this way: a Go parser refuses "\x01-1" or "٩٩٩"
+// that Kafka takes as -1 and 999.
+func ParseInteger(value string) (int64, error) {
+	return parseJavaInt(javaTrim(value), 64)
+}
+
 // longConfig is the value of a valid long config key, or its default.
 func longConfig(configs map[string]string, key string) int64 {
 	v, ok := configs[key]

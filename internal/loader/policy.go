@@ -219,12 +219,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
-
-func parseInt(s string) (int64, error) {
-	var n int64
-	_, err := fmt.Sscan(strings.TrimSpace(s), &n)
-	if err != nil {
-		return 0, fmt.Errorf("parse %q: %w", s, err)
-	}
-	return n, nil
-}

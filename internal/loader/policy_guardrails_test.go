@@ -344,6 +344,9 @@ tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: producerByteRate is requi
 tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: requestPercentage is required: the platform caps it at 50 (policy.guardrails.kafka.maxQuota)`,
 		},
 		{
+			// a.sly writes its numbers as Kafka reads them and a Go parser
+			// does not: a leading control character (Java's trim drops it)
+			// and Arabic-Indic digits.
 			name: "Kafka: topic configs above the platform's ceilings, or unlimited",
 			platform: `policy: guardrails: kafka: maxTopicConfigs: {"retention.ms": 2592000000, "retention.bytes": 10737418240, "max.message.bytes": 1048588}
 `,
@@ -354,12 +357,16 @@ tenants/a/tenant.cue:13:9: kafka.users."a.idle".quota: requestPercentage is requ
 	topics: "a.year": configs: {"retention.ms": 31536000000, "max.message.bytes": "1048589", "segment.ms": "3600000"}
 	topics: "a.month": configs: {"retention.ms": "2592000000", "retention.bytes": "10737418240"}
 	topics: "a.default": partitions: 3
+	topics: "a.sly": configs: {"retention.ms": "\u0001-1", "retention.bytes": "١٠٠٠٠٠٠٠٠٠٠٠", "min.insync.replicas": "\u00015"}
 }
 `,
 			want: `tenants/a/tenant.cue:11:33: kafka.topics."a.forever".configs."retention.ms": retention.ms -1 sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
 tenants/a/tenant.cue:11:55: kafka.topics."a.forever".configs."retention.bytes": retention.bytes -1 sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at 10737418240 (policy.guardrails.kafka.maxTopicConfigs)
 tenants/a/tenant.cue:12:30: kafka.topics."a.year".configs."retention.ms": retention.ms 31536000000 is above the platform's ceiling 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
-tenants/a/tenant.cue:12:59: kafka.topics."a.year".configs."max.message.bytes": max.message.bytes 1048589 is above the platform's ceiling 1048588 (policy.guardrails.kafka.maxTopicConfigs)`,
+tenants/a/tenant.cue:12:59: kafka.topics."a.year".configs."max.message.bytes": max.message.bytes 1048589 is above the platform's ceiling 1048588 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:15:29: kafka.topics."a.sly".configs."retention.ms": retention.ms -1 sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at 2592000000 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:15:57: kafka.topics."a.sly".configs."retention.bytes": retention.bytes 100000000000 is above the platform's ceiling 10737418240 (policy.guardrails.kafka.maxTopicConfigs)
+tenants/a/tenant.cue:15:104: kafka.topics."a.sly".configs."min.insync.replicas": min.insync.replicas 5 exceeds the replication factor 3: producers with acks=all would always fail`,
 		},
 		{
 			name: "Kafka: a ceiling on a topic config that is not an integer",

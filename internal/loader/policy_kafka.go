@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/k3sync/k3sync/internal/kafkaspec"
@@ -65,7 +64,7 @@ func (c *tenantCheck) kafka() {
 			c.topicCeilings(append(at, "configs"), topic.Configs)
 		}
 		if mir, ok := topic.Configs["min.insync.replicas"]; ok {
-			if n, err := parseInt(mir); err == nil && n > int64(c.p.TopicReplication(kc.Name, topic)) {
+			if n, err := kafkaspec.ParseInteger(mir); err == nil && n > int64(c.p.TopicReplication(kc.Name, topic)) {
 				c.errorf(append(at, "configs", "min.insync.replicas"), "min.insync.replicas %d exceeds the replication factor %d: producers with acks=all would always fail", n, c.p.TopicReplication(kc.Name, topic))
 			}
 		}
@@ -99,7 +98,7 @@ func (c *tenantCheck) topicCeilings(at []string, configs model.TopicConfigs) {
 		if !ok {
 			continue
 		}
-		v, err := strconv.ParseInt(strings.TrimSpace(configs[key]), 10, 64)
+		v, err := kafkaspec.ParseInteger(configs[key])
 		switch {
 		case err != nil:
 			// Not an integer key: the platform's mistake, reported there.
