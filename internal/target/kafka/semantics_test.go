@@ -407,3 +407,61 @@ func TestApplyWaitsForItsWrites(t *testing.T) {
 		t.Errorf("plan after the apply:\n%s", planText(t, again))
 	}
 }
+
+// TestApplyWaitsForItsConfigResets: a config Git no longer sets is
+// removed from the topic, and the apply returns once the reads show it
+// gone. kfake stands for a broker whose metadata lags: after the
+// IncrementalAlterConfigs, it answers DescribeConfigs three times as
+// before it (the config still set on the topic). Without the wait, the
+// apply would return while the topic still shows the config, and a plan
+// then would take it for one set outside Git.
+func TestApplyWaitsForItsConfigResets(t *testing.T) {
+	e := newEnv(t)
+	tenant := &render.Tenant{Name: "cfg", Kafka: &render.KafkaResources{Cluster: "main", Topics: []render.KafkaTopic{{
+		Name: "cfg.reset", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "3600000"},
+	}}}}
+	d := example(t)
+	req := plan.Request{Revision: "test", Platform: &d.Platform, Tenants: []plan.TenantRequest{{Desired: tenant}}}
+	e.apply(t, req)
+
+	// What the broker answers before the reset: retention.ms set on the
+	// topic.
+	describe := kmsg.NewPtrDescribeConfigsRequest()
+	describe.IncludeSynonyms = true
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "cfg.reset"
+	describe.Resources = append(describe.Resources, r)
+	before, err := describe.RequestWith(t.Context(), e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.dynamicConfigs(t, "cfg.reset")["retention.ms"]; got != "3600000" {
+		t.Fatalf("retention.ms on cfg.reset: %q, want 3600000", got)
+	}
+
+	var altered atomic.Bool
+	var stale atomic.Int32
+	stale.Store(3)
+	e.cluster.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		switch req.Key() {
+		case int16(kmsg.IncrementalAlterConfigs):
+			altered.Store(true)
+		case int16(kmsg.DescribeConfigs):
+			if altered.Load() && stale.Add(-1) >= 0 {
+				resp := *before
+				resp.SetVersion(req.GetVersion())
+				return &resp, nil, true
+			}
+		}
+		return nil, nil, false
+	})
+	tenant.Kafka.Topics[0].Configs = nil
+	e.apply(t, req)
+	if n := stale.Load(); n > 0 {
+		t.Errorf("the apply returned with %d stale answers to come", n)
+	}
+	if got, ok := e.dynamicConfigs(t, "cfg.reset")["retention.ms"]; ok {
+		t.Errorf("retention.ms still set on cfg.reset after the apply: %s", got)
+	}
+}

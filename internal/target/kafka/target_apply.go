@@ -375,6 +375,9 @@ const settleTimeout = 10 * time.Second
 // again, with new passwords for the users), its partitions not yet added
 // (CreatePartitions again: INVALID_PARTITIONS), and the topics it deleted
 // still there (a topic put back in Git would be blocked as not owned).
+// A config reset needs the same wait: once the apply saved that Git no
+// longer sets the config, a plan that still sees it set on the topic
+// reports it as set outside Git and leaves it.
 // Waiting makes an apply read-your-writes. Nothing is written while
 // waiting, and a broker that does not catch up in time is no error: the
 // next plan sees it.
@@ -445,26 +448,37 @@ func (t *Target) settled(ctx context.Context, req plan.Request, made map[plan.Ke
 }
 
 // gone is what an apply deleted: the plan no longer looks at it (it left
-// the inventory), so settle reads it on its own.
+// the inventory, or Git and the last applied state no longer set it), so
+// settle reads it on its own.
 type gone struct {
-	sc     scope
-	acls   []render.KafkaACL
-	quotas map[string][]string // user -> keys removed
-	users  map[string][]string // user -> mechanisms removed
+	sc      scope
+	topics  map[string]bool     // deleted
+	configs map[string][]string // topic -> configs reset to the default
+	acls    []render.KafkaACL
+	quotas  map[string][]string // user -> keys removed
+	users   map[string][]string // user -> mechanisms removed
 }
 
 func goneOf(p *planned) gone {
-	g := gone{quotas: map[string][]string{}, users: map[string][]string{}}
+	g := gone{topics: map[string]bool{}, configs: map[string][]string{}, quotas: map[string][]string{}, users: map[string][]string{}}
 	entries := map[string]state.Entry{}
 	for _, tp := range p.tenants {
 		entries[tp.name] = tp.entry
 	}
 	for _, it := range p.items {
-		if it.change.Action != plan.Delete || len(it.errs) > 0 {
+		if len(it.errs) > 0 {
+			continue
+		}
+		if it.change.Action != plan.Delete {
+			if it.topic != nil && len(it.topic.reset) > 0 && it.change.Action != plan.Blocked && it.change.Action != plan.Orphan {
+				g.configs[it.change.Name] = it.topic.reset
+				g.sc.topics = append(g.sc.topics, it.change.Name)
+			}
 			continue
 		}
 		switch {
 		case it.topic != nil && it.topic.delete:
+			g.topics[it.change.Name] = true
 			g.sc.topics = append(g.sc.topics, it.change.Name)
 		case it.acl != nil:
 			if a := decode[render.KafkaACL](entries[it.change.Tenant].Resources[it.id]); a != nil {
@@ -488,8 +502,15 @@ func (g gone) none() bool {
 
 // shown reports whether snap still has something that was deleted.
 func (g gone) shown(snap *snapshot) bool {
-	if len(snap.topics) > 0 {
-		return true
+	for name, lt := range snap.topics {
+		if g.topics[name] {
+			return true
+		}
+		for _, k := range g.configs[name] {
+			if lt.configs[k].dynamic {
+				return true
+			}
+		}
 	}
 	for _, a := range g.acls {
 		if snap.acls[a] {
