@@ -180,7 +180,8 @@ func populateKafka(t *testing.T, ctx context.Context, p *peers) {
 	}
 	s := kadm.StringPtr
 	create("payments.transactions", 3, map[string]*string{"retention.ms": s("604800000"), "cleanup.policy": s("compact,delete"), "unclean.leader.election.enable": s("true")})
-	create("payments.ledger", 1, nil)
+	// retention.ms -1 keeps the data forever: above TestImport's ceiling.
+	create("payments.ledger", 1, map[string]*string{"retention.ms": s("-1")})
 	create("checkout.carts", 1, nil)
 
 	b := kadm.NewACLs().Allow("User:payments.api").ResourcePatternType(kadm.ACLPatternPrefixed).Topics("payments.").Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe)
@@ -301,6 +302,17 @@ func TestImport(t *testing.T) {
 	populateKong(t, ctx, p.kong)
 
 	repo := exampleRepo(t)
+	// A platform that caps topic retention (30 days).
+	pf, err := os.OpenFile(filepath.Join(repo, "platform.cue"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pf.WriteString("\npolicy: guardrails: kafka: maxTopicConfigs: \"retention.ms\": 2592000000\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Close(); err != nil {
+		t.Fatal(err)
+	}
 	platform, err := Platform(os.DirFS(repo))
 	if err != nil {
 		t.Fatal(err)
@@ -358,6 +370,7 @@ func TestImport(t *testing.T) {
 		`namespace "other" is outside tenant payments's prefix`,
 		`hard "services"="10"`,
 		`config "unclean.leader.election.enable"="true"`,
+		`kafka.topics."payments.ledger".configs."retention.ms": the platform refuses it: retention.ms -1 sets no limit`,
 		`ACL of "User:analytics.etl"`,
 		`plugin "pre-function" on service "payments-api"`,
 		`consumer "payments-partner" has 1 basic-auth credential(s)`,
