@@ -102,8 +102,9 @@
 // Metadata, a topic just deleted still listed, an ACL, quota or
 // credential just set not yet described. So before a round's tenants are
 // done, an apply plans them again until the changes it made are gone from
-// the plan and what it deleted is no longer listed (10 s at most; reads
-// only). An apply is thus read-your-writes: the plan after it is empty,
+// the plan and what it deleted (a topic, an ACL, a quota, a credential,
+// a config Git no longer sets) is no longer described (10 s at most;
+// reads only). An apply is thus read-your-writes: the plan after it is empty,
 // and a second apply writes nothing. A plan whose Metadata and
 // DescribeConfigs disagree on a topic (it was being created or deleted)
 // reads again rather than failing.
