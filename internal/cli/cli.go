@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/k3sync/k3sync/internal/diag"
+	"github.com/k3sync/k3sync/internal/untrusted"
 	"github.com/k3sync/k3sync/internal/version"
 )
 
@@ -230,11 +231,31 @@ func (o *outputFlag) Set(v string) error {
 	return fmt.Errorf("unknown output format %q (want %s)", v, strings.Join(o.allowed, " or "))
 }
 
+// writeJSON writes v as an indented JSON document, escaped as every
+// --output json is (see writeEscapedJSON).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	err := writeEscapedJSON(w, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v) //nolint:wrapcheck // wrapped below
+	})
+	if err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// writeEscapedJSON writes the JSON document encode produces with the C1
+// controls, separators and format characters (bidi overrides, zero-width
+// characters) of its strings as \u escapes: they carry tenant input, and
+// encoding/json escapes only the ASCII controls, so none may reach the
+// terminal raw. The document decodes to the same values. Every JSON
+// document the CLI prints goes through here.
+func writeEscapedJSON(w io.Writer, encode func(io.Writer) error) error {
+	var b strings.Builder
+	if err := encode(&b); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, untrusted.QuotedEscapes(b.String(), false))
+	return err //nolint:wrapcheck // the callers wrap it
 }

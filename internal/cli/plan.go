@@ -308,7 +308,7 @@ func writePlan(w io.Writer, p *plan.Plan, format string) error {
 	var err error
 	switch format {
 	case "json":
-		err = p.WriteJSON(w)
+		err = writeEscapedJSON(w, p.WriteJSON)
 	case "markdown":
 		err = p.WriteMarkdown(w)
 	default:

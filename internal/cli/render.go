@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/k3sync/k3sync/internal/loader"
 	"github.com/k3sync/k3sync/internal/render"
-	"github.com/k3sync/k3sync/internal/untrusted"
 )
 
 func newRender() *cobra.Command {
@@ -36,15 +34,10 @@ by tenant in a stable order. Nothing is contacted; secrets are never shown.`,
 				}
 			}
 			out := render.Repo(repo, tenants...)
-			var b []byte
 			if output.value == "json" {
-				b, err = json.MarshalIndent(out, "", "  ")
-				// Tenant strings: no bidi or format character reaches the
-				// terminal raw (encoding/json escapes only the controls).
-				b = append([]byte(untrusted.QuotedEscapes(string(b), false)), '\n')
-			} else {
-				b, err = marshalYAML(out)
+				return writeJSON(cmd.OutOrStdout(), out)
 			}
+			b, err := marshalYAML(out)
 			if err != nil {
 				return fmt.Errorf("encode: %w", err)
 			}

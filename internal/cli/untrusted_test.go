@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/k3sync/k3sync/internal/untrusted"
+	"github.com/k3sync/k3sync/internal/plan"
 )
 
 // rawControl is what must never reach a terminal from tenant input.
@@ -84,11 +84,13 @@ func TestRenderOutputEscapesTenantInput(t *testing.T) {
 	if strings.ContainsAny(string(y), rawControl) {
 		t.Errorf("raw control characters in YAML:\n%q", y)
 	}
-	j, err := json.Marshal(hostileDoc)
-	if err != nil {
+	// JSON as every --output json writes it: render, validate, plan,
+	// apply, sync and the error document.
+	var j bytes.Buffer
+	if err := writeJSON(&j, hostileDoc); err != nil {
 		t.Fatal(err)
 	}
-	js := untrusted.QuotedEscapes(string(j), false) // as render --output json
+	js := j.String()
 	back = nil
 	if err := json.Unmarshal([]byte(js), &back); err != nil || strings.ContainsAny(js, rawControl) {
 		t.Errorf("JSON %q: %v", js, err)
@@ -96,8 +98,71 @@ func TestRenderOutputEscapesTenantInput(t *testing.T) {
 	if diff := cmp.Diff(hostileDoc, back); diff != "" {
 		t.Errorf("JSON does not read back the same (-want +got):\n%s", diff)
 	}
+	if !strings.Contains(js, `"owner\u202e": "team\u001b[2J\r\n@org\u2028"`) || !strings.Contains(js, `"tag\udb40\udc41 c1\u009b"`) {
+		t.Errorf("JSON does not escape as \\u:\n%s", js)
+	}
 	if plain, _ := marshalYAML(map[string]any{"name": "payments", "value": "a b"}); string(plain) != "name: payments\nvalue: a b\n" {
 		t.Errorf("plain strings are quoted now:\n%s", plain)
+	}
+}
+
+// TestValidateJSONEscapesTenantInput: validate --output json names a file
+// with a bidi override and a C1 control (CSI) in it escaped, and the
+// document still decodes to the name as it is.
+func TestValidateJSONEscapesTenantInput(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(exampleRepo)); err != nil {
+		t.Fatal(err)
+	}
+	const name = "tenants/checkout/evil\u202egnp\u009b2J\u200b.cue"
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("package k3sync\n\nowners: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "validate", "--repo", dir, "--output", "json")
+	if code != ExitError {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	if strings.ContainsAny(out+errOut, rawControl) {
+		t.Errorf("raw control characters on the terminal:\n%q", out+errOut)
+	}
+	var got validateOutput
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.Valid || len(got.Errors) != 1 || got.Errors[0].File != name {
+		t.Errorf("errors %+v, want one in %q", got.Errors, name)
+	}
+	if !strings.Contains(out, `"file": "tenants/checkout/evil\u202egnp\u009b2J\u200b.cue"`) {
+		t.Errorf("the file name is not escaped:\n%s", out)
+	}
+}
+
+// TestPlanJSONEscapesTenantInput: plan --output json writes a tenant's
+// names and values with their control and format characters escaped, and
+// decodes to the same plan.
+func TestPlanJSONEscapesTenantInput(t *testing.T) {
+	clearPlanEnv(t)
+	const tenant = "evil\u202egnp\u009b2J"
+	want := &plan.Plan{Revision: "abc123def4567890", Changes: []plan.Change{
+		{Key: plan.Key{Tenant: tenant, System: plan.Kong, Target: "edge", Kind: "Route", Name: "r\u2066\u200b\x1b[2J"},
+			Action: plan.Update, Notes: []string{"note\u2028\U000e0041"},
+			Fields: []plan.FieldChange{{Path: "paths[0]", Before: "/a\u202e", After: "/b\u009b"}}},
+	}}
+	b := &planServerBackend{syncBackend: &syncBackend{}, order: []string{tenant}, plans: map[string]*plan.Plan{tenant: want}}
+	url, viewer := planServer(t, b)
+	out, errOut, code := run(t, "plan", "--server", url, "--token-file", viewer, "--output", "json")
+	if code != ExitChanges {
+		t.Fatalf("exit %d, want 2\n%s%s", code, out, errOut)
+	}
+	if strings.ContainsAny(out+errOut, rawControl) {
+		t.Errorf("raw control characters on the terminal:\n%q", out+errOut)
+	}
+	var got plan.Plan
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if diff := cmp.Diff(want, &got); diff != "" {
+		t.Errorf("the plan does not read back the same (-want +got):\n%s", diff)
 	}
 }
 

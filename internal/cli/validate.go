@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -48,13 +47,8 @@ as in plan, apply and serve. Exit code 0 means valid, 1 invalid.`,
 				if errs == nil {
 					errs = diag.List{}
 				}
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
-					Valid  bool      `json:"valid"`
-					Errors diag.List `json:"errors"`
-				}{len(errs) == 0, errs}); err != nil {
-					return fmt.Errorf("write output: %w", err)
+				if err := writeJSON(w, validateOutput{Valid: len(errs) == 0, Errors: errs}); err != nil {
+					return err
 				}
 			} else if len(errs) > 0 {
 				fmt.Fprintln(w, errs.Error())
