@@ -34,14 +34,29 @@ func (l *loader) checkPolicy(repo *model.Repo) {
 	}
 	slices.Sort(names)
 	for _, t := range repo.Tenants {
+		// The checks of a tenant's definitions are bounded as its
+		// evaluation is: the sandbox's watchdog sees them in progress.
+		if l.progress != nil {
+			l.progress(t.Dir, false)
+		}
+		if checking != nil {
+			checking(t)
+		}
 		tc := &tenantCheck{l: l, p: &repo.Platform, t: t, claims: c, kube: kube, kongRules: kongRules, tenants: names}
 		tc.policies()
 		tc.kubernetes()
 		tc.kafka()
 		tc.kong()
+		if l.progress != nil {
+			l.progress(t.Dir, true)
+		}
 	}
 	l.checkCapacity(repo)
 }
+
+// checking, when set, is called as the checks of each tenant start: the
+// sandbox tests make them slow with it. Nil outside tests.
+var checking func(t *model.Tenant)
 
 // tenantCheck checks one tenant.
 type tenantCheck struct {

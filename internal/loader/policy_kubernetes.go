@@ -49,6 +49,13 @@ func (c *tenantCheck) kubernetes() {
 		c.annotations(at, ns.Annotations)
 	}
 	var group *regexp.Regexp
+	// bindings are the RoleBindings of the grants checked so far: name
+	// and namespace -> the grant's index. A map, not a scan of the
+	// earlier grants: a tenant with tens of thousands of grants must not
+	// hold the validation of every tenant for minutes.
+	type binding struct{ name, ns string }
+	bindings := map[binding]int{}
+	tenantNamespaces := sortedKeys(k.Namespaces)
 	for i, g := range k.Access {
 		gat := p("kubernetes", "access", fmt.Sprint(i))
 		if !slices.Contains(c.kube.roles, g.Role) {
@@ -72,16 +79,32 @@ func (c *tenantCheck) kubernetes() {
 		// Two grants of one name in a namespace would be one RoleBinding,
 		// each apply taking it from the other: a name given, or the one
 		// made of the group and role ("acme/dev" and "acme-dev" make one).
-		for j, other := range k.Access[:i] {
-			if render.AccessBindingName(other) != render.AccessBindingName(g) {
+		bn := render.AccessBindingName(g)
+		var only map[string]bool // nil: all of the tenant's namespaces
+		if len(g.Namespaces) > 0 {
+			only = make(map[string]bool, len(g.Namespaces))
+			for _, ns := range g.Namespaces {
+				only[ns] = true
+			}
+		}
+		reported := false
+		for _, ns := range tenantNamespaces {
+			if only != nil && !only[ns] {
 				continue
 			}
-			if ns, ok := sharedNamespace(k, g, other); ok {
+			at := binding{bn, ns}
+			j, taken := bindings[at]
+			if !taken {
+				bindings[at] = i
+				continue
+			}
+			if !reported {
+				reported = true
 				hint := ""
 				if g.Name == "" {
 					hint = " (made of its group and role; set name)"
 				}
-				c.errorf(append(gat, "name"), "RoleBinding name %q%s is also access[%d]'s in namespace %q: each grant needs a name of its own", render.AccessBindingName(g), hint, j, ns)
+				c.errorf(append(gat, "name"), "RoleBinding name %q%s is also access[%d]'s in namespace %q: each grant needs a name of its own", bn, hint, j, ns)
 			}
 		}
 	}
@@ -321,18 +344,4 @@ func (c *tenantCheck) reservedKey(at []string, kind, setting string, allowed []s
 	if prefix, ok := KubernetesKey(key); ok && !AllowedKey(allowed, key) {
 		c.errorf(at, "%s %q has the reserved prefix %q: only keys the platform allows (policy.guardrails.kubernetes.%s)", kind, key, prefix, setting)
 	}
-}
-
-// sharedNamespace returns a namespace both grants bind in (all of the
-// tenant's for a grant without namespaces), the first in name order.
-func sharedNamespace(k *model.TenantKubernetes, a, b model.AccessGrant) (string, bool) {
-	in := func(g model.AccessGrant, ns string) bool {
-		return len(g.Namespaces) == 0 || slices.Contains(g.Namespaces, ns)
-	}
-	for _, ns := range sortedKeys(k.Namespaces) {
-		if in(a, ns) && in(b, ns) {
-			return ns, true
-		}
-	}
-	return "", false
 }

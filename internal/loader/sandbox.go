@@ -541,13 +541,22 @@ func (lw *limitedWriter) Write(p []byte) (int, error) {
 // tracker follows the child's progress lines.
 type tracker struct {
 	mu      sync.Mutex
-	started map[string]time.Time
+	started map[string]*flight
 	memory  bool
 	done    chan struct{}
 }
 
+// flight is a tenant folder in progress: since when, and how many
+// progress reports on it are open. Reports nest: the policy checks of a
+// tenant report it, and so does locating an error in its files, in
+// them.
+type flight struct {
+	at   time.Time
+	open int
+}
+
 func newTracker() *tracker {
-	return &tracker{started: map[string]time.Time{}, done: make(chan struct{})}
+	return &tracker{started: map[string]*flight{}, done: make(chan struct{})}
 }
 
 func (t *tracker) read(r io.Reader) {
@@ -569,11 +578,16 @@ func (t *tracker) read(r io.Reader) {
 			continue
 		}
 		t.mu.Lock()
-		switch line[0] {
-		case 'B':
-			t.started[dir] = time.Now()
-		case 'E':
-			delete(t.started, dir)
+		f := t.started[dir]
+		switch {
+		case line[0] == 'B' && f == nil:
+			t.started[dir] = &flight{at: time.Now(), open: 1}
+		case line[0] == 'B':
+			f.open++
+		case line[0] == 'E' && f != nil:
+			if f.open--; f.open == 0 {
+				delete(t.started, dir)
+			}
 		}
 		t.mu.Unlock()
 	}
@@ -585,8 +599,8 @@ func (t *tracker) wait() { <-t.done }
 func (t *tracker) overdue(limit time.Duration) (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for dir, at := range t.started {
-		if time.Since(at) > limit {
+	for dir, f := range t.started {
+		if time.Since(f.at) > limit {
 			return dir, true
 		}
 	}

@@ -11,11 +11,26 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/k3sync/k3sync/internal/model"
 )
 
 // TestMain: the sandbox tests start this test binary as the evaluation
-// child.
-func TestMain(m *testing.M) { RunTests(m) }
+// child. A child started with slowChecksEnv set stalls the policy checks
+// of the tenant folder it names.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(slowChecksEnv); dir != "" {
+		checking = func(t *model.Tenant) {
+			if t.Dir == dir {
+				time.Sleep(time.Minute)
+			}
+		}
+	}
+	RunTests(m)
+}
+
+// slowChecksEnv names the tenant folder whose checks a child stalls.
+const slowChecksEnv = "K3SYNC_TEST_SLOW_CHECKS"
 
 func testSandbox(t *testing.T) *Sandbox {
 	t.Helper()
