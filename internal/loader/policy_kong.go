@@ -24,7 +24,18 @@ type kongRules struct {
 	dest  destinations
 	// paths are every tenant's route paths, by gateway.
 	paths map[string][]tenantPath
+	// under are, by gateway and tenant, the first path of another tenant
+	// (in paths' order) that the tenant's bare path "/<tenant>" is a
+	// prefix of, for the tenants that have a bare path.
+	under map[gatewayTenant]*tenantPath
+	// tenants are the repo's tenant names and nameLens their lengths:
+	// ownHost looks other tenants' names up among the parts of a host of
+	// those lengths.
+	tenants  map[string]bool
+	nameLens []int
 }
+
+type gatewayTenant struct{ gateway, tenant string }
 
 // kongRules prepares the platform's Kong guardrails and reports the
 // platform's own mistakes in them.
@@ -36,7 +47,15 @@ func (l *loader) kongRules(repo *model.Repo) *kongRules {
 			l.errs.Addf(l.platform.locate(path), formatSelectors(path), format, args...)
 		}
 	}
-	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}, paths: routePaths(repo.Tenants)}
+	r := &kongRules{catalog: kongspec.Bundled(), plugins: map[string]bool{}, paths: routePaths(repo.Tenants), tenants: map[string]bool{}}
+	r.under = bareConflicts(r.paths)
+	for _, t := range repo.Tenants {
+		r.tenants[t.Name] = true
+		if !slices.Contains(r.nameLens, len(t.Name)) {
+			r.nameLens = append(r.nameLens, len(t.Name))
+		}
+	}
+	slices.Sort(r.nameLens)
 	for i, name := range g.AllowedPlugins {
 		if _, ok := r.catalog[name]; !ok {
 			platformErr(append(slices.Clone(at), "allowedPlugins", strconv.Itoa(i)),
@@ -53,7 +72,8 @@ func (l *loader) kongRules(repo *model.Repo) *kongRules {
 		}
 		r.hosts = append(r.hosts, hp)
 	}
-	r.dest = newDestinations(g, repo.Tenants, func(field string, i int, format string, args ...any) {
+	reserved := append(slices.Clone(l.opts.ReservedNamespaces), repo.Platform.Policy.Guardrails.Kubernetes.ReservedNamespaces...)
+	r.dest = newDestinations(g, reserved, repo.Tenants, func(field string, i int, format string, args ...any) {
 		platformErr(append(slices.Clone(at), field, strconv.Itoa(i)), format, args...)
 	})
 	return r
@@ -145,13 +165,22 @@ func (c *tenantCheck) kongName(at []string, what, n string) {
 }
 
 // route checks a route's paths and hosts and claims each host and path.
+// A route needs paths, under the tenant's prefix, unless every one of its
+// hosts is the tenant's own: it then claims the whole host. Kong matches a
+// route without paths on every path, and prefers a route that sets more of
+// hosts, methods and paths: on a host other tenants route too (or on no
+// host at all) it would take their requests.
 func (c *tenantCheck) route(at []string, r *model.KongRoute) {
 	name, gw := c.t.Name, c.t.Kong.Gateway
 	hosts := make([]string, 0, len(r.Hosts))
+	hostAt := make([][]string, 0, len(r.Hosts))
+	shared := "" // the first allowed host, as written, that is not the tenant's own
+	allowed := true
 	for i, raw := range r.Hosts {
 		hat := append(slices.Clone(at), "hosts", strconv.Itoa(i))
 		if msg := kongspec.CheckRouteHost(raw); msg != "" {
 			c.errorf(hat, "host %q: %s", raw, dataSafe(msg))
+			allowed = false
 			continue
 		}
 		h := normalizeRouteHost(raw)
@@ -161,8 +190,26 @@ func (c *tenantCheck) route(at []string, r *model.KongRoute) {
 			} else {
 				c.errorf(hat, "host %q is not allowed for tenant %s (allowed: %s)", raw, name, c.kongRules.describeHosts(name))
 			}
+			allowed = false
+		} else if shared == "" && len(r.Paths) == 0 && !c.ownHost(h) {
+			shared = raw
 		}
 		hosts = append(hosts, h)
+		hostAt = append(hostAt, hat)
+	}
+	if len(r.Paths) == 0 {
+		pat := append(slices.Clone(at), "paths")
+		switch {
+		case len(r.Hosts) == 0:
+			c.errorf(pat, "a route needs paths: with neither paths nor hosts it would take every request to the gateway that no other route matches, other tenants' included; add paths under tenant %s's prefix %q", name, "/"+name)
+		case shared != "":
+			c.errorf(pat, "a route needs paths on host %q, which other tenants may route too: without paths it would take every request to that host, theirs included; add paths under tenant %s's prefix %q (only a host of tenant %s's own may go without them)", shared, name, "/"+name, name)
+		case allowed:
+			// Every host is the tenant's own: the route takes all of it.
+			for i, h := range hosts {
+				c.claims.claim(c, hostAt[i], "route", gw+"/"+h, fmt.Sprintf("every path of host %s of gateway %s (a route without paths)", h, gw))
+			}
+		}
 	}
 	if len(hosts) == 0 {
 		hosts = []string{"*"}
@@ -175,6 +222,41 @@ func (c *tenantCheck) route(at []string, r *model.KongRoute) {
 		}
 	}
 	c.kongPlugins(at, r.Plugins, false)
+}
+
+// ownHost reports whether route host h (normalised, allowed for the
+// tenant) is one only the tenant may route: a "{tenant}" pattern admits
+// it for the tenant, and no pattern admits it for anyone else. A
+// "{tenant}" pattern that admits h for another tenant has that tenant's
+// name in one of h's labels (names have no dot), so only those are tried.
+func (c *tenantCheck) ownHost(h string) bool {
+	name, rules := c.t.Name, c.kongRules
+	own := false
+	for _, hp := range rules.hosts {
+		if !strings.Contains(hp.body, "{tenant}") {
+			if hp.match(h, name) {
+				return false // a host every tenant may route
+			}
+		} else if hp.match(h, name) {
+			own = true
+		}
+	}
+	if !own {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		for i := range label {
+			for _, n := range rules.nameLens {
+				if i+n > len(label) {
+					break
+				}
+				if other := label[i : i+n]; other != name && rules.tenants[other] && rules.hostAllowed(h, other) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // routePath reports a path outside the tenant's: "/<tenant>" or below
@@ -196,18 +278,35 @@ func (c *tenantCheck) routePath(at []string, path string) {
 	if path != "/"+name {
 		return
 	}
-	// The paths path is a prefix of sort together, from where path would be.
-	ps := c.kongRules.paths[c.t.Kong.Gateway]
-	i, _ := slices.BinarySearchFunc(ps, path, func(o tenantPath, p string) int { return strings.Compare(o.path, p) })
-	for _, o := range ps[i:] {
-		if !strings.HasPrefix(o.path, path) {
-			break
-		}
-		if o.tenant != name {
-			c.errorf(at, "path %q would also match the paths of tenant %s (%q): Kong matches a path as a prefix of the request's; use %q", path, o.tenant, o.path, "/"+name+"/")
-			return
+	if o := c.kongRules.under[gatewayTenant{c.t.Kong.Gateway, name}]; o != nil {
+		c.errorf(at, "path %q would also match the paths of tenant %s (%q): Kong matches a path as a prefix of the request's; use %q", path, o.tenant, o.path, "/"+name+"/")
+	}
+}
+
+// bareConflicts finds, once per tenant with a bare path "/<tenant>", the
+// first path of another tenant on its gateway that the bare path is a
+// prefix of (nil if none). The paths it is a prefix of sort together, from
+// where it would be; a tenant's own paths are passed over once, however
+// many of its routes have the bare path.
+func bareConflicts(paths map[string][]tenantPath) map[gatewayTenant]*tenantPath {
+	out := map[gatewayTenant]*tenantPath{}
+	for gw, ps := range paths {
+		for _, tp := range ps {
+			key := gatewayTenant{gw, tp.tenant}
+			if _, done := out[key]; done || tp.path != "/"+tp.tenant {
+				continue
+			}
+			out[key] = nil
+			i, _ := slices.BinarySearchFunc(ps, tp.path, func(o tenantPath, p string) int { return strings.Compare(o.path, p) })
+			for j := i; j < len(ps) && strings.HasPrefix(ps[j].path, tp.path); j++ {
+				if ps[j].tenant != tp.tenant {
+					out[key] = &ps[j]
+					break
+				}
+			}
 		}
 	}
+	return out
 }
 
 // routePaths lists the route paths of every tenant, by gateway, sorted by

@@ -120,14 +120,27 @@ type destinations struct {
 	cidrs  []netip.Prefix
 	exact  map[string]bool
 	suffix []string // from "*.example.com": ".example.com"
-	// namespaces are every namespace a tenant of the repo declares: a
-	// short name ending in one resolves in the cluster even if that label
-	// is also a top-level domain.
+	// namespaces are every namespace a tenant of the repo declares or no
+	// tenant may claim (Kubernetes', the platform's, k3sync's): a short
+	// name ending in one resolves in the cluster even if that label is
+	// also a top-level domain.
 	namespaces map[string]bool
 }
 
-func newDestinations(g model.KongGuardrails, tenants []*model.Tenant, platformErr func(field string, i int, format string, args ...any)) destinations {
-	d := destinations{domain: strings.TrimSuffix(strings.ToLower(g.ClusterDomain), "."), exact: map[string]bool{}, namespaces: map[string]bool{}}
+// ndots is the ndots option of a Kubernetes pod's resolv.conf: a name with
+// fewer dots is tried with the DNS search suffixes before it is tried as
+// it is.
+const ndots = 5
+
+// newDestinations prepares the checks of service, target and plugin hosts:
+// reserved are the namespaces no tenant may claim (the platform's and
+// k3sync's own; prefixes are left out).
+func newDestinations(g model.KongGuardrails, reserved []string, tenants []*model.Tenant, platformErr func(field string, i int, format string, args ...any)) destinations {
+	d := destinations{
+		domain:     strings.TrimSuffix(strings.ToLower(g.ClusterDomain), "."),
+		exact:      map[string]bool{},
+		namespaces: map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true},
+	}
 	if d.domain == "" {
 		d.domain = "cluster.local"
 	}
@@ -153,6 +166,13 @@ func newDestinations(g model.KongGuardrails, tenants []*model.Tenant, platformEr
 		}
 		if !kongspec.ValidHostname(h) || strings.Contains(h, "*") {
 			platformErr("allowedServiceHosts", i, "%q is not a host name (or \"*.\" and a host name)", s)
+		}
+	}
+	for _, ns := range reserved {
+		// Prefixes ("team-*") are left out: the only top-level domains
+		// with a dash are IDNs (xn--).
+		if ns != "" && !strings.HasSuffix(ns, "*") {
+			d.namespaces[ns] = true
 		}
 	}
 	for _, t := range tenants {
@@ -261,16 +281,21 @@ func (d *destinations) classify(host string) destination {
 		out.kind = destSingleLabel
 		return out
 	}
-	// Kubernetes' DNS search path (ndots:5) resolves a short name in the
-	// cluster first: "api.other" is Service api in namespace other, and
-	// "pod.api.other" a pod of it. A name is public only when its last
-	// label is a real top-level domain that no tenant uses as namespace.
-	if len(labels) <= 3 {
-		if last == "pod" {
-			// <address>.<namespace>.pod, through the cluster domain in
-			// the search path: CoreDNS answers any address for it.
-			return refuse("is a cluster DNS name that is not a Service (<service>.<namespace>.svc)")
-		}
+	if last == "pod" {
+		// <address>.<namespace>.pod, and the same with one or two labels
+		// before it, through the cluster domain in the search path:
+		// CoreDNS answers any address written in it.
+		return refuse("is a cluster DNS name that is not a Service (<service>.<namespace>.svc)")
+	}
+	// Kubernetes' DNS search path (ndots:5) resolves a name of fewer than
+	// five dots in the cluster first: through "svc.<domain>", "api.other"
+	// is Service api in namespace other, "pod.api.other" a pod of it and
+	// "http.tcp.api.other" (or "_http._tcp.api.other") its port http.
+	// Such a name is public only when its last label is a real top-level
+	// domain that is not a namespace a tenant declares or that is
+	// reserved. A namespace the platform uses but does not reserve is not
+	// known here: it is the platform's to list in reservedNamespaces.
+	if len(labels)-1 < ndots {
 		if _, icann := publicsuffix.PublicSuffix(last); !icann || d.namespaces[last] {
 			out.kind, out.namespace = destNamespace, last
 			return out
