@@ -326,7 +326,7 @@ func (im *importer) keyed(o *obj, kind, ns string, m map[string]string, allowed 
 			im.skip(o, "%s %s=%s of namespace %s: the key is reserved for k3sync", kind, q(k), qShort(v), q(ns))
 			continue
 		}
-		if prefix, ok := loader.KubernetesKey(k); ok && !loader.AllowedKey(allowed, k) {
+		if prefix, ok := loader.ReservedKey(loader.KeyDomains(im.platform.Policy.Guardrails.Kubernetes), k); ok && !loader.AllowedKey(allowed, k) {
 			im.skip(o, "%s %s=%s of namespace %s: the prefix %s is reserved and the platform does not allow this key", kind, q(k), qShort(v), q(ns), q(prefix))
 			continue
 		}
@@ -335,8 +335,8 @@ func (im *importer) keyed(o *obj, kind, ns string, m map[string]string, allowed 
 	return out
 }
 
-// k3syncKey, kubernetesKey and allowedKey are the loader's rules for
-// label and annotation keys (internal/loader/policy_kubernetes.go).
+// k3syncKey is the loader's rule for k3sync's own label and annotation
+// keys (internal/loader/policy_kubernetes.go).
 func k3syncKey(key string) bool {
 	prefix, _, ok := strings.Cut(strings.ToLower(key), "/")
 	return key == render.LabelManagedBy || ok && (prefix == "k3sync.io" || strings.HasSuffix(prefix, ".k3sync.io"))

@@ -329,6 +329,12 @@ func javaTrim(s string) string {
 	return strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
 }
 
+// ParseList reads a list config value as Kafka does (Java's trim, then
+// comma-separated elements): "" and "\u0001" are the empty list.
+func ParseList(value string) []string {
+	return javaList(javaTrim(value))
+}
+
 // javaListSep splits lists as ConfigDef does: a comma with Java's \s
 // whitespace around it.
 var javaListSep = regexp.MustCompile(`[ \t\n\x0B\f\r]*,[ \t\n\x0B\f\r]*`)

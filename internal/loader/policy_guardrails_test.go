@@ -227,6 +227,46 @@ policy: guardrails: kubernetes: allowedAnnotationKeys: ["scheduler.alpha.kuberne
 			want: `tenants/a/tenant.cue:10:11: kubernetes.namespaces.a.labels."app.kubernetes.io/managed-by": label "app.kubernetes.io/managed-by" is reserved for k3sync`,
 		},
 		{
+			// OpenShift exempts a run-level namespace from security context
+			// constraints and places its pods by the node-selector
+			// annotation; Rancher moves a namespace into the project its
+			// projectId names.
+			name:   "label and annotation keys distributions act on",
+			tenant: "a",
+			body: `kubernetes: {
+	clusters: ["eu-west"]
+	namespaces: a: {
+		quota: {requests: {cpu: "1", memory: "1Gi"}, pods: 10}
+		labels: "openshift.io/run-level": "0"
+		annotations: "OpenShift.io/node-selector": "node-role.kubernetes.io/master="
+		annotations: "field.cattle.io/projectId":  "c-abc:p-system"
+		labels: "example.com/team":                "a"
+	}
+}
+`,
+			want: `tenants/a/tenant.cue:9:11: kubernetes.namespaces.a.labels."openshift.io/run-level": label "openshift.io/run-level" has the reserved prefix "openshift.io": only keys the platform allows (policy.guardrails.kubernetes.allowedLabelKeys)
+tenants/a/tenant.cue:10:16: kubernetes.namespaces.a.annotations."OpenShift.io/node-selector": annotation "OpenShift.io/node-selector" has the reserved prefix "openshift.io": only keys the platform allows (policy.guardrails.kubernetes.allowedAnnotationKeys)
+tenants/a/tenant.cue:11:16: kubernetes.namespaces.a.annotations."field.cattle.io/projectId": annotation "field.cattle.io/projectId" has the reserved prefix "field.cattle.io": only keys the platform allows (policy.guardrails.kubernetes.allowedAnnotationKeys)`,
+		},
+		{
+			name: "the platform reserves its own key domains and allows one key",
+			platform: `policy: guardrails: kubernetes: reservedKeyDomains: ["openshift.io", "capsule.clastix.io"]
+policy: guardrails: kubernetes: allowedAnnotationKeys: ["openshift.io/display-name"]
+`,
+			tenant: "a",
+			body: `kubernetes: {
+	clusters: ["eu-west"]
+	namespaces: a: {
+		quota: {requests: {cpu: "1", memory: "1Gi"}, pods: 10}
+		labels: "capsule.clastix.io/tenant":  "b"
+		annotations: "openshift.io/display-name": "Team A"
+		annotations: "field.cattle.io/projectId": "c-abc:p-a"
+	}
+}
+`,
+			want: `tenants/a/tenant.cue:9:11: kubernetes.namespaces.a.labels."capsule.clastix.io/tenant": label "capsule.clastix.io/tenant" has the reserved prefix "capsule.clastix.io": only keys the platform allows (policy.guardrails.kubernetes.allowedLabelKeys)`,
+		},
+		{
 			name:   "label and annotation keys Kubernetes would refuse",
 			tenant: "a",
 			body: `kubernetes: {
@@ -380,6 +420,70 @@ tenants/a/tenant.cue:15:104: kafka.topics."a.sly".configs."min.insync.replicas":
 `,
 			want: `platform.cue:33:46: policy.guardrails.kafka.maxTopicConfigs."cleanup.policy": "cleanup.policy" is not an integer topic config of Kafka: a ceiling on it bounds nothing
 platform.cue:33:67: policy.guardrails.kafka.maxTopicConfigs."retention.days": "retention.days" is not an integer topic config of Kafka: a ceiling on it bounds nothing`,
+		},
+		{
+			// An allow ACL with these lets the user's client make, resize,
+			// reconfigure and delete topics outside Git; a deny ACL only
+			// takes rights away, and groups are the tenant's own.
+			name:   "Kafka: topic operations beyond the platform's allowedTopicOperations",
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	users: "a.app": acls: [{resource: "topic", name: "a.", pattern: "prefixed", operations: ["read", "write", "describe", "describe-configs", "create", "alter", "alter-configs", "delete", "all"]},
+		{resource: "topic", name: "a.", pattern: "prefixed", permission: "deny", operations: ["all"]},
+		{resource: "group", name: "a.", pattern: "prefixed", operations: ["read", "delete"]}]
+}
+`,
+			want: `tenants/a/tenant.cue:11:140: kafka.users."a.app".acls.0.operations.4: operation "create" on topics lets the user's client create, change or delete topics outside Git, past the platform's topic guardrails: the platform allows "read", "write", "describe", "describe-configs" (policy.guardrails.kafka.allowedTopicOperations)
+tenants/a/tenant.cue:11:150: kafka.users."a.app".acls.0.operations.5: operation "alter" on topics lets the user's client create, change or delete topics outside Git, past the platform's topic guardrails: the platform allows "read", "write", "describe", "describe-configs" (policy.guardrails.kafka.allowedTopicOperations)
+tenants/a/tenant.cue:11:159: kafka.users."a.app".acls.0.operations.6: operation "alter-configs" on topics lets the user's client create, change or delete topics outside Git, past the platform's topic guardrails: the platform allows "read", "write", "describe", "describe-configs" (policy.guardrails.kafka.allowedTopicOperations)
+tenants/a/tenant.cue:11:176: kafka.users."a.app".acls.0.operations.7: operation "delete" on topics lets the user's client create, change or delete topics outside Git, past the platform's topic guardrails: the platform allows "read", "write", "describe", "describe-configs" (policy.guardrails.kafka.allowedTopicOperations)
+tenants/a/tenant.cue:11:186: kafka.users."a.app".acls.0.operations.8: operation "all" on topics lets the user's client create, change or delete topics outside Git, past the platform's topic guardrails: the platform allows "read", "write", "describe", "describe-configs" (policy.guardrails.kafka.allowedTopicOperations)`,
+		},
+		{
+			name: "Kafka: topic operations the platform widens",
+			platform: `policy: guardrails: kafka: allowedTopicOperations: ["read", "write", "describe", "create"]
+`,
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	users: "a.streams": acls: [{resource: "topic", name: "a.streams-", pattern: "prefixed", operations: ["read", "write", "create"]}]
+}
+`,
+		},
+		{
+			// An empty cleanup.policy keeps data forever (Kafka 4.x);
+			// "compact" is bounded by the keys written, not by the
+			// ceilings, and stays allowed.
+			name: "Kafka: an empty cleanup.policy under retention ceilings; floors",
+			platform: `policy: guardrails: kafka: {
+	maxTopicConfigs: {"retention.ms": 2592000000, "segment.ms": 604800000}
+	minTopicConfigs: {"segment.ms": 3600000, "segment.bytes": 16777216}
+}
+`,
+			tenant: "a",
+			body: namespaceA + `kafka: {
+	cluster: "main"
+	topics: "a.forever": configs: {"cleanup.policy": "", "retention.ms": 604800000}
+	topics: "a.sly": configs: {"cleanup.policy": "\u0001"}
+	topics: "a.state": configs: {"cleanup.policy": "compact"}
+	topics: "a.tiny": configs: {"segment.ms": 1, "segment.bytes": "1048576"}
+	topics: "a.fine": configs: {"segment.ms": 3600000, "segment.bytes": 16777216, "cleanup.policy": "compact,delete"}
+}
+`,
+			want: `tenants/a/tenant.cue:11:33: kafka.topics."a.forever".configs."cleanup.policy": an empty cleanup.policy keeps the topic's data forever (Kafka applies no retention); the platform caps retention.ms at 2592000000 (policy.guardrails.kafka.maxTopicConfigs): set "delete" or "compact,delete"
+tenants/a/tenant.cue:12:29: kafka.topics."a.sly".configs."cleanup.policy": an empty cleanup.policy keeps the topic's data forever (Kafka applies no retention); the platform caps retention.ms at 2592000000 (policy.guardrails.kafka.maxTopicConfigs): set "delete" or "compact,delete"
+tenants/a/tenant.cue:14:30: kafka.topics."a.tiny".configs."segment.ms": segment.ms 1 is below the platform's floor 3600000 (policy.guardrails.kafka.minTopicConfigs)
+tenants/a/tenant.cue:14:47: kafka.topics."a.tiny".configs."segment.bytes": segment.bytes 1048576 is below the platform's floor 16777216 (policy.guardrails.kafka.minTopicConfigs)`,
+		},
+		{
+			name: "Kafka: a floor above its ceiling, a floor on a config that is not an integer",
+			platform: `policy: guardrails: kafka: {maxTopicConfigs: "segment.ms": 3600000, minTopicConfigs: {"segment.ms": 86400000, "cleanup.policy": 1}}
+`,
+			tenant: "a",
+			body:   namespaceA,
+			want: `platform.cue:33:87: policy.guardrails.kafka.minTopicConfigs."segment.ms": the floor 86400000 on segment.ms is above its ceiling 3600000 (maxTopicConfigs): no value would be allowed
+platform.cue:33:111: policy.guardrails.kafka.minTopicConfigs."cleanup.policy": "cleanup.policy" is not an integer topic config of Kafka: a floor on it bounds nothing`,
 		},
 		{
 			name: "Kafka: configs the brokers refuse together, tiered storage the cluster lacks",

@@ -90,22 +90,36 @@ func (c *tenantCheck) kafka() {
 }
 
 // topicCeilings checks a topic's valid configs against the platform's
-// ceilings (policy.guardrails.kafka.maxTopicConfigs).
+// ceilings and floors (policy.guardrails.kafka.maxTopicConfigs and
+// minTopicConfigs).
 func (c *tenantCheck) topicCeilings(at []string, configs model.TopicConfigs) {
-	ceilings := c.p.Policy.Guardrails.Kafka.MaxTopicConfigs
+	g := c.p.Policy.Guardrails.Kafka
 	for _, key := range sortedKeys(configs) {
-		ceil, ok := ceilings[key]
-		if !ok {
+		ceil, hasCeil := g.MaxTopicConfigs[key]
+		floor, hasFloor := g.MinTopicConfigs[key]
+		if !hasCeil && !hasFloor {
 			continue
 		}
 		v, err := kafkaspec.ParseInteger(configs[key])
 		switch {
 		case err != nil:
 			// Not an integer key: the platform's mistake, reported there.
-		case v < 0:
+		case hasCeil && v < 0:
 			c.errorf(append(slices.Clone(at), key), "%s %d sets no limit (Kafka reads -1 as unlimited, -2 as another config's value); the platform caps it at %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
-		case v > ceil:
+		case hasCeil && v > ceil:
 			c.errorf(append(slices.Clone(at), key), "%s %d is above the platform's ceiling %d (policy.guardrails.kafka.maxTopicConfigs)", key, v, ceil)
+		case hasFloor && v >= 0 && v < floor:
+			c.errorf(append(slices.Clone(at), key), "%s %d is below the platform's floor %d (policy.guardrails.kafka.minTopicConfigs)", key, v, floor)
+		}
+	}
+	// An empty cleanup.policy is Kafka's "keep forever", whatever the
+	// retention configs say.
+	if cp, ok := configs["cleanup.policy"]; ok && len(kafkaspec.ParseList(cp)) == 0 {
+		for _, key := range []string{"retention.ms", "retention.bytes"} {
+			if ceil, ok := g.MaxTopicConfigs[key]; ok {
+				c.errorf(append(slices.Clone(at), "cleanup.policy"), "an empty cleanup.policy keeps the topic's data forever (Kafka applies no retention); the platform caps %s at %d (policy.guardrails.kafka.maxTopicConfigs): set \"delete\" or \"compact,delete\"", key, ceil)
+				break
+			}
 		}
 	}
 }
@@ -117,10 +131,22 @@ func (l *loader) checkKafkaGuardrails(p *model.Platform) {
 	if l.platform == nil {
 		return
 	}
-	for _, key := range sortedKeys(p.Policy.Guardrails.Kafka.MaxTopicConfigs) {
-		if spec, ok := kafkaspec.TopicConfigs[key]; !ok || (spec.Type != kafkaspec.Int && spec.Type != kafkaspec.Long) {
-			path := []string{"policy", "guardrails", "kafka", "maxTopicConfigs", key}
-			l.errs.Addf(l.platform.locate(path), formatSelectors(path), "%q is not an integer topic config of Kafka: a ceiling on it bounds nothing", key)
+	g := p.Policy.Guardrails.Kafka
+	for _, b := range []struct {
+		field, what string
+		keys        map[string]int64
+	}{{"maxTopicConfigs", "ceiling", g.MaxTopicConfigs}, {"minTopicConfigs", "floor", g.MinTopicConfigs}} {
+		for _, key := range sortedKeys(b.keys) {
+			if spec, ok := kafkaspec.TopicConfigs[key]; !ok || (spec.Type != kafkaspec.Int && spec.Type != kafkaspec.Long) {
+				path := []string{"policy", "guardrails", "kafka", b.field, key}
+				l.errs.Addf(l.platform.locate(path), formatSelectors(path), "%q is not an integer topic config of Kafka: a %s on it bounds nothing", key, b.what)
+			}
+		}
+	}
+	for _, key := range sortedKeys(g.MinTopicConfigs) {
+		if ceil, ok := g.MaxTopicConfigs[key]; ok && g.MinTopicConfigs[key] > ceil {
+			path := []string{"policy", "guardrails", "kafka", "minTopicConfigs", key}
+			l.errs.Addf(l.platform.locate(path), formatSelectors(path), "the floor %d on %s is above its ceiling %d (maxTopicConfigs): no value would be allowed", g.MinTopicConfigs[key], key, ceil)
 		}
 	}
 }
@@ -158,6 +184,11 @@ func (c *tenantCheck) acl(at []string, prefix string, acl model.KafkaACL) {
 			// On the cluster, "alter" creates ACLs on any topic and "create"
 			// creates topics outside the tenant's prefix.
 			c.errorf(opAt, "operation %q on the cluster resource reaches beyond the tenant: the platform allows %s (policy.guardrails.kafka.allowedClusterOperations)", op, quotedList(g.AllowedClusterOperations))
+		} else if acl.Resource == "topic" && acl.Permission != "deny" && !slices.Contains(g.AllowedTopicOperations, op) {
+			// A deny ACL takes rights away; an allow ACL with "create",
+			// "alter", "alter-configs" or "delete" lets the user's client
+			// change the tenant's topics past the guardrails Git is held to.
+			c.errorf(opAt, "operation %q on topics lets the user's client create, change or delete topics outside Git, past the platform's topic guardrails: the platform allows %s (policy.guardrails.kafka.allowedTopicOperations)", op, quotedList(g.AllowedTopicOperations))
 		}
 	}
 	// The principal is always User:<the user's name>: the schema has no

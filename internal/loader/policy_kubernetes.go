@@ -165,6 +165,8 @@ type kubernetesRules struct {
 	fixed        *regexp.Regexp
 	labels       []string
 	annotations  []string
+	// keyDomains are the reserved label and annotation key domains.
+	keyDomains []string
 }
 
 type reservedPrefix struct{ prefix, why string }
@@ -191,6 +193,7 @@ func (l *loader) kubernetesRules(pl *model.Platform) *kubernetesRules {
 		roles:       slices.Sorted(slices.Values(g.AllowedClusterRoles)),
 		labels:      g.AllowedLabelKeys,
 		annotations: g.AllowedAnnotationKeys,
+		keyDomains:  KeyDomains(g),
 	}
 	for _, ns := range l.opts.ReservedNamespaces {
 		if ns != "" {
@@ -272,15 +275,21 @@ func k3syncKey(key string) bool {
 	return key == "app.kubernetes.io/managed-by" || ok && (prefix == "k3sync.io" || strings.HasSuffix(prefix, ".k3sync.io"))
 }
 
-// KubernetesKey returns the prefix of a label or annotation key in
-// Kubernetes' own domains (pod-security.kubernetes.io/enforce,
-// node-role.kubernetes.io/...), which components act on.
-func KubernetesKey(key string) (string, bool) {
+// KeyDomains are the label and annotation key domains the platform's
+// guardrails g reserve: Kubernetes' own, and reservedKeyDomains.
+func KeyDomains(g model.KubernetesGuardrails) []string {
+	return append([]string{"kubernetes.io", "k8s.io"}, g.ReservedKeyDomains...)
+}
+
+// ReservedKey returns the prefix of a label or annotation key in one of
+// the reserved domains (pod-security.kubernetes.io/enforce,
+// openshift.io/run-level), which components act on.
+func ReservedKey(domains []string, key string) (string, bool) {
 	prefix, _, ok := strings.Cut(strings.ToLower(key), "/")
 	if !ok {
 		return "", false
 	}
-	for _, d := range []string{"kubernetes.io", "k8s.io"} {
+	for _, d := range domains {
 		if prefix == d || strings.HasSuffix(prefix, "."+d) {
 			return prefix, true
 		}
@@ -334,14 +343,15 @@ func (c *tenantCheck) annotations(at []string, annotations map[string]string) {
 	}
 }
 
-// reservedKey reports a label or annotation key in k3sync's or
-// Kubernetes' own domain that the platform does not allow.
+// reservedKey reports a label or annotation key in k3sync's domain, or in
+// a reserved one (Kubernetes', reservedKeyDomains) that the platform does
+// not allow.
 func (c *tenantCheck) reservedKey(at []string, kind, setting string, allowed []string, key string) {
 	if k3syncKey(key) {
 		c.errorf(at, "%s %q is reserved for k3sync", kind, key)
 		return
 	}
-	if prefix, ok := KubernetesKey(key); ok && !AllowedKey(allowed, key) {
+	if prefix, ok := ReservedKey(c.kube.keyDomains, key); ok && !AllowedKey(allowed, key) {
 		c.errorf(at, "%s %q has the reserved prefix %q: only keys the platform allows (policy.guardrails.kubernetes.%s)", kind, key, prefix, setting)
 	}
 }

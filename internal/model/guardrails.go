@@ -29,6 +29,9 @@ type KubernetesGuardrails struct {
 	// ending in "/") allowed despite a reserved prefix.
 	AllowedLabelKeys      []string `json:"allowedLabelKeys"`
 	AllowedAnnotationKeys []string `json:"allowedAnnotationKeys"`
+	// ReservedKeyDomains are label and annotation key domains, beyond
+	// Kubernetes' own, whose keys are reserved like kubernetes.io's.
+	ReservedKeyDomains []string `json:"reservedKeyDomains"`
 }
 
 // KafkaGuardrails bound tenants on Kafka.
@@ -36,6 +39,9 @@ type KafkaGuardrails struct {
 	// AllowedClusterOperations are the operations ACLs may name on the
 	// cluster resource.
 	AllowedClusterOperations []string `json:"allowedClusterOperations"`
+	// AllowedTopicOperations are the operations allow ACLs may name on
+	// the tenant's topics.
+	AllowedTopicOperations []string `json:"allowedTopicOperations"`
 	// WildcardHostOnly allows only "*" as an ACL host.
 	WildcardHostOnly bool `json:"wildcardHostOnly"`
 	// MaxQuota caps every user's client quota; a set ceiling makes that
@@ -44,6 +50,10 @@ type KafkaGuardrails struct {
 	// MaxTopicConfigs caps integer topic configs by key: a topic may set
 	// one at most this high and not below 0 (Kafka's "unlimited").
 	MaxTopicConfigs map[string]int64 `json:"maxTopicConfigs"`
+	// MinTopicConfigs are floors on integer topic configs by key: a
+	// topic may set one no lower (negative values, Kafka's "unlimited",
+	// are the ceilings' concern).
+	MinTopicConfigs map[string]int64 `json:"minTopicConfigs"`
 }
 
 // KongGuardrails bound tenants on Kong.

@@ -224,9 +224,10 @@ func testTenantMovedToAnotherCluster(t *testing.T, p peer) {
 	e, d := appliedOn(t, p)
 	d.kafka(t, "checkout").Cluster = "other"
 	want := []string{
-		"delete acl User:checkout.service allow all topic prefixed:checkout. from *",
 		"delete acl User:checkout.service allow describe group prefixed:checkout. from *",
 		"delete acl User:checkout.service allow read group prefixed:checkout. from *",
+		"delete acl User:checkout.service allow read topic prefixed:checkout. from *",
+		"delete acl User:checkout.service allow write topic prefixed:checkout. from *",
 		"delete quota checkout.service",
 		"delete user checkout.service",
 		"orphan topic checkout.carts",

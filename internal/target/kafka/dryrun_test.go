@@ -73,9 +73,10 @@ func testInventorySavedBeforeCreating(t *testing.T, p peer) {
 	})
 	e.apply(t, d.Request())
 	want := []string{
-		"acl/User:checkout.service allow all topic prefixed:checkout. from *",
 		"acl/User:checkout.service allow describe group prefixed:checkout. from *",
 		"acl/User:checkout.service allow read group prefixed:checkout. from *",
+		"acl/User:checkout.service allow read topic prefixed:checkout. from *",
+		"acl/User:checkout.service allow write topic prefixed:checkout. from *",
 		"quota/checkout.service",
 		"topic/checkout.carts",
 		"topic/checkout.orders",

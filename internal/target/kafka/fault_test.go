@@ -70,14 +70,16 @@ func TestFaults(t *testing.T) {
 		name:  "acl creations refused",
 		fault: kfake.Fault{Keys: []kmsg.Key{kmsg.CreateACLs}, Resource: "checkout.", Err: kerr.InvalidRequest, Count: -1},
 		failed: []string{
-			"create acl User:checkout.service allow all topic prefixed:checkout. from *",
 			"create acl User:checkout.service allow describe group prefixed:checkout. from *",
 			"create acl User:checkout.service allow read group prefixed:checkout. from *",
+			"create acl User:checkout.service allow read topic prefixed:checkout. from *",
+			"create acl User:checkout.service allow write topic prefixed:checkout. from *",
 		},
 		retry: []string{
-			"create acl User:checkout.service allow all topic prefixed:checkout. from *",
 			"create acl User:checkout.service allow describe group prefixed:checkout. from *",
 			"create acl User:checkout.service allow read group prefixed:checkout. from *",
+			"create acl User:checkout.service allow read topic prefixed:checkout. from *",
+			"create acl User:checkout.service allow write topic prefixed:checkout. from *",
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -211,7 +211,7 @@ func testACLAndQuotaNotOwnedAreBlocked(t *testing.T, p peer) {
 	d := example(t)
 	fitBroker(p, d)
 	theirs := kadm.NewACLs().Allow("User:checkout.service").AllowHosts("*").Topics("checkout.").
-		ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpAll)
+		ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpRead)
 	if _, err := e.admin.CreateACLs(t.Context(), theirs); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func testACLAndQuotaNotOwnedAreBlocked(t *testing.T, p peer) {
 	if _, err := e.admin.AlterClientQuotas(t.Context(), set); err != nil {
 		t.Fatal(err)
 	}
-	acl := key("checkout", "acl", "User:checkout.service allow all topic prefixed:checkout. from *")
+	acl := key("checkout", "acl", "User:checkout.service allow read topic prefixed:checkout. from *")
 	quota := key("checkout", "quota", "checkout.service")
 	eventually(t, "the foreign ACL and quota show", func() bool {
 		q, err := e.admin.DescribeClientQuotas(t.Context(), false, nil)
