@@ -115,7 +115,8 @@ func TestEndToEndOnKafkaBroker(t *testing.T) {
 		"checkout.service": {
 			"ALLOW GROUP PREFIXED checkout. DESCRIBE *",
 			"ALLOW GROUP PREFIXED checkout. READ *",
-			"ALLOW TOPIC PREFIXED checkout. ALL *",
+			"ALLOW TOPIC PREFIXED checkout. READ *",
+			"ALLOW TOPIC PREFIXED checkout. WRITE *",
 		},
 	}
 	wantQuotas := map[string]string{
@@ -260,7 +261,7 @@ func TestEndToEndOnKafkaBroker(t *testing.T) {
 	// checkout leaves Git: its Kafka access goes, its topics (deletion
 	// not allowed) are orphaned. payments drops payments.dlq, which it may
 	// delete.
-	if got := l.kafka("checkout.service"); len(got) != 5 { // 3 ACLs, the user, the quota
+	if got := l.kafka("checkout.service"); len(got) != 6 { // 4 ACLs, the user, the quota
 		t.Fatalf("checkout's Kafka access before the removal: %v", got)
 	}
 	payments := fmt.Sprint(l.kafka("payments.api"), l.kafka("payments.settlement"))

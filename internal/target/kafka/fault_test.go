@@ -138,8 +138,8 @@ func TestFaults(t *testing.T) {
 				t.Errorf("not converged:\n%s", planText(t, again))
 			}
 			acls := e.acls(t)
-			if len(slices.Compact(slices.Clone(acls))) != len(acls) || len(acls) != 18 {
-				t.Errorf("%d ACLs after the retry, want the 18 of Git once each:\n%s", len(acls), strings.Join(acls, "\n"))
+			if len(slices.Compact(slices.Clone(acls))) != len(acls) || len(acls) != 19 {
+				t.Errorf("%d ACLs after the retry, want the 19 of Git once each:\n%s", len(acls), strings.Join(acls, "\n"))
 			}
 		})
 	}

@@ -153,8 +153,8 @@ func testUserNotOwnedIsBlocked(t *testing.T, p peer, e *env) {
 			t.Errorf("%s %s: only the foreign user and its access are blocked", c.Action, c.Key)
 		}
 	}
-	if len(blocked) != 5 { // the user, 3 ACL bindings, the quota
-		t.Errorf("blocked %v, want the user, its 3 ACL bindings and its quota", blocked)
+	if len(blocked) != 6 { // the user, 4 ACL bindings, the quota
+		t.Errorf("blocked %v, want the user, its 4 ACL bindings and its quota", blocked)
 	}
 
 	checkResults(t, e.apply(t, d.Request()), blocked...)
