@@ -1,9 +1,7 @@
 package loader
 
 import (
-	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -135,19 +133,7 @@ kubernetes: {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fsys := fstest.MapFS{
-				"platform.cue":             {Data: []byte(string(testPlatform(t)) + "\n" + tt.platform + "\n")},
-				"tenants/a/tenant.cue":     {Data: []byte(kongTenant(tt.kong))},
-				"tenants/other/tenant.cue": {Data: []byte(other)},
-			}
-			var got []string
-			if _, err := LoadWith(t.Context(), fsys, Options{ReservedNamespaces: tt.reserved}); err != nil {
-				l, ok := Validation(err)
-				if !ok {
-					t.Fatalf("not a validation error: %v", err)
-				}
-				got = strings.Split(l.Error(), "\n")
-			}
+			got := kongErrors(t, tt.platform, tt.kong, map[string]string{"other": other}, Options{ReservedNamespaces: tt.reserved})
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}

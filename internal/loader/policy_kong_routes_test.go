@@ -13,7 +13,6 @@ import (
 // matches. Only a route whose hosts are all the tenant's own may go
 // without paths, and it then takes the whole host.
 func TestKongRoutesNeedPaths(t *testing.T) {
-	base := testPlatform(t)
 	// The example platform's hosts: two shared, one per tenant.
 	const hosts = `policy: guardrails: kong: allowedRouteHosts: ["api.example.com", "shop.example.com", "{tenant}.apps.example.com"]`
 	const other = `package k3sync
@@ -133,22 +132,7 @@ kong: {
 			if platform == "" {
 				platform = hosts
 			}
-			fsys := fstest.MapFS{
-				"platform.cue":             {Data: []byte(string(base) + "\n" + platform + "\n")},
-				"tenants/a/tenant.cue":     {Data: []byte(kongTenant(tt.kong))},
-				"tenants/other/tenant.cue": {Data: []byte(other)},
-			}
-			for name, src := range tt.tenants {
-				fsys["tenants/"+name+"/tenant.cue"] = &fstest.MapFile{Data: []byte(src)}
-			}
-			var got []string
-			if _, err := Load(fsys); err != nil {
-				l, ok := Validation(err)
-				if !ok {
-					t.Fatalf("not a validation error: %v", err)
-				}
-				got = strings.Split(l.Error(), "\n")
-			}
+			got := kongErrors(t, platform, tt.kong, with(tt.tenants, "other", other), Options{})
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}

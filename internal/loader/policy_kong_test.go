@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -28,11 +29,43 @@ kong: {
 `
 }
 
+// kongErrors loads tenant a, kongTenant(kong), beside tenants (name ->
+// file) on the test platform with extra added, and returns what k3sync
+// validate prints, line by line (nil when the repo is valid).
+func kongErrors(t *testing.T, extra, kong string, tenants map[string]string, opts Options) []string {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"platform.cue":         {Data: []byte(string(testPlatform(t)) + "\n" + extra + "\n")},
+		"tenants/a/tenant.cue": {Data: []byte(kongTenant(kong))},
+	}
+	for name, src := range tenants {
+		fsys["tenants/"+name+"/tenant.cue"] = &fstest.MapFile{Data: []byte(src)}
+	}
+	_, err := LoadWith(t.Context(), fsys, opts)
+	if err == nil {
+		return nil
+	}
+	l, ok := Validation(err)
+	if !ok {
+		t.Fatalf("not a validation error: %v", err)
+	}
+	return strings.Split(l.Error(), "\n")
+}
+
+// with is tenants and one more.
+func with(tenants map[string]string, name, src string) map[string]string {
+	out := maps.Clone(tenants)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[name] = src
+	return out
+}
+
 // TestKongGuardrails loads hostile tenants and checks the exact lines
 // k3sync validate prints; a platform that widens a default on purpose
 // accepts the same tenant.
 func TestKongGuardrails(t *testing.T) {
-	base := testPlatform(t)
 	const other = `package k3sync
 
 owners: ["team@example.com"]
@@ -307,22 +340,7 @@ kong: {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fsys := fstest.MapFS{
-				"platform.cue":             {Data: []byte(string(base) + "\n" + tt.platform + "\n")},
-				"tenants/a/tenant.cue":     {Data: []byte(kongTenant(tt.kong))},
-				"tenants/other/tenant.cue": {Data: []byte(other)},
-			}
-			for name, src := range tt.tenants {
-				fsys["tenants/"+name+"/tenant.cue"] = &fstest.MapFile{Data: []byte(src)}
-			}
-			var got []string
-			if _, err := Load(fsys); err != nil {
-				l, ok := Validation(err)
-				if !ok {
-					t.Fatalf("not a validation error: %v", err)
-				}
-				got = strings.Split(l.Error(), "\n")
-			}
+			got := kongErrors(t, tt.platform, tt.kong, with(tt.tenants, "other", other), Options{})
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
