@@ -127,11 +127,6 @@ type destinations struct {
 	namespaces map[string]bool
 }
 
-// ndots is the ndots option of a Kubernetes pod's resolv.conf: a name with
-// fewer dots is tried with the DNS search suffixes before it is tried as
-// it is.
-const ndots = 5
-
 // newDestinations prepares the checks of service, target and plugin hosts:
 // reserved are the namespaces no tenant may claim (the platform's and
 // k3sync's own; prefixes are left out).
@@ -290,16 +285,16 @@ func (d *destinations) classify(host string) destination {
 	// Kubernetes' DNS search path (ndots:5) resolves a name of fewer than
 	// five dots in the cluster first: through "svc.<domain>", "api.other"
 	// is Service api in namespace other, "pod.api.other" a pod of it and
-	// "http.tcp.api.other" (or "_http._tcp.api.other") its port http.
-	// Such a name is public only when its last label is a real top-level
-	// domain that is not a namespace a tenant declares or that is
-	// reserved. A namespace the platform uses but does not reserve is not
-	// known here: it is the platform's to list in reservedNamespaces.
-	if len(labels)-1 < ndots {
-		if _, icann := publicsuffix.PublicSuffix(last); !icann || d.namespaces[last] {
-			out.kind, out.namespace = destNamespace, last
-			return out
-		}
+	// "http.tcp.api.other" (or "_http._tcp.api.other") its port http. A
+	// longer name is tried as it is first and then, once that fails, with
+	// the search suffixes too. So a name is public only when its last
+	// label is a real top-level domain that is not a namespace a tenant
+	// declares or that is reserved. A namespace the platform uses but
+	// does not reserve is not known here: it is the platform's to list in
+	// reservedNamespaces.
+	if _, icann := publicsuffix.PublicSuffix(last); !icann || d.namespaces[last] {
+		out.kind, out.namespace = destNamespace, last
+		return out
 	}
 	out.kind = destPublic
 	return out

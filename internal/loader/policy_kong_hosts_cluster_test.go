@@ -166,9 +166,11 @@ func TestClassifyShortClusterNames(t *testing.T) {
 		{"api.eu.partner.example.com", destPublic, ""},
 		{"a.b.c.d.example.com", destPublic, ""},
 		{"grafana.app", destPublic, ""},
-		// Five dots: tried as it is first, and too long for CoreDNS
-		// through any search suffix.
-		{"a.b.c.d.e.other", destPublic, ""},
+		// Five dots: tried as it is first, which fails (no such
+		// top-level domain), then with the search suffixes: never public.
+		{"a.b.c.d.e.other", destNamespace, "other"},
+		{"a.b.c.d.e.security", destNamespace, "security"},
+		{"a.b.c.d.example.com", destPublic, ""},
 		{"upstream", destSingleLabel, ""},
 	}
 	for _, tt := range tests {
