@@ -277,9 +277,9 @@ func (d *destinations) classify(host string) destination {
 		return out
 	}
 	if last == "pod" {
-		// <address>.<namespace>.pod, and the same with one or two labels
-		// before it, through the cluster domain in the search path:
-		// CoreDNS answers any address written in it.
+		// <address>.<namespace>.pod, also with more labels before it,
+		// through the cluster domain in the search path: CoreDNS answers
+		// any address written in it.
 		return refuse("is a cluster DNS name that is not a Service (<service>.<namespace>.svc)")
 	}
 	// Kubernetes' DNS search path (ndots:5) resolves a name of fewer than
