@@ -26,7 +26,7 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 func (l *loader) checkPolicy(repo *model.Repo) {
 	c := &claims{owners: map[string]claim{}}
 	kube := l.kubernetesRules(&repo.Platform)
-	kongRules := l.kongRules(repo)
+	kongRules := l.kongRules(repo, kube)
 	l.checkKafkaGuardrails(&repo.Platform)
 	names := make([]string, 0, len(repo.Tenants))
 	for _, t := range repo.Tenants {

@@ -38,8 +38,9 @@ type kongRules struct {
 type gatewayTenant struct{ gateway, tenant string }
 
 // kongRules prepares the platform's Kong guardrails and reports the
-// platform's own mistakes in them.
-func (l *loader) kongRules(repo *model.Repo) *kongRules {
+// platform's own mistakes in them; kube are the Kubernetes guardrails,
+// whose reserved namespaces a service host may not name either.
+func (l *loader) kongRules(repo *model.Repo, kube *kubernetesRules) *kongRules {
 	g := repo.Platform.Policy.Guardrails.Kong
 	at := []string{"policy", "guardrails", "kong"}
 	platformErr := func(path []string, format string, args ...any) {
@@ -72,8 +73,7 @@ func (l *loader) kongRules(repo *model.Repo) *kongRules {
 		}
 		r.hosts = append(r.hosts, hp)
 	}
-	reserved := append(slices.Clone(l.opts.ReservedNamespaces), repo.Platform.Policy.Guardrails.Kubernetes.ReservedNamespaces...)
-	r.dest = newDestinations(g, reserved, repo.Tenants, func(field string, i int, format string, args ...any) {
+	r.dest = newDestinations(g, kube.reservedNamespace, repo.Tenants, func(field string, i int, format string, args ...any) {
 		platformErr(append(slices.Clone(at), field, strconv.Itoa(i)), format, args...)
 	})
 	return r

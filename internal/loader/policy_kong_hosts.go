@@ -120,21 +120,22 @@ type destinations struct {
 	cidrs  []netip.Prefix
 	exact  map[string]bool
 	suffix []string // from "*.example.com": ".example.com"
-	// namespaces are every namespace a tenant of the repo declares or no
-	// tenant may claim (Kubernetes', the platform's, k3sync's): a short
-	// name ending in one resolves in the cluster even if that label is
-	// also a top-level domain.
+	// namespaces are every namespace a tenant of the repo declares, and
+	// reserved says which no tenant may claim (Kubernetes', the
+	// platform's, k3sync's): a short name ending in either resolves in
+	// the cluster even if that label is also a top-level domain.
 	namespaces map[string]bool
+	reserved   func(ns string) (why string, ok bool)
 }
 
-// newDestinations prepares the checks of service, target and plugin hosts:
-// reserved are the namespaces no tenant may claim (the platform's and
-// k3sync's own; prefixes are left out).
-func newDestinations(g model.KongGuardrails, reserved []string, tenants []*model.Tenant, platformErr func(field string, i int, format string, args ...any)) destinations {
+// newDestinations prepares the checks of service, target and plugin hosts;
+// reserved is the Kubernetes guardrails' reservedNamespace.
+func newDestinations(g model.KongGuardrails, reserved func(ns string) (string, bool), tenants []*model.Tenant, platformErr func(field string, i int, format string, args ...any)) destinations {
 	d := destinations{
 		domain:     strings.TrimSuffix(strings.ToLower(g.ClusterDomain), "."),
 		exact:      map[string]bool{},
-		namespaces: map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true},
+		namespaces: map[string]bool{},
+		reserved:   reserved,
 	}
 	if d.domain == "" {
 		d.domain = "cluster.local"
@@ -163,13 +164,6 @@ func newDestinations(g model.KongGuardrails, reserved []string, tenants []*model
 			platformErr("allowedServiceHosts", i, "%q is not a host name (or \"*.\" and a host name)", s)
 		}
 	}
-	for _, ns := range reserved {
-		// Prefixes ("team-*") are left out: the only top-level domains
-		// with a dash are IDNs (xn--).
-		if ns != "" && !strings.HasSuffix(ns, "*") {
-			d.namespaces[ns] = true
-		}
-	}
 	for _, t := range tenants {
 		if t.Kubernetes != nil {
 			for ns := range t.Kubernetes.Namespaces {
@@ -178,6 +172,15 @@ func newDestinations(g model.KongGuardrails, reserved []string, tenants []*model
 		}
 	}
 	return d
+}
+
+// isReserved reports a namespace no tenant may claim.
+func (d *destinations) isReserved(ns string) bool {
+	if d.reserved == nil {
+		return false
+	}
+	_, ok := d.reserved(ns)
+	return ok
 }
 
 // metadataAddrs are cloud instance metadata services.
@@ -292,7 +295,7 @@ func (d *destinations) classify(host string) destination {
 	// declares or that is reserved. A namespace the platform uses but
 	// does not reserve is not known here: it is the platform's to list in
 	// reservedNamespaces.
-	if _, icann := publicsuffix.PublicSuffix(last); !icann || d.namespaces[last] {
+	if _, icann := publicsuffix.PublicSuffix(last); !icann || d.namespaces[last] || d.isReserved(last) {
 		out.kind, out.namespace = destNamespace, last
 		return out
 	}
