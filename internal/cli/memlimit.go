@@ -36,21 +36,22 @@ func setMemoryLimit(log *slog.Logger) {
 	log = log.With("component", "memlimit")
 	_, _ = memlimit.Set(
 		memlimit.WithRatio(memoryRatio),
-		memlimit.WithProvider(lessBinary(memlimit.FromCgroup, binaryReserve(), log)),
+		memlimit.WithProvider(lessBinary(memlimit.FromCgroup, binaryReserve, log)),
 		memlimit.WithLogger(log),
 	)
 }
 
-// lessBinary is the container's limit less reserve bytes, and at least
+// lessBinary is the container's limit less reserve() bytes, and at least
 // half of it: a container too small for the binary still gets a limit
-// the collector can work under.
-func lessBinary(limit memlimit.Provider, reserve uint64, log *slog.Logger) memlimit.Provider {
+// the collector can work under. reserve is only asked once a limit is
+// found: outside a container, start-up reads nothing more.
+func lessBinary(limit memlimit.Provider, reserve func() uint64, log *slog.Logger) memlimit.Provider {
 	return func() (uint64, error) {
 		l, err := limit()
 		if err != nil {
 			return 0, err //nolint:wrapcheck // memlimit says what failed
 		}
-		r := min(reserve, l/2)
+		r := min(reserve(), l/2)
 		log.Info("container memory limit found; leaving room for the binary's code",
 			"limitBytes", l, "binaryBytes", r)
 		return l - r, nil

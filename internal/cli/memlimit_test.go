@@ -70,13 +70,18 @@ func TestLessBinaryLeavesRoomForTheBinary(t *testing.T) {
 		{"a container smaller than twice the binary keeps half", 128 * mib, 80 * mib, 64 * mib},
 		{"no binary pages known", 200 * mib, 0, 200 * mib},
 	} {
-		got, err := lessBinary(of(tc.limit, nil), tc.reserve, log)()
+		got, err := lessBinary(of(tc.limit, nil), func() uint64 { return tc.reserve }, log)()
 		if err != nil || got != tc.want {
 			t.Errorf("%s: lessBinary = %d, %v; want %d", tc.name, got, err, tc.want)
 		}
 	}
+	// Outside a container the binary's mappings are not read.
 	noLimit := errors.New("no cgroup limit")
-	if _, err := lessBinary(of(0, noLimit), 80*mib, log)(); !errors.Is(err, noLimit) {
+	asked := false
+	if _, err := lessBinary(of(0, noLimit), func() uint64 { asked = true; return 80 * mib }, log)(); !errors.Is(err, noLimit) {
 		t.Errorf("lessBinary without a limit: err = %v, want %v", err, noLimit)
+	}
+	if asked {
+		t.Errorf("lessBinary without a limit read the binary's mappings")
 	}
 }
