@@ -315,6 +315,7 @@ func readNamespace(ctx context.Context, cs kubernetes.Interface, n string) (*liv
 // own marks, which every namespace k3sync manages has anyway.
 func (im *importer) keyed(o *obj, kind, ns string, m map[string]string, allowed []string) *obj {
 	out := &obj{}
+	domains := loader.KeyDomains(im.platform.Policy.Guardrails.Kubernetes)
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		switch {
@@ -326,7 +327,7 @@ func (im *importer) keyed(o *obj, kind, ns string, m map[string]string, allowed 
 			im.skip(o, "%s %s=%s of namespace %s: the key is reserved for k3sync", kind, q(k), qShort(v), q(ns))
 			continue
 		}
-		if prefix, ok := loader.ReservedKey(loader.KeyDomains(im.platform.Policy.Guardrails.Kubernetes), k); ok && !loader.AllowedKey(allowed, k) {
+		if prefix, ok := loader.ReservedKey(domains, k); ok && !loader.AllowedKey(allowed, k) {
 			im.skip(o, "%s %s=%s of namespace %s: the prefix %s is reserved and the platform does not allow this key", kind, q(k), qShort(v), q(ns), q(prefix))
 			continue
 		}
