@@ -112,14 +112,7 @@ owners: ["team@example.com"]
 		"a-r": {paths: ["/a", "/a/x"], hosts: ["api.example.com"]}
 		"a-q": {paths: ["/a", "/a/y"], hosts: ["shop.example.com"]}
 	}}`,
-			tenants: map[string]string{"ab": `package k3sync
-
-owners: ["team@example.com"]
-kong: {
-	gateway: "edge"
-	services: "ab-s": {url: "https://example.com", routes: "ab-r": paths: ["/ab"]}
-}
-`},
+			tenants: map[string]string{"ab": tenantABOnPathAB},
 			want: []string{
 				`tenants/a/tenant.cue:11:19: kong.services."a-s".routes."a-r".paths.0: path "/a" would also match the paths of tenant ab ("/ab"): Kong matches a path as a prefix of the request's; use "/a/"`,
 				`tenants/a/tenant.cue:12:19: kong.services."a-s".routes."a-q".paths.0: path "/a" would also match the paths of tenant ab ("/ab"): Kong matches a path as a prefix of the request's; use "/a/"`,

@@ -29,6 +29,17 @@ kong: {
 `
 }
 
+// tenantABOnPathAB is tenant ab with one route on "/ab", a path tenant a's
+// bare "/a" would also match.
+const tenantABOnPathAB = `package k3sync
+
+owners: ["team@example.com"]
+kong: {
+	gateway: "edge"
+	services: "ab-s": {url: "https://example.com", routes: "ab-r": paths: ["/ab"]}
+}
+`
+
 // kongErrors loads tenant a, kongTenant(kong), beside tenants (name ->
 // file) on the test platform with extra added, and returns what k3sync
 // validate prints, line by line (nil when the repo is valid).
@@ -268,16 +279,9 @@ kong: {
 			want: []string{`tenants/a/tenant.cue:10:13: kong.upstreams."a-gw.example.com": upstream name "a-gw.example.com" has a dot: Kong takes upstream names for host names, so it would receive the traffic of any service proxying to that host; use letters, digits, '-', '_' and '~'`},
 		},
 		{
-			name: "bare path that is a prefix of another tenant's",
-			kong: `	services: "a-s": {url: "https://example.com", routes: "a-r": paths: ["/a", "/a/x", "/a/%2e%2e/ab", "/a/../ab"]}`,
-			tenants: map[string]string{"ab": `package k3sync
-
-owners: ["team@example.com"]
-kong: {
-	gateway: "edge"
-	services: "ab-s": {url: "https://example.com", routes: "ab-r": paths: ["/ab"]}
-}
-`},
+			name:    "bare path that is a prefix of another tenant's",
+			kong:    `	services: "a-s": {url: "https://example.com", routes: "a-r": paths: ["/a", "/a/x", "/a/%2e%2e/ab", "/a/../ab"]}`,
+			tenants: map[string]string{"ab": tenantABOnPathAB},
 			want: []string{
 				`tenants/a/tenant.cue:10:71: kong.services."a-s".routes."a-r".paths.0: path "/a" would also match the paths of tenant ab ("/ab"): Kong matches a path as a prefix of the request's; use "/a/"`,
 				`tenants/a/tenant.cue:10:85: kong.services."a-s".routes."a-r".paths.2: path "/a/%2e%2e/ab" has a percent-encoding or a dot segment, which Kong resolves before matching: write the path as it is matched`,
