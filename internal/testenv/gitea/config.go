@@ -42,10 +42,11 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// defaultSettings configures a Gitea for tests: everything under dir,
-// SQLite, HTTP on 127.0.0.1:port only, no SSH, LFS, Actions, packages,
-// mail or outgoing network (OFFLINE_MODE, no update checker), in-memory
-// queues, sessions and cache, webhooks allowed to loopback addresses.
+// defaultSettings configures a Gitea for tests: everything under dir
+// (nothing in the user's home), SQLite, HTTP on 127.0.0.1:port only, no
+// SSH, LFS, Actions, packages, mail or outgoing network (OFFLINE_MODE, no
+// update checker), in-memory queues, sessions and cache, webhooks allowed
+// to loopback addresses.
 func defaultSettings(dir, staticRoot string, port int, sec secrets) settings {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	data := filepath.Join(dir, "data")
@@ -67,7 +68,14 @@ func defaultSettings(dir, staticRoot string, port int, sec secrets) settings {
 			"OFFLINE_MODE":     "true",
 			"DISABLE_SSH":      "true",
 			"START_SSH_SERVER": "false",
-			"LFS_START_SERVER": "false",
+			// Even without SSH, Gitea rewrites <SSH_ROOT_PATH>/
+			// authorized_keys as it first starts, by default in the
+			// user's ~/.ssh: shared by every test server (two renaming
+			// authorized_keys.tmp at once failed a start) and none of
+			// theirs.
+			"SSH_ROOT_PATH":                   filepath.Join(dir, "ssh"),
+			"SSH_CREATE_AUTHORIZED_KEYS_FILE": "false",
+			"LFS_START_SERVER":                "false",
 		},
 		"database": {
 			"DB_TYPE":             "sqlite3",

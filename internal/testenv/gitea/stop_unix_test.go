@@ -5,6 +5,7 @@ package gitea
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -26,5 +27,25 @@ func TestStopKillsTheServer(t *testing.T) {
 	}
 	if err := s.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
+	}
+}
+
+// TestServerWritesNothingInTheUsersHome: a test Gitea keeps its files in
+// its own directory. Without SSH it still wrote ~/.ssh/authorized_keys by
+// default, the user's, which every test server shared. Not parallel: it
+// sets HOME.
+func TestServerWritesNothingInTheUsersHome(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	s := StartT(t)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("gitea wrote %s in the user's home", filepath.Join(home, e.Name()))
 	}
 }
